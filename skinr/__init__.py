@@ -1,0 +1,30 @@
+"""skinr: implicit neural representations with the scikit-learn estimator API.
+
+Fit a small neural network to one signal (audio, image, video, volume) as a function
+from coordinates to values, then evaluate it anywhere.
+"""
+
+from . import datasets, metrics, model_selection, signals
+from .base import BaseINR
+from .fourier import FourierFeatureMLP
+from .persistence import DeviceWarning, load
+from .siren import SIREN
+
+__version__ = "0.1.0.dev0"
+
+#: Estimators :func:`load` may rebuild, by class name.
+ESTIMATORS = {cls.__name__: cls for cls in (SIREN, FourierFeatureMLP)}
+
+__all__ = [
+    "ESTIMATORS",
+    "SIREN",
+    "BaseINR",
+    "DeviceWarning",
+    "FourierFeatureMLP",
+    "__version__",
+    "datasets",
+    "load",
+    "metrics",
+    "model_selection",
+    "signals",
+]

@@ -1,0 +1,193 @@
+"""Sample signals that load offline and deterministically.
+
+Images come back as float64 arrays in [0, 1]; turn any of them into coordinates and
+values with :func:`skinr.signals.to_coords`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = ["astronaut", "audio_clip", "camera", "occupancy_volume", "perlin_noise", "resize"]
+
+
+def resize(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Resize an image ``(H, W[, C])`` to ``shape`` (height, width) with anti-aliasing.
+
+    Integer downscaling averages blocks of pixels (area interpolation); other sizes
+    use scikit-image's anti-aliased ``resize`` when installed, else linear spline
+    interpolation from SciPy.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    height, width = (int(s) for s in shape)
+    h_in, w_in = image.shape[:2]
+    if (height, width) == (h_in, w_in):
+        return image.copy()
+    if h_in % height == 0 and w_in % width == 0:
+        fy, fx = h_in // height, w_in // width
+        blocks = image.reshape(height, fy, width, fx, *image.shape[2:])
+        return blocks.mean(axis=(1, 3))
+    try:
+        from skimage.transform import resize as sk_resize
+    except ImportError:
+        from scipy.ndimage import zoom
+
+        factors = (height / h_in, width / w_in) + (1,) * (image.ndim - 2)
+        return np.clip(zoom(image, factors, order=1, grid_mode=True, mode="nearest"),
+                       image.min(), image.max())
+    return sk_resize(image, (height, width) + image.shape[2:], anti_aliasing=True)
+
+
+def camera(size: int | None = None) -> np.ndarray:
+    """The 512 x 512 grayscale "cameraman" photograph, shipped with skinr.
+
+    It is scikit-image's ``data.camera()`` since 0.18 (CC0, Lav Varshney); papers
+    from before October 2020 used an older, different photo.
+
+    Parameters
+    ----------
+    size : int or None, default=None
+        Side length to downscale to (e.g. 256); None keeps 512.
+
+    Returns
+    -------
+    ndarray of shape (size, size), float64 in [0, 1]
+    """
+    with resources.files("skinr").joinpath("data/camera.npz").open("rb") as fh:
+        image = np.load(fh)["image"].astype(np.float64) / 255.0
+    return image if size is None else resize(image, (size, size))
+
+
+def astronaut(size: int | None = None) -> np.ndarray:
+    """scikit-image's 512 x 512 RGB astronaut photograph (public domain).
+
+    Parameters
+    ----------
+    size : int or None, default=None
+        Side length to downscale to; None keeps 512.
+
+    Returns
+    -------
+    ndarray of shape (size, size, 3), float64 in [0, 1]
+    """
+    try:
+        from skimage import data
+    except ImportError as exc:
+        raise ImportError(
+            "skinr.datasets.astronaut needs scikit-image; install it with "
+            "pip install 'skinr[data]'."
+        ) from exc
+    image = data.astronaut().astype(np.float64) / 255.0
+    return image if size is None else resize(image, (size, size))
+
+
+def _fade(t: np.ndarray) -> np.ndarray:
+    return t * t * t * (t * (t * 6 - 15) + 10)
+
+
+def _perlin_layer(shape: tuple[int, int], frequency: int, rng: np.random.RandomState) -> np.ndarray:
+    angles = rng.uniform(0, 2 * np.pi, size=(frequency + 1, frequency + 1))
+    gradients = np.stack([np.cos(angles), np.sin(angles)], axis=-1)
+    rows = np.linspace(0, frequency, shape[0], endpoint=False)
+    cols = np.linspace(0, frequency, shape[1], endpoint=False)
+    ri, ci = rows.astype(int), cols.astype(int)
+    rf, cf = rows - ri, cols - ci
+
+    def corner(dr: int, dc: int) -> np.ndarray:
+        g = gradients[(ri + dr)[:, None], (ci + dc)[None, :]]
+        return g[..., 0] * (rf - dr)[:, None] + g[..., 1] * (cf - dc)[None, :]
+
+    u, v = _fade(rf)[:, None], _fade(cf)[None, :]
+    top = corner(0, 0) * (1 - v) + corner(0, 1) * v
+    bottom = corner(1, 0) * (1 - v) + corner(1, 1) * v
+    return top * (1 - u) + bottom * u
+
+
+def perlin_noise(shape: Sequence[int] = (256, 256), frequency: int = 8, *, octaves: int = 1,
+                 persistence: float = 0.5, random_state=None) -> np.ndarray:
+    """A 2-D Perlin gradient-noise image with a controlled frequency content.
+
+    Parameters
+    ----------
+    shape : (int, int), default=(256, 256)
+        Image size.
+    frequency : int, default=8
+        Lattice cells per side of the first octave: higher means finer detail
+        (MH-ReLU's spectral-bias test sweeps 1, 2, 4, ..., 128).
+    octaves : int, default=1
+        Layers summed, each at twice the previous frequency and ``persistence``
+        times its amplitude.
+    persistence : float, default=0.5
+        Amplitude ratio between successive octaves.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the lattice gradients.
+
+    Returns
+    -------
+    ndarray of the given shape, float64, min-max scaled to [0, 1]
+    """
+    rng = check_random_state(random_state)
+    shape = (int(shape[0]), int(shape[1]))
+    if frequency < 1 or octaves < 1:
+        raise ValueError(f"frequency and octaves must be >= 1; got {frequency} and {octaves}.")
+    noise = np.zeros(shape)
+    for octave in range(octaves):
+        noise += persistence**octave * _perlin_layer(shape, frequency * 2**octave, rng)
+    span = noise.max() - noise.min()
+    return (noise - noise.min()) / span if span > 0 else np.zeros(shape)
+
+
+def audio_clip(n_samples: int = 16384, *, sample_rate: int = 16000, random_state=None) -> np.ndarray:
+    """A synthetic mono clip: a chirp and a decaying harmonic tone, in [-1, 1].
+
+    Parameters
+    ----------
+    n_samples : int, default=16384
+        Length in samples.
+    sample_rate : int, default=16000
+        Samples per second (sets the pitch of the content).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the phases and a little noise.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), float64
+    """
+    rng = check_random_state(random_state)
+    t = np.arange(n_samples) / sample_rate
+    duration = n_samples / sample_rate
+    chirp = np.sin(2 * np.pi * (110 * t + (880 - 110) * t**2 / (2 * duration)))
+    tone = sum(np.sin(2 * np.pi * 220 * k * t + rng.uniform(0, 2 * np.pi)) / k for k in (1, 2, 3))
+    clip = 0.5 * chirp + 0.4 * np.exp(-3 * t / duration) * tone
+    clip += 0.01 * rng.standard_normal(n_samples)
+    return clip / np.abs(clip).max()
+
+
+def occupancy_volume(size: int = 32, shape: str = "torus") -> np.ndarray:
+    """A binary occupancy grid of a simple solid in [-1, 1]^3.
+
+    Parameters
+    ----------
+    size : int, default=32
+        Voxels per side.
+    shape : {"torus", "sphere"}, default="torus"
+        The solid: a torus (radii 0.6 and 0.25, axis along the first dimension) or a
+        sphere of radius 0.7.
+
+    Returns
+    -------
+    ndarray of shape (size, size, size), float64 with 1 inside and 0 outside
+    """
+    axis = np.linspace(-1, 1, size)
+    z, y, x = np.meshgrid(axis, axis, axis, indexing="ij")
+    if shape == "torus":
+        inside = (np.hypot(y, x) - 0.6) ** 2 + z**2 < 0.25**2
+    elif shape == "sphere":
+        inside = z**2 + y**2 + x**2 < 0.7**2
+    else:
+        raise ValueError(f"shape={shape!r} is not one of 'torus', 'sphere'.")
+    return inside.astype(np.float64)

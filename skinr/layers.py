@@ -1,0 +1,230 @@
+"""Torch building blocks shared by several skinr architectures.
+
+Each layer creates its own parameters, initialises them from an explicit
+``torch.Generator`` (never the global RNG) in ``reset_parameters``, and reports its
+cost with ``flops(n_samples)`` under the convention of :mod:`skinr.flops`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from .flops import elementwise_flops, linear_flops
+
+__all__ = [
+    "INITS",
+    "BatchedLinear",
+    "FourierFeatures",
+    "Linear",
+    "PositionalEncoding",
+    "SineLinear",
+]
+
+
+def _uniform_(tensor: Tensor, bound: float, generator: torch.Generator | None) -> None:
+    with torch.no_grad():
+        tensor.uniform_(-bound, bound, generator=generator)
+
+
+def siren_first_init(weight: Tensor, bias: Tensor | None, fan_in: int, omega_0: float,
+                     generator: torch.Generator | None) -> None:
+    """SIREN first layer (Sitzmann et al. 2020, Sec. 3.2): weights U(±1/fan_in)."""
+    _uniform_(weight, 1.0 / fan_in, generator)
+    if bias is not None:
+        # The official code leaves biases at torch's default U(±1/sqrt(fan_in)).
+        _uniform_(bias, 1.0 / math.sqrt(fan_in), generator)
+
+
+def siren_hidden_init(weight: Tensor, bias: Tensor | None, fan_in: int, omega_0: float,
+                      generator: torch.Generator | None) -> None:
+    """SIREN later layers: U(±sqrt(6/fan_in)/omega_0) keeps sine inputs ~ arcsine-distributed."""
+    _uniform_(weight, math.sqrt(6.0 / fan_in) / omega_0, generator)
+    if bias is not None:
+        _uniform_(bias, 1.0 / math.sqrt(fan_in), generator)
+
+
+def kaiming_relu_init(weight: Tensor, bias: Tensor | None, fan_in: int, omega_0: float,
+                      generator: torch.Generator | None) -> None:
+    """He-uniform weights for ReLU layers (variance 2/fan_in), zero biases."""
+    _uniform_(weight, math.sqrt(6.0 / fan_in), generator)
+    if bias is not None:
+        with torch.no_grad():
+            bias.zero_()
+
+
+def torch_default_init(weight: Tensor, bias: Tensor | None, fan_in: int, omega_0: float,
+                       generator: torch.Generator | None) -> None:
+    """``nn.Linear``'s default (kaiming-uniform with a=sqrt(5)): U(±1/sqrt(fan_in)) for both."""
+    _uniform_(weight, 1.0 / math.sqrt(fan_in), generator)
+    if bias is not None:
+        _uniform_(bias, 1.0 / math.sqrt(fan_in), generator)
+
+
+InitFn = Callable[[Tensor, Tensor | None, int, float, torch.Generator | None], None]
+
+INITS: dict[str, InitFn] = {
+    "siren_first": siren_first_init,
+    "siren": siren_hidden_init,
+    "kaiming_relu": kaiming_relu_init,
+    "torch": torch_default_init,
+}
+
+
+class Linear(nn.Module):
+    """Affine map ``(..., n_in) -> (..., n_out)`` with a named, seeded initialisation.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output features.
+    init : str, default="torch"
+        Key of :data:`INITS`.
+    omega_0 : float, default=30.0
+        Frequency the SIREN inits divide by; ignored by the others.
+    bias : bool, default=True
+        Whether to learn an additive bias.
+    generator : torch.Generator or None
+        Source of the initial weights.
+    """
+
+    def __init__(self, n_in: int, n_out: int, *, init: str = "torch", omega_0: float = 30.0,
+                 bias: bool = True, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.n_in, self.n_out, self.init, self.omega_0 = n_in, n_out, init, omega_0
+        self.weight = nn.Parameter(torch.empty(n_out, n_in))
+        self.bias = nn.Parameter(torch.empty(n_out)) if bias else None
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw the weights (and bias) from ``INITS[self.init]``."""
+        INITS[self.init](self.weight, self.bias, self.n_in, self.omega_0, generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.linear(x, self.weight, self.bias)
+
+    def flops(self, n_samples: int) -> int:
+        """FLOPs for ``n_samples`` inputs."""
+        return linear_flops(self.n_in, self.n_out, n_samples, bias=self.bias is not None)
+
+    def extra_repr(self) -> str:
+        return f"n_in={self.n_in}, n_out={self.n_out}, init={self.init!r}"
+
+
+class SineLinear(Linear):
+    """SIREN layer ``sin(omega_0 * (W x + b))`` (the bias sits inside, as in the official code).
+
+    ``is_first`` selects the first-layer initialisation U(±1/n_in); later layers use
+    U(±sqrt(6/n_in)/omega_0).
+    """
+
+    def __init__(self, n_in: int, n_out: int, *, omega_0: float = 30.0, is_first: bool = False,
+                 generator: torch.Generator | None = None) -> None:
+        init = "siren_first" if is_first else "siren"
+        super().__init__(n_in, n_out, init=init, omega_0=omega_0, generator=generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sin(self.omega_0 * nn.functional.linear(x, self.weight, self.bias))
+
+    def flops(self, n_samples: int) -> int:
+        """Affine map plus the multiplication by omega_0 (the sine itself is not counted)."""
+        return super().flops(n_samples) + elementwise_flops(self.n_out, n_samples)
+
+
+class BatchedLinear(nn.Module):
+    """``n_groups`` independent affine maps applied in one batched matmul.
+
+    Maps ``(n_groups, n_points, n_in) -> (n_groups, n_points, n_out)``: group ``g``'s
+    points go through weight ``g``. Used for the cells of an ensemble and the
+    partitions of a locally connected layer. Each group is initialised as an
+    independent :class:`Linear` with the same ``init`` (fan-in = ``n_in``).
+    """
+
+    def __init__(self, n_groups: int, n_in: int, n_out: int, *, init: str = "torch",
+                 omega_0: float = 30.0, bias: bool = True,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.n_groups, self.n_in, self.n_out = n_groups, n_in, n_out
+        self.init, self.omega_0 = init, omega_0
+        self.weight = nn.Parameter(torch.empty(n_groups, n_in, n_out))
+        self.bias = nn.Parameter(torch.empty(n_groups, 1, n_out)) if bias else None
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Initialise every group from ``INITS[self.init]`` with fan-in ``n_in``."""
+        INITS[self.init](self.weight, self.bias, self.n_in, self.omega_0, generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.bias is None:
+            return torch.bmm(x, self.weight)
+        return torch.baddbmm(self.bias, x, self.weight)
+
+    def flops(self, n_samples: int) -> int:
+        """FLOPs for ``n_samples`` points in total (each goes through one group)."""
+        return linear_flops(self.n_in, self.n_out, n_samples, bias=self.bias is not None)
+
+
+class FourierFeatures(nn.Module):
+    """Gaussian random Fourier features (Tancik et al. 2020).
+
+    ``(n_samples, n_dims) -> (n_samples, 2 * n_frequencies)``:
+    ``[cos(2 pi B u), sin(2 pi B u)]`` with ``B ~ N(0, scale^2)`` fixed at construction
+    and ``u = (x + 1) / 2`` the coordinate mapped from [-1, 1] to [0, 1], the unit
+    domain the paper's scales refer to.
+    """
+
+    def __init__(self, n_dims: int, n_frequencies: int, scale: float,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.n_dims, self.n_frequencies, self.scale = n_dims, n_frequencies, scale
+        self.register_buffer("frequencies", torch.empty(n_frequencies, n_dims))
+        self.reset_parameters(generator)
+
+    @property
+    def n_out(self) -> int:
+        return 2 * self.n_frequencies
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw the frequency matrix ``B``."""
+        with torch.no_grad():
+            self.frequencies.normal_(0.0, self.scale, generator=generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        phase = (2 * math.pi) * nn.functional.linear((x + 1) * 0.5, self.frequencies)
+        return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
+
+    def flops(self, n_samples: int) -> int:
+        """The projection ``B u`` (the cos/sin are not counted)."""
+        return linear_flops(self.n_dims, self.n_frequencies, n_samples, bias=False)
+
+
+class PositionalEncoding(nn.Module):
+    """Log-linear positional encoding (Tancik et al. 2020, "positional encoding").
+
+    Each coordinate ``u = (x + 1) / 2`` is encoded independently with frequencies
+    ``scale ** (j / n_frequencies)``, ``j = 0 .. n_frequencies - 1``:
+    ``(n_samples, n_dims) -> (n_samples, 2 * n_dims * n_frequencies)``.
+    """
+
+    def __init__(self, n_dims: int, n_frequencies: int, scale: float,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.n_dims, self.n_frequencies, self.scale = n_dims, n_frequencies, scale
+        exponents = torch.arange(n_frequencies, dtype=torch.float32) / n_frequencies
+        self.register_buffer("frequencies", float(scale) ** exponents)
+
+    @property
+    def n_out(self) -> int:
+        return 2 * self.n_dims * self.n_frequencies
+
+    def forward(self, x: Tensor) -> Tensor:
+        phase = (2 * math.pi) * ((x + 1) * 0.5).unsqueeze(-1) * self.frequencies
+        phase = phase.flatten(start_dim=-2)
+        return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
+
+    def flops(self, n_samples: int) -> int:
+        """One multiplication per coordinate and frequency."""
+        return elementwise_flops(self.n_dims * self.n_frequencies, n_samples)
