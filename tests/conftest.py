@@ -1,0 +1,45 @@
+"""Shared fixtures: small signals made in code, and fast settings per estimator."""
+
+import numpy as np
+import pytest
+
+from skinr import SIREN, FourierFeatureMLP
+from skinr.signals import to_coords
+
+# Small networks and few steps: enough to exercise every code path quickly.
+FAST_PARAMS = {
+    SIREN: dict(width=16, depth=1, max_iter=20, learning_rate=1e-3),
+    FourierFeatureMLP: dict(width=16, depth=1, n_frequencies=8, max_iter=20),
+}
+ALL_ESTIMATORS = list(FAST_PARAMS)
+
+
+def make_fast(Estimator, **overrides):
+    """An estimator with the fast test settings (plus overrides), on the CPU."""
+    params = {**FAST_PARAMS[Estimator], "device": "cpu", "random_state": 0}
+    params.update(overrides)
+    return Estimator(**params)
+
+
+@pytest.fixture(scope="session")
+def image_signal():
+    """A 16 x 16 RGB image with smooth structure, as (X, y, shape)."""
+    rows, cols = np.meshgrid(np.linspace(0, 1, 16), np.linspace(0, 1, 16), indexing="ij")
+    image = np.stack([np.sin(3 * rows) * cols, np.cos(2 * cols), rows * cols], axis=-1)
+    X, y = to_coords(image)
+    return X, y, image.shape[:2]
+
+
+@pytest.fixture(scope="session")
+def audio_signal():
+    """A 64-sample mono clip as (X, y) with 1-D y."""
+    t = np.linspace(0, 1, 64)
+    return to_coords(np.sin(2 * np.pi * 3 * t) + 0.3 * np.sin(2 * np.pi * 7 * t))
+
+
+@pytest.fixture(scope="session")
+def volume_signal():
+    """An 8^3 occupancy-like volume as (X, y)."""
+    axis = np.linspace(-1, 1, 8)
+    z, yy, x = np.meshgrid(axis, axis, axis, indexing="ij")
+    return to_coords((x**2 + yy**2 + z**2 < 0.6).astype(float), channel_axis=None)

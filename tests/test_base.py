@@ -1,0 +1,249 @@
+"""The shared estimator contract, checked on every skinr estimator."""
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, KFold
+
+import skinr
+from skinr.metrics import psnr
+
+from .conftest import ALL_ESTIMATORS, make_fast
+
+FITTED_ATTRIBUTES = ["module_", "loss_curve_", "n_iter_", "fit_time_", "n_params_",
+                     "domain_", "n_features_in_", "n_outputs_", "device_", "data_range_"]
+
+
+@pytest.fixture(params=ALL_ESTIMATORS, ids=lambda cls: cls.__name__)
+def Estimator(request):
+    return request.param
+
+
+@pytest.mark.parametrize("signal", ["audio_signal", "image_signal", "volume_signal"])
+def test_fit_predict_any_dimensionality(Estimator, signal, request):
+    X, y = request.getfixturevalue(signal)[:2]
+    model = make_fast(Estimator).fit(X, y)
+    prediction = model.predict(X)
+    assert prediction.shape == y.shape
+    assert prediction.dtype == np.float64
+    assert model.n_features_in_ == X.shape[1]
+    assert model.n_outputs_ == (1 if y.ndim == 1 else y.shape[1])
+    for name in FITTED_ATTRIBUTES:
+        assert hasattr(model, name), name
+    assert len(model.loss_curve_) == model.n_iter_ == 20
+
+
+def test_training_reduces_loss_and_scores_psnr(Estimator, image_signal):
+    X, y, _ = image_signal
+    model = make_fast(Estimator, max_iter=150, width=32).fit(X, y)
+    assert model.loss_curve_[-1] < 0.5 * model.loss_curve_[0]
+    expected = psnr(y, model.predict(X), data_range=y.max() - y.min())
+    assert model.score(X, y) == pytest.approx(expected)
+    assert model.data_range_ == pytest.approx(y.max() - y.min())
+    fixed = clone(model).set_params(data_range=10.0).fit(X, y)
+    assert fixed.score(X, y) == pytest.approx(
+        psnr(y, fixed.predict(X), data_range=10.0))
+
+
+def test_same_seed_identical_predictions(Estimator, image_signal):
+    X, y, _ = image_signal
+    first = make_fast(Estimator, random_state=7).fit(X, y).predict(X)
+    torch.manual_seed(123)  # disturbing the global RNG must not matter
+    np.random.seed(5)
+    torch.rand(10)
+    second = make_fast(Estimator, random_state=7).fit(X, y).predict(X)
+    other = make_fast(Estimator, random_state=8).fit(X, y).predict(X)
+    np.testing.assert_array_equal(first, second)
+    assert not np.allclose(first, other)
+
+
+def test_fit_does_not_touch_global_rng(Estimator, image_signal):
+    X, y, _ = image_signal
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    make_fast(Estimator, batch_size=50).fit(X, y)
+    np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+def test_chunked_predict_matches(Estimator, image_signal):
+    X, y, _ = image_signal
+    model = make_fast(Estimator).fit(X, y)
+    whole = model.predict(X)
+    chunked = clone(model).set_params(predict_batch_size=7)
+    chunked.__dict__.update({k: v for k, v in vars(model).items() if k.endswith("_")})
+    np.testing.assert_allclose(chunked.predict(X), whole, rtol=1e-5, atol=1e-6)
+    subset = model.predict(X[10:30])
+    np.testing.assert_allclose(subset, whole[10:30], rtol=1e-5, atol=1e-6)
+
+
+def test_pickle_and_joblib_round_trip(Estimator, image_signal, tmp_path):
+    X, y, _ = image_signal
+    model = make_fast(Estimator).fit(X, y)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+    joblib.dump(model, tmp_path / "model.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").predict(X),
+                                  model.predict(X))
+
+
+def test_save_load_round_trip(Estimator, image_signal, tmp_path):
+    X, y, _ = image_signal
+    model = make_fast(Estimator).fit(X, y)
+    path = model.save(tmp_path / "model.skinr")
+    loaded = skinr.load(path)
+    assert type(loaded) is Estimator
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.loss_curve_ == model.loss_curve_
+    np.testing.assert_array_equal(loaded.domain_, model.domain_)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_unpickle_without_cuda_falls_back_to_cpu(Estimator, image_signal, monkeypatch):
+    X, y, _ = image_signal
+    model = make_fast(Estimator).fit(X, y)
+    expected = model.predict(X)
+    model.device_ = "cuda:0"  # as if fitted on a GPU machine
+    payload = pickle.dumps(model)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(skinr.DeviceWarning, match="no CUDA device"):
+        restored = pickle.loads(payload)
+    assert restored.device_ == "cpu"
+    np.testing.assert_array_equal(restored.predict(X), expected)
+
+
+def test_count_flops_matches_hand_count(image_signal):
+    X, y, _ = image_signal
+    model = make_fast(skinr.SIREN, width=16, depth=2).fit(X, y)
+    n = len(X)
+    # 2->16, 16->16, 16->16 sine layers (affine + omega multiply), 16->3 linear.
+    hand = n * ((2 * 2 * 16 + 16 + 16) + 2 * (2 * 16 * 16 + 16 + 16) + (2 * 16 * 3 + 3))
+    assert model.count_flops(X) == hand
+    ff = make_fast(skinr.FourierFeatureMLP, width=16, depth=1, n_frequencies=8).fit(X, y)
+    # B projection 2->8 (no bias), 16->16, 16->16 ReLU layers, 16->3 output.
+    hand = n * (2 * 2 * 8 + 2 * (2 * 16 * 16 + 16) + (2 * 16 * 3 + 3))
+    assert ff.count_flops(X) == hand
+
+
+def test_n_params_counts_trainable_parameters(image_signal):
+    X, y, _ = image_signal
+    model = skinr.SIREN(width=256, depth=3, max_iter=1, device="cpu").fit(X, y)
+    # The paper's 5-layer SIREN: 2*256+256 + 3*(256*256+256) + 256*3+3.
+    assert model.n_params_ == 768 + 3 * 65792 + 771
+
+
+def test_warm_start_continues(Estimator, image_signal):
+    X, y, _ = image_signal
+    model = make_fast(Estimator, warm_start=True, max_iter=30).fit(X, y)
+    first_loss = model.loss_curve_[-1]
+    model.fit(X, y)
+    assert model.n_iter_ == 60 and len(model.loss_curve_) == 60
+    assert model.loss_curve_[30] < model.loss_curve_[0]
+    assert min(model.loss_curve_[30:]) <= first_loss * 1.5
+    cold = make_fast(Estimator, max_iter=30).fit(X, y).fit(X, y)
+    assert cold.n_iter_ == 30
+
+
+def test_early_stopping(Estimator, image_signal):
+    X, y, _ = image_signal
+    model = make_fast(Estimator, max_iter=500, n_iter_no_change=3, tol=10.0).fit(X, y)
+    # The first step sets the best loss; three more without a 10-unit gain stop it.
+    assert model.stopped_early_ and model.n_iter_ == 4
+
+
+def test_batch_size_larger_than_signal_is_clamped(Estimator, audio_signal):
+    X, y = audio_signal
+    full = make_fast(Estimator).fit(X, y).predict(X)
+    clamped = make_fast(Estimator, batch_size=10_000).fit(X, y).predict(X)
+    np.testing.assert_array_equal(full, clamped)
+
+
+def test_minibatch_and_schedule(Estimator, image_signal):
+    X, y, _ = image_signal
+    model = make_fast(Estimator, batch_size=64, lr_schedule="cosine", max_iter=40).fit(X, y)
+    assert model.n_iter_ == 40 and np.isfinite(model.loss_curve_).all()
+
+
+def test_ctrl_c_keeps_partial_model(Estimator, image_signal, monkeypatch):
+    X, y, _ = image_signal
+    model = make_fast(Estimator, max_iter=100)
+    make_loss = type(model)._make_loss
+
+    def interrupting_loss(self, module, coords, values):
+        loss_fn, calls = make_loss(self, module, coords, values), [0]
+
+        def wrapped(batch):
+            calls[0] += 1
+            if calls[0] > 5:
+                raise KeyboardInterrupt
+            return loss_fn(batch)
+
+        return wrapped
+
+    monkeypatch.setattr(type(model), "_make_loss", interrupting_loss)
+    with pytest.warns(RuntimeWarning, match="interrupted after 5 of 100"):
+        model.fit(X, y)
+    assert model.n_iter_ == 5
+    assert model.predict(X).shape == y.shape
+
+
+def test_gridsearch_ranks_by_psnr_without_scoring(image_signal):
+    X, y, _ = image_signal
+    search = GridSearchCV(
+        make_fast(skinr.SIREN, max_iter=60),
+        {"width": [4, 32]},
+        cv=KFold(2, shuffle=True, random_state=0),
+    ).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(scores > 5)  # dB, not R^2
+    best = search.best_estimator_
+    assert best.score(X, y) == pytest.approx(
+        psnr(y, best.predict(X), data_range=best.data_range_))
+
+
+def test_full_signal_split_in_gridsearch(image_signal):
+    X, y, _ = image_signal
+    from skinr.model_selection import FullSignalSplit
+
+    search = GridSearchCV(make_fast(skinr.SIREN, max_iter=60), {"width": [2, 32]},
+                          cv=FullSignalSplit()).fit(X, y)
+    assert search.best_params_ == {"width": 32}
+
+
+def test_not_fitted(Estimator, image_signal):
+    X = image_signal[0]
+    with pytest.raises(NotFittedError):
+        make_fast(Estimator).predict(X)
+    with pytest.raises(NotFittedError):
+        make_fast(Estimator).save("never-written.skinr")
+
+
+def test_explicit_domain(image_signal):
+    X, y, _ = image_signal
+    model = make_fast(skinr.SIREN, domain=(-2, 2)).fit(X, y)
+    np.testing.assert_array_equal(model.domain_, [[-2, 2], [-2, 2]])
+    with pytest.raises(ValueError, match="low < high"):
+        make_fast(skinr.SIREN, domain=(1, -1)).fit(X, y)
+
+
+def test_tags():
+    from sklearn.utils import get_tags
+
+    tags = get_tags(skinr.SIREN(device="cpu"))
+    assert tags.target_tags.multi_output and not tags.input_tags.allow_nan
+    assert not tags.non_deterministic
+    assert get_tags(skinr.SIREN(device="cuda")).non_deterministic
+
+
+def test_no_warnings_on_plain_fit(image_signal):
+    X, y, _ = image_signal
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_fast(skinr.SIREN).fit(X, y).predict(X)
