@@ -91,11 +91,12 @@ def fit_image(args: argparse.Namespace) -> dict:
         "params": model.n_params_, "flops_per_pixel": model.count_flops(X[:1]),
         f"render_{args.superres}x_seconds": render_time, "skinr_version": __version__,
     }
-    try:
-        metrics["ssim"] = ssim(image, reconstruction, data_range=1.0,
-                               channel_axis=-1 if image.ndim == 3 else None)
-    except ImportError:
-        pass
+    if min(image.shape[:2]) >= 11:  # SSIM's Gaussian window is 11 pixels wide
+        try:
+            metrics["ssim"] = ssim(image, reconstruction, data_range=1.0,
+                                   channel_axis=-1 if image.ndim == 3 else None)
+        except ImportError:
+            pass
     _save_image(out / "reconstruction.png", reconstruction)
     _save_image(out / f"superres_{args.superres}x.png", super_resolved)
     _plot_curve(out / "curve.png", model.loss_curve_, model.y_scale_, 1.0)

@@ -1,0 +1,54 @@
+"""Documentation stays true: API page current, README commands, common parameter docs."""
+
+import inspect
+import re
+import runpy
+import subprocess
+from pathlib import Path
+
+import skinr
+
+from .conftest import ALL_ESTIMATORS
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMON = ["learning_rate", "max_iter", "batch_size", "lr_schedule", "tol",
+          "n_iter_no_change", "warm_start", "random_state", "device", "verbose",
+          "predict_batch_size", "data_range", "domain"]
+
+
+def test_api_reference_is_current():
+    builder = runpy.run_path(str(ROOT / "docs" / "build_api.py"))
+    assert (ROOT / "docs" / "api.md").read_text() == builder["render"](), (
+        "docs/api.md is stale; run python docs/build_api.py")
+
+
+def test_readme_commands_match_ci():
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(r'^pip install "\.\[cli\]" && skinr fit ', readme, re.M)
+    assert re.search(r'^pip install -e "\.\[test\]" && python -m pytest$', readme, re.M)
+    ci = (ROOT / ".ci" / "run").read_text()
+    pattern = re.search(r"grep -m1 '(.+?)' README.md", ci).group(1)
+    found = subprocess.run(["grep", "-m1", pattern, "README.md"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert found == 'pip install -e ".[test]" && python -m pytest'
+
+
+
+def _param_docs(cls):
+    doc = inspect.getdoc(cls)
+    section = doc.split("Parameters\n----------\n")[1].split("\n\nAttributes")[0]
+    blocks = re.split(r"\n(?=\w[\w, ]* : )", section)
+    return {b.split(" : ")[0]: b for b in blocks}
+
+
+def test_common_parameters_documented_identically():
+    reference = _param_docs(skinr.SIREN)
+    for cls in ALL_ESTIMATORS:
+        docs = _param_docs(cls)
+        params = inspect.signature(cls).parameters
+        assert set(docs) >= set(params) - {"first_omega_0", "hidden_omega_0"}, cls
+        for name in COMMON:
+            if name in ("learning_rate", "max_iter"):  # defaults differ per estimator
+                assert name in docs
+                continue
+            assert docs[name] == reference[name], f"{cls.__name__}.{name}"

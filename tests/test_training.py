@@ -1,0 +1,66 @@
+"""The training loop against a hand-written loop, and its batching and schedules."""
+
+import math
+
+import pytest
+import torch
+
+from skinr._training import SCHEDULES, iterate_batches, make_scheduler, train
+from skinr.siren import SirenNet
+
+
+def _problem():
+    g = torch.Generator().manual_seed(0)
+    coords = torch.rand(64, 2, generator=g) * 2 - 1
+    values = torch.sin(3 * coords[:, :1]) * coords[:, 1:]
+    return coords, values
+
+
+def test_train_equals_hand_written_loop_step_for_step():
+    coords, values = _problem()
+    module = SirenNet(2, 1, 16, 1, generator=torch.Generator().manual_seed(1))
+    reference = SirenNet(2, 1, 16, 1, generator=torch.Generator().manual_seed(1))
+
+    def loss_fn(batch):
+        return torch.nn.functional.mse_loss(module(coords), values)
+
+    batches = iterate_batches(64, None, torch.Generator(), coords.device)
+    result = train(module.parameters(), loss_fn, batches, learning_rate=1e-3, max_iter=25)
+
+    optimizer = torch.optim.Adam(reference.parameters(), lr=1e-3)
+    expected = []
+    for _ in range(25):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(reference(coords), values)
+        loss.backward()
+        optimizer.step()
+        expected.append(loss.item())
+    assert result.loss_curve == expected
+    for a, b in zip(module.parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_minibatches_cover_each_pass_without_repeats():
+    batches = iterate_batches(10, 3, torch.Generator().manual_seed(0), torch.device("cpu"))
+    first_pass = torch.cat([next(batches) for _ in range(3)])
+    assert len(set(first_pass.tolist())) == 9  # the incomplete tail batch is skipped
+    assert next(batches).shape == (3,)
+    full = iterate_batches(10, 10, torch.Generator(), torch.device("cpu"))
+    assert next(full) is None
+
+
+@pytest.mark.parametrize("schedule", sorted(SCHEDULES))
+def test_schedules_start_at_one_and_end_where_documented(schedule):
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = make_scheduler(optimizer, schedule, max_iter=11)
+    rates = []
+    for _ in range(11):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+    ends = {"constant": 1.0, "cosine": 0.0, "exponential": 0.1}
+    assert rates[0] == pytest.approx(1.0)
+    assert rates[-1] == pytest.approx(ends[schedule], abs=1e-12)
+    assert SCHEDULES[schedule](0.5) == pytest.approx(
+        {"constant": 1.0, "cosine": 0.5, "exponential": math.sqrt(0.1)}[schedule])
