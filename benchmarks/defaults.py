@@ -40,25 +40,44 @@ def main(argv=None):
     quarters = [args.steps // 4 * k for k in (1, 2, 3, 4)]
     for name, rates in LEARNING_RATES.items():
         for lr in rates:
-            model = skinr.ESTIMATORS[name](learning_rate=lr, max_iter=args.steps,
-                                           random_state=0, device="cpu", data_range=1.0)
+            model = skinr.ESTIMATORS[name](
+                learning_rate=lr, max_iter=args.steps, random_state=0, device="cpu", data_range=1.0
+            )
             model.fit(X, y)
             curve = [psnr_from_loss(model.loss_curve_[q - 1], model.y_scale_) for q in quarters]
-            rows.append({"estimator": name, "learning_rate": lr, "final_psnr": model.score(X, y),
-                         "psnr_at": dict(zip(quarters, curve)), "seconds": model.fit_time_})
-            print(f"{name:18s} lr={lr:<7g} " + "  ".join(
-                f"{q}:{p:6.2f}" for q, p in zip(quarters, curve)), flush=True)
-    lines = [f"camera {args.size}x{args.size}, full batch, seed 0; training PSNR (dB, range 1) "
-             "after the given number of steps", "",
-             "| estimator | learning rate | " + " | ".join(f"{q} steps" for q in quarters) + " |",
-             "|---|---:|" + "---:|" * len(quarters)]
-    lines += [f"| {r['estimator']} | {r['learning_rate']:g} | "
-              + " | ".join(f"{p:.2f}" for p in r["psnr_at"].values()) + " |" for r in rows]
+            rows.append(
+                {
+                    "estimator": name,
+                    "learning_rate": lr,
+                    "final_psnr": model.score(X, y),
+                    "psnr_at": dict(zip(quarters, curve, strict=True)),
+                    "seconds": model.fit_time_,
+                }
+            )
+            print(
+                f"{name:18s} lr={lr:<7g} "
+                + "  ".join(f"{q}:{p:6.2f}" for q, p in zip(quarters, curve, strict=True)),
+                flush=True,
+            )
+    lines = [
+        f"camera {args.size}x{args.size}, full batch, seed 0; training PSNR (dB, range 1) "
+        "after the given number of steps",
+        "",
+        "| estimator | learning rate | " + " | ".join(f"{q} steps" for q in quarters) + " |",
+        "|---|---:|" + "---:|" * len(quarters),
+    ]
+    lines += [
+        f"| {r['estimator']} | {r['learning_rate']:g} | "
+        + " | ".join(f"{p:.2f}" for p in r["psnr_at"].values())
+        + " |"
+        for r in rows
+    ]
     table = "\n".join(lines)
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "defaults.md").write_text("<!-- written by benchmarks/defaults.py -->\n"
-                                         + table + "\n")
+    (RESULTS / "defaults.md").write_text(
+        "<!-- written by benchmarks/defaults.py -->\n" + table + "\n"
+    )
     (RESULTS / "defaults.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 

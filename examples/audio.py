@@ -18,6 +18,7 @@ args = parser.parse_args()
 clip = skinr.datasets.audio_clip(args.samples, random_state=0)
 X, y = to_coords(clip)
 for omega in (30.0, 3000.0):
-    model = skinr.SIREN(first_omega_0=omega, max_iter=args.steps, random_state=0,
-                        data_range=2.0).fit(X, y)
+    model = skinr.SIREN(
+        first_omega_0=omega, max_iter=args.steps, random_state=0, data_range=2.0
+    ).fit(X, y)
     print(f"first_omega_0={omega:g}: PSNR {model.score(X, y):.2f} dB (range 2)")

@@ -25,13 +25,14 @@ image = skinr.datasets.camera(args.size)
 X, y = to_coords(image)
 models = {
     "SIREN": skinr.SIREN(max_iter=args.steps, random_state=0, data_range=1.0),
-    "FourierFeatureMLP": skinr.FourierFeatureMLP(max_iter=args.steps, random_state=0,
-                                                 data_range=1.0),
+    "FourierFeatureMLP": skinr.FourierFeatureMLP(
+        max_iter=args.steps, random_state=0, data_range=1.0
+    ),
 }
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
 axes[0].imshow(image, cmap="gray", vmin=0, vmax=1)
 axes[0].set_title(f"camera {args.size}x{args.size}")
-for ax, (name, model) in zip(axes[1:], models.items()):
+for ax, (name, model) in zip(axes[1:], models.items(), strict=True):
     model.fit(X, y)
     ax.imshow(to_array(model.predict(X), image.shape).clip(0, 1), cmap="gray", vmin=0, vmax=1)
     ax.set_title(f"{name}: {model.score(X, y):.1f} dB, {model.fit_time_:.0f} s")

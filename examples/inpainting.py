@@ -17,8 +17,12 @@ args = parser.parse_args()
 image = skinr.datasets.camera(args.size)
 X, y = to_coords(image)
 seen = random_mask(image.shape, keep=args.keep, random_state=0).ravel()
-for model in (skinr.SIREN(max_iter=args.steps, random_state=0, data_range=1.0),
-              skinr.FourierFeatureMLP(max_iter=args.steps, random_state=0, data_range=1.0)):
+for model in (
+    skinr.SIREN(max_iter=args.steps, random_state=0, data_range=1.0),
+    skinr.FourierFeatureMLP(max_iter=args.steps, random_state=0, data_range=1.0),
+):
     model.fit(X[seen], y[seen])
-    print(f"{type(model).__name__}: seen {model.score(X[seen], y[seen]):.2f} dB, "
-          f"unseen {model.score(X[~seen], y[~seen]):.2f} dB")
+    print(
+        f"{type(model).__name__}: seen {model.score(X[seen], y[seen]):.2f} dB, "
+        f"unseen {model.score(X[~seen], y[~seen]):.2f} dB"
+    )

@@ -21,6 +21,8 @@ search = GridSearchCV(
     {"width": [32, 64, 128], "depth": [1, 3]},
     cv=KFold(3, shuffle=True, random_state=0),  # interpolation: scattered held-out pixels
 ).fit(X, y)
-for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
+for params, score in zip(
+    search.cv_results_["params"], search.cv_results_["mean_test_score"], strict=True
+):
     print(f"{params}: {score:.2f} dB")
 print("best:", search.best_params_)

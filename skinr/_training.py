@@ -17,8 +17,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-__all__ = ["SCHEDULES", "TrainingResult", "iterate_batches", "make_optimizer",
-           "make_scheduler", "train"]
+__all__ = [
+    "SCHEDULES",
+    "TrainingResult",
+    "iterate_batches",
+    "make_optimizer",
+    "make_scheduler",
+    "train",
+]
 
 # Learning-rate multipliers as a function of training progress in [0, 1].
 SCHEDULES: dict[str, Callable[[float], float]] = {
@@ -48,8 +54,9 @@ def make_optimizer(parameters: Iterable[Tensor], learning_rate: float) -> torch.
     return torch.optim.Adam(parameters, lr=learning_rate)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str | None,
-                   max_iter: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, schedule: str | None, max_iter: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
     """A per-step scheduler following ``SCHEDULES[schedule]`` over ``max_iter`` steps."""
     if schedule is None or schedule == "constant":
         return None
@@ -58,8 +65,9 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str | None,
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor(min(step / span, 1.0)))
 
 
-def iterate_batches(n_samples: int, batch_size: int | None, generator: torch.Generator,
-                    device: torch.device) -> Iterator[Tensor | None]:
+def iterate_batches(
+    n_samples: int, batch_size: int | None, generator: torch.Generator, device: torch.device
+) -> Iterator[Tensor | None]:
     """Endless batches of sample indices; ``None`` means "all samples".
 
     Mini-batches walk through a fresh random permutation per pass (no sample repeats
@@ -72,7 +80,7 @@ def iterate_batches(n_samples: int, batch_size: int | None, generator: torch.Gen
     while True:
         order = torch.randperm(n_samples, generator=generator).to(device)
         for start in range(0, n_samples - batch_size + 1, batch_size):
-            yield order[start:start + batch_size]
+            yield order[start : start + batch_size]
 
 
 def train(

@@ -81,10 +81,23 @@ class BaseINR(RegressorMixin, BaseEstimator):
         "domain": ["array-like", None],
     }
 
-    def __init__(self, *, learning_rate=1e-4, max_iter=500, batch_size=None,
-                 lr_schedule=None, tol=0.0, n_iter_no_change=None, warm_start=False,
-                 random_state=None, device="auto", verbose=False,
-                 predict_batch_size=65536, data_range=None, domain=None):
+    def __init__(
+        self,
+        *,
+        learning_rate=1e-4,
+        max_iter=500,
+        batch_size=None,
+        lr_schedule=None,
+        tol=0.0,
+        n_iter_no_change=None,
+        warm_start=False,
+        random_state=None,
+        device="auto",
+        verbose=False,
+        predict_batch_size=65536,
+        data_range=None,
+        domain=None,
+    ):
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -106,8 +119,9 @@ class BaseINR(RegressorMixin, BaseEstimator):
     def _make_batches(self, coords: Tensor, generator: torch.Generator) -> Iterator[Tensor | None]:
         return iterate_batches(coords.shape[0], self.batch_size, generator, coords.device)
 
-    def _make_loss(self, module: nn.Module, coords: Tensor,
-                   values: Tensor) -> Callable[[Tensor | None], Tensor]:
+    def _make_loss(
+        self, module: nn.Module, coords: Tensor, values: Tensor
+    ) -> Callable[[Tensor | None], Tensor]:
         def loss_fn(batch: Tensor | None) -> Tensor:
             if batch is None:
                 return nn.functional.mse_loss(module(coords), values)
@@ -151,7 +165,11 @@ class BaseINR(RegressorMixin, BaseEstimator):
                     f"has {self.n_outputs_}; fit a new estimator or set warm_start=False."
                 )
             domain, y_offset, y_scale, data_range = (
-                self.domain_, self.y_offset_, self.y_scale_, self.data_range_)
+                self.domain_,
+                self.y_offset_,
+                self.y_scale_,
+                self.data_range_,
+            )
             module = copy.deepcopy(self.module_).to(device)
         else:
             domain = self._fit_domain(X)
@@ -213,9 +231,9 @@ class BaseINR(RegressorMixin, BaseEstimator):
         step = self.predict_batch_size
         with torch.inference_mode():
             for start in range(0, X.shape[0], step):
-                chunk = _normalise(X[start:start + step], self.domain_)
+                chunk = _normalise(X[start : start + step], self.domain_)
                 coords = torch.as_tensor(chunk, dtype=torch.float32, device=device)
-                out[start:start + step] = self._forward(self.module_, coords).cpu().numpy()
+                out[start : start + step] = self._forward(self.module_, coords).cpu().numpy()
         out = out * self.y_scale_ + self.y_offset_
         return out.ravel() if self.y_ndim_ == 1 else out
 
@@ -242,8 +260,9 @@ class BaseINR(RegressorMixin, BaseEstimator):
         """
         y_pred = self.predict(X)
         y = np.asarray(y, dtype=np.float64).reshape(y_pred.shape)
-        return psnr(y, y_pred, data_range=self.data_range or self.data_range_,
-                    sample_weight=sample_weight)
+        return psnr(
+            y, y_pred, data_range=self.data_range or self.data_range_, sample_weight=sample_weight
+        )
 
     def count_flops(self, X) -> int:
         """Floating-point operations to predict at ``X`` (a multiply-add counts 2).
@@ -287,7 +306,8 @@ class BaseINR(RegressorMixin, BaseEstimator):
         tags.regressor_tags.poor_score = True
         # cuBLAS kernels are not bit-reproducible; the CPU path is.
         tags.non_deterministic = str(self.device).startswith("cuda") or (
-            self.device == "auto" and torch.cuda.is_available())
+            self.device == "auto" and torch.cuda.is_available()
+        )
         return tags
 
     def __getstate__(self):

@@ -85,16 +85,22 @@ def fit_image(args: argparse.Namespace) -> dict:
     super_resolved = to_array(model.predict(grid(shape_sr)), shape_sr)
     render_time = time.perf_counter() - started
     metrics = {
-        "image": name, "shape": list(image.shape), "model": repr(model),
+        "image": name,
+        "shape": list(image.shape),
+        "model": repr(model),
         "psnr_db": psnr(image, reconstruction, data_range=1.0),
-        "steps": model.n_iter_, "fit_seconds": model.fit_time_,
-        "params": model.n_params_, "flops_per_pixel": model.count_flops(X[:1]),
-        f"render_{args.superres}x_seconds": render_time, "skinr_version": __version__,
+        "steps": model.n_iter_,
+        "fit_seconds": model.fit_time_,
+        "params": model.n_params_,
+        "flops_per_pixel": model.count_flops(X[:1]),
+        f"render_{args.superres}x_seconds": render_time,
+        "skinr_version": __version__,
     }
     if min(image.shape[:2]) >= 11:  # SSIM's Gaussian window is 11 pixels wide
         try:
-            metrics["ssim"] = ssim(image, reconstruction, data_range=1.0,
-                                   channel_axis=-1 if image.ndim == 3 else None)
+            metrics["ssim"] = ssim(
+                image, reconstruction, data_range=1.0, channel_axis=-1 if image.ndim == 3 else None
+            )
         except ImportError:
             pass
     _save_image(out / "reconstruction.png", reconstruction)
@@ -102,30 +108,47 @@ def fit_image(args: argparse.Namespace) -> dict:
     _plot_curve(out / "curve.png", model.loss_curve_, model.y_scale_, 1.0)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     model.save(out / "model.skinr")
-    print(f"PSNR {metrics['psnr_db']:.2f} dB after {model.n_iter_} steps in "
-          f"{model.fit_time_:.1f} s; results in {out}/")
+    print(
+        f"PSNR {metrics['psnr_db']:.2f} dB after {model.n_iter_} steps in "
+        f"{model.fit_time_:.1f} s; results in {out}/"
+    )
     return metrics
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="skinr", description="Fit implicit neural "
-                                     "representations from the command line.")
+    parser = argparse.ArgumentParser(
+        prog="skinr", description="Fit implicit neural representations from the command line."
+    )
     parser.add_argument("--version", action="version", version=f"skinr {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser("fit", help="fit an image and write reconstruction, "
-                              "super-resolution, curves, metrics and the model")
-    fit.add_argument("image", nargs="?", help="image file (PNG/JPEG); default: the "
-                     "camera image shipped with skinr")
+    fit = commands.add_parser(
+        "fit",
+        help="fit an image and write reconstruction, "
+        "super-resolution, curves, metrics and the model",
+    )
+    fit.add_argument(
+        "image",
+        nargs="?",
+        help="image file (PNG/JPEG); default: the camera image shipped with skinr",
+    )
     fit.add_argument("--model", default="SIREN", choices=sorted(ESTIMATORS))
     fit.add_argument("--steps", type=int, help="optimizer steps (default: the model's)")
-    fit.add_argument("--size", type=int, default=256,
-                     help="scale the longer side to this many pixels (default 256)")
+    fit.add_argument(
+        "--size",
+        type=int,
+        default=256,
+        help="scale the longer side to this many pixels (default 256)",
+    )
     fit.add_argument("--learning-rate", type=float, dest="learning_rate")
     fit.add_argument("--width", type=int)
     fit.add_argument("--depth", type=int)
     fit.add_argument("--batch-size", type=int, dest="batch_size")
-    fit.add_argument("--superres", type=int, default=4, help="upsampling factor of the "
-                     "super-resolution render (default 4)")
+    fit.add_argument(
+        "--superres",
+        type=int,
+        default=4,
+        help="upsampling factor of the super-resolution render (default 4)",
+    )
     fit.add_argument("--device", default="auto")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--out", default="skinr-out", help="output folder (default skinr-out)")

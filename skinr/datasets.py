@@ -37,9 +37,10 @@ def resize(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
         from scipy.ndimage import zoom
 
         factors = (height / h_in, width / w_in) + (1,) * (image.ndim - 2)
-        return np.clip(zoom(image, factors, order=1, grid_mode=True, mode="nearest"),
-                       image.min(), image.max())
-    return sk_resize(image, (height, width) + image.shape[2:], anti_aliasing=True)
+        return np.clip(
+            zoom(image, factors, order=1, grid_mode=True, mode="nearest"), image.min(), image.max()
+        )
+    return sk_resize(image, (height, width, *image.shape[2:]), anti_aliasing=True)
 
 
 def camera(size: int | None = None) -> np.ndarray:
@@ -107,8 +108,14 @@ def _perlin_layer(shape: tuple[int, int], frequency: int, rng: np.random.RandomS
     return top * (1 - u) + bottom * u
 
 
-def perlin_noise(shape: Sequence[int] = (256, 256), frequency: int = 8, *, octaves: int = 1,
-                 persistence: float = 0.5, random_state=None) -> np.ndarray:
+def perlin_noise(
+    shape: Sequence[int] = (256, 256),
+    frequency: int = 8,
+    *,
+    octaves: int = 1,
+    persistence: float = 0.5,
+    random_state=None,
+) -> np.ndarray:
     """A 2-D Perlin gradient-noise image with a controlled frequency content.
 
     Parameters
@@ -141,7 +148,9 @@ def perlin_noise(shape: Sequence[int] = (256, 256), frequency: int = 8, *, octav
     return (noise - noise.min()) / span if span > 0 else np.zeros(shape)
 
 
-def audio_clip(n_samples: int = 16384, *, sample_rate: int = 16000, random_state=None) -> np.ndarray:
+def audio_clip(
+    n_samples: int = 16384, *, sample_rate: int = 16000, random_state=None
+) -> np.ndarray:
     """A synthetic mono clip: a chirp and a decaying harmonic tone, in [-1, 1].
 
     Parameters

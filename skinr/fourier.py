@@ -12,6 +12,7 @@ what it means there): Gaussian features ``[cos 2 pi B u, sin 2 pi B u]`` with
 
 from __future__ import annotations
 
+import itertools
 from numbers import Integral, Real
 
 import torch
@@ -33,15 +34,24 @@ class FourierFeatureNet(nn.Module):
     ``features -> width`` layer.
     """
 
-    def __init__(self, n_dims: int, n_outputs: int, width: int = 256, depth: int = 3, *,
-                 n_frequencies: int = 256, scale: float = 10.0, encoding: str = "gaussian",
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_dims: int,
+        n_outputs: int,
+        width: int = 256,
+        depth: int = 3,
+        *,
+        n_frequencies: int = 256,
+        scale: float = 10.0,
+        encoding: str = "gaussian",
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         self.encoding = ENCODINGS[encoding](n_dims, n_frequencies, scale, generator)
         sizes = [self.encoding.n_out] + [width] * (depth + 1)
         self.hidden = nn.ModuleList(
             Linear(n_in, n_out, init="kaiming_relu", generator=generator)
-            for n_in, n_out in zip(sizes[:-1], sizes[1:])
+            for n_in, n_out in itertools.pairwise(sizes)
         )
         self.output = Linear(width, n_outputs, init="torch", generator=generator)
 
@@ -175,25 +185,57 @@ class FourierFeatureMLP(BaseINR):
         "encoding": [StrOptions(set(ENCODINGS))],
     }
 
-    def __init__(self, width=256, depth=3, *, n_frequencies=256, scale=10.0,
-                 encoding="gaussian", learning_rate=1e-3, max_iter=1000, batch_size=None,
-                 lr_schedule=None, tol=0.0, n_iter_no_change=None, warm_start=False,
-                 random_state=None, device="auto", verbose=False,
-                 predict_batch_size=65536, data_range=None, domain=None):
+    def __init__(
+        self,
+        width=256,
+        depth=3,
+        *,
+        n_frequencies=256,
+        scale=10.0,
+        encoding="gaussian",
+        learning_rate=1e-3,
+        max_iter=1000,
+        batch_size=None,
+        lr_schedule=None,
+        tol=0.0,
+        n_iter_no_change=None,
+        warm_start=False,
+        random_state=None,
+        device="auto",
+        verbose=False,
+        predict_batch_size=65536,
+        data_range=None,
+        domain=None,
+    ):
         self.width = width
         self.depth = depth
         self.n_frequencies = n_frequencies
         self.scale = scale
         self.encoding = encoding
         super().__init__(
-            learning_rate=learning_rate, max_iter=max_iter, batch_size=batch_size,
-            lr_schedule=lr_schedule, tol=tol, n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start, random_state=random_state, device=device,
-            verbose=verbose, predict_batch_size=predict_batch_size,
-            data_range=data_range, domain=domain,
+            learning_rate=learning_rate,
+            max_iter=max_iter,
+            batch_size=batch_size,
+            lr_schedule=lr_schedule,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            predict_batch_size=predict_batch_size,
+            data_range=data_range,
+            domain=domain,
         )
 
     def _build_module(self, n_dims, n_outputs, generator):
-        return FourierFeatureNet(n_dims, n_outputs, self.width, self.depth,
-                                 n_frequencies=self.n_frequencies, scale=self.scale,
-                                 encoding=self.encoding, generator=generator)
+        return FourierFeatureNet(
+            n_dims,
+            n_outputs,
+            self.width,
+            self.depth,
+            n_frequencies=self.n_frequencies,
+            scale=self.scale,
+            encoding=self.encoding,
+            generator=generator,
+        )

@@ -30,8 +30,13 @@ def _uniform_(tensor: Tensor, bound: float, generator: torch.Generator | None) -
         tensor.uniform_(-bound, bound, generator=generator)
 
 
-def siren_first_init(weight: Tensor, bias: Tensor | None, fan_in: int, omega_0: float,
-                     generator: torch.Generator | None) -> None:
+def siren_first_init(
+    weight: Tensor,
+    bias: Tensor | None,
+    fan_in: int,
+    omega_0: float,
+    generator: torch.Generator | None,
+) -> None:
     """SIREN first layer (Sitzmann et al. 2020, Sec. 3.2): weights U(±1/fan_in)."""
     _uniform_(weight, 1.0 / fan_in, generator)
     if bias is not None:
@@ -39,16 +44,26 @@ def siren_first_init(weight: Tensor, bias: Tensor | None, fan_in: int, omega_0: 
         _uniform_(bias, 1.0 / math.sqrt(fan_in), generator)
 
 
-def siren_hidden_init(weight: Tensor, bias: Tensor | None, fan_in: int, omega_0: float,
-                      generator: torch.Generator | None) -> None:
+def siren_hidden_init(
+    weight: Tensor,
+    bias: Tensor | None,
+    fan_in: int,
+    omega_0: float,
+    generator: torch.Generator | None,
+) -> None:
     """SIREN later layers: U(±sqrt(6/fan_in)/omega_0) keeps sine inputs ~ arcsine-distributed."""
     _uniform_(weight, math.sqrt(6.0 / fan_in) / omega_0, generator)
     if bias is not None:
         _uniform_(bias, 1.0 / math.sqrt(fan_in), generator)
 
 
-def kaiming_relu_init(weight: Tensor, bias: Tensor | None, fan_in: int, omega_0: float,
-                      generator: torch.Generator | None) -> None:
+def kaiming_relu_init(
+    weight: Tensor,
+    bias: Tensor | None,
+    fan_in: int,
+    omega_0: float,
+    generator: torch.Generator | None,
+) -> None:
     """He-uniform weights for ReLU layers (variance 2/fan_in), zero biases."""
     _uniform_(weight, math.sqrt(6.0 / fan_in), generator)
     if bias is not None:
@@ -56,8 +71,13 @@ def kaiming_relu_init(weight: Tensor, bias: Tensor | None, fan_in: int, omega_0:
             bias.zero_()
 
 
-def torch_default_init(weight: Tensor, bias: Tensor | None, fan_in: int, omega_0: float,
-                       generator: torch.Generator | None) -> None:
+def torch_default_init(
+    weight: Tensor,
+    bias: Tensor | None,
+    fan_in: int,
+    omega_0: float,
+    generator: torch.Generator | None,
+) -> None:
     """``nn.Linear``'s default (kaiming-uniform with a=sqrt(5)): U(±1/sqrt(fan_in)) for both."""
     _uniform_(weight, 1.0 / math.sqrt(fan_in), generator)
     if bias is not None:
@@ -91,8 +111,16 @@ class Linear(nn.Module):
         Source of the initial weights.
     """
 
-    def __init__(self, n_in: int, n_out: int, *, init: str = "torch", omega_0: float = 30.0,
-                 bias: bool = True, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        init: str = "torch",
+        omega_0: float = 30.0,
+        bias: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         self.n_in, self.n_out, self.init, self.omega_0 = n_in, n_out, init, omega_0
         self.weight = nn.Parameter(torch.empty(n_out, n_in))
@@ -121,8 +149,15 @@ class SineLinear(Linear):
     U(±sqrt(6/n_in)/omega_0).
     """
 
-    def __init__(self, n_in: int, n_out: int, *, omega_0: float = 30.0, is_first: bool = False,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        omega_0: float = 30.0,
+        is_first: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
         init = "siren_first" if is_first else "siren"
         super().__init__(n_in, n_out, init=init, omega_0=omega_0, generator=generator)
 
@@ -143,9 +178,17 @@ class BatchedLinear(nn.Module):
     independent :class:`Linear` with the same ``init`` (fan-in = ``n_in``).
     """
 
-    def __init__(self, n_groups: int, n_in: int, n_out: int, *, init: str = "torch",
-                 omega_0: float = 30.0, bias: bool = True,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_groups: int,
+        n_in: int,
+        n_out: int,
+        *,
+        init: str = "torch",
+        omega_0: float = 30.0,
+        bias: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         self.n_groups, self.n_in, self.n_out = n_groups, n_in, n_out
         self.init, self.omega_0 = init, omega_0
@@ -176,8 +219,13 @@ class FourierFeatures(nn.Module):
     domain the paper's scales refer to.
     """
 
-    def __init__(self, n_dims: int, n_frequencies: int, scale: float,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_dims: int,
+        n_frequencies: int,
+        scale: float,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         self.n_dims, self.n_frequencies, self.scale = n_dims, n_frequencies, scale
         self.register_buffer("frequencies", torch.empty(n_frequencies, n_dims))
@@ -209,8 +257,13 @@ class PositionalEncoding(nn.Module):
     ``(n_samples, n_dims) -> (n_samples, 2 * n_dims * n_frequencies)``.
     """
 
-    def __init__(self, n_dims: int, n_frequencies: int, scale: float,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_dims: int,
+        n_frequencies: int,
+        scale: float,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         self.n_dims, self.n_frequencies, self.scale = n_dims, n_frequencies, scale
         exponents = torch.arange(n_frequencies, dtype=torch.float32) / n_frequencies

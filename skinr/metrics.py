@@ -14,8 +14,14 @@ from numpy.typing import ArrayLike
 __all__ = ["iou", "psnr", "psnr_scorer", "ssim"]
 
 
-def psnr(y_true: ArrayLike, y_pred: ArrayLike, *, data_range: float, clip: bool = False,
-         sample_weight: ArrayLike | None = None) -> float:
+def psnr(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    data_range: float,
+    clip: bool = False,
+    sample_weight: ArrayLike | None = None,
+) -> float:
     """Peak signal-to-noise ratio in dB.
 
     Parameters
@@ -124,7 +130,9 @@ def iou(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5) -> floa
     true_occ = np.asarray(y_true) > threshold
     pred_occ = np.asarray(y_pred) > threshold
     if true_occ.shape != pred_occ.shape:
-        raise ValueError(f"y_true has shape {true_occ.shape} but y_pred has shape {pred_occ.shape}.")
+        raise ValueError(
+            f"y_true has shape {true_occ.shape} but y_pred has shape {pred_occ.shape}."
+        )
     union = np.logical_or(true_occ, pred_occ).sum()
     if union == 0:
         return 1.0

@@ -55,8 +55,11 @@ def _jsonable(value, name: str):
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, tuple | list):
-        return {"__tuple__": [_jsonable(v, name) for v in value]} if isinstance(value, tuple) \
+        return (
+            {"__tuple__": [_jsonable(v, name) for v in value]}
+            if isinstance(value, tuple)
             else [_jsonable(v, name) for v in value]
+        )
     if value is None or isinstance(value, bool | int | float | str):
         return value
     raise TypeError(f"Cannot save {name}={value!r}: only numbers, strings, tuples and None are.")
@@ -166,6 +169,5 @@ def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict
     throwaway = torch.Generator().manual_seed(0)
     module = estimator._build_module(estimator.n_features_in_, estimator.n_outputs_, throwaway)
     module.load_state_dict(payload["state_dict"])
-    estimator.module_, estimator.device_ = place_module(module.eval(),
-                                                        device or estimator.device_)
+    estimator.module_, estimator.device_ = place_module(module.eval(), device or estimator.device_)
     return estimator

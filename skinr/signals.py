@@ -60,12 +60,12 @@ def grid(shape: int | Sequence[int], bounds: Bounds = (-1.0, 1.0)) -> NDArray[np
     if not shape or min(shape) < 1:
         raise ValueError(f"grid shape must be a non-empty sequence of positive ints; got {shape}.")
     per_dim = _per_dim_bounds(bounds, len(shape))
-    axes = [np.linspace(lo, hi, n) for (lo, hi), n in zip(per_dim, shape)]
+    axes = [np.linspace(lo, hi, n) for (lo, hi), n in zip(per_dim, shape, strict=True)]
     mesh = np.meshgrid(*axes, indexing="ij")
     return np.stack([m.reshape(-1) for m in mesh], axis=1)
 
 
-def _has_channel_axis(array: np.ndarray, channel_axis: int | None | str) -> bool:
+def _has_channel_axis(array: np.ndarray, channel_axis: int | str | None) -> bool:
     if channel_axis == "auto":
         # (H, W, C) with few channels or (T, H, W, C); 1-D and 2-D arrays have none.
         return (array.ndim == 3 and array.shape[-1] <= 4) or array.ndim == 4
@@ -81,7 +81,7 @@ def _has_channel_axis(array: np.ndarray, channel_axis: int | None | str) -> bool
 def to_coords(
     array: ArrayLike,
     *,
-    channel_axis: int | None | str = "auto",
+    channel_axis: int | str | None = "auto",
     bounds: Bounds = (-1.0, 1.0),
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Turn an array signal into coordinates ``X`` and values ``y``.
@@ -188,5 +188,5 @@ def box_mask(shape: Sequence[int], lower: Sequence[int], upper: Sequence[int]) -
     mask : ndarray of bool with the given shape
     """
     mask = np.zeros(tuple(shape), dtype=bool)
-    mask[tuple(slice(lo, hi) for lo, hi in zip(lower, upper))] = True
+    mask[tuple(slice(lo, hi) for lo, hi in zip(lower, upper, strict=True))] = True
     return mask

@@ -32,17 +32,29 @@ class SirenNet(nn.Module):
     five linear layers: ``n_dims -> width``, three ``width -> width``, ``width -> n_outputs``.
     """
 
-    def __init__(self, n_dims: int, n_outputs: int, width: int = 256, depth: int = 3, *,
-                 first_omega_0: float = DEFAULT_OMEGA_0, hidden_omega_0: float = DEFAULT_OMEGA_0,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_dims: int,
+        n_outputs: int,
+        width: int = 256,
+        depth: int = 3,
+        *,
+        first_omega_0: float = DEFAULT_OMEGA_0,
+        hidden_omega_0: float = DEFAULT_OMEGA_0,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
-        layers = [SineLinear(n_dims, width, omega_0=first_omega_0, is_first=True,
-                             generator=generator)]
-        layers += [SineLinear(width, width, omega_0=hidden_omega_0, generator=generator)
-                   for _ in range(depth)]
+        layers = [
+            SineLinear(n_dims, width, omega_0=first_omega_0, is_first=True, generator=generator)
+        ]
+        layers += [
+            SineLinear(width, width, omega_0=hidden_omega_0, generator=generator)
+            for _ in range(depth)
+        ]
         self.hidden = nn.Sequential(*layers)
-        self.output = Linear(width, n_outputs, init="siren", omega_0=hidden_omega_0,
-                             generator=generator)
+        self.output = Linear(
+            width, n_outputs, init="siren", omega_0=hidden_omega_0, generator=generator
+        )
 
     def forward(self, coords: Tensor) -> Tensor:
         return self.output(self.hidden(coords))
@@ -165,24 +177,54 @@ class SIREN(BaseINR):
         "hidden_omega_0": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, width=256, depth=3, *, first_omega_0=DEFAULT_OMEGA_0,
-                 hidden_omega_0=DEFAULT_OMEGA_0, learning_rate=1e-4, max_iter=1000,
-                 batch_size=None, lr_schedule=None, tol=0.0, n_iter_no_change=None,
-                 warm_start=False, random_state=None, device="auto", verbose=False,
-                 predict_batch_size=65536, data_range=None, domain=None):
+    def __init__(
+        self,
+        width=256,
+        depth=3,
+        *,
+        first_omega_0=DEFAULT_OMEGA_0,
+        hidden_omega_0=DEFAULT_OMEGA_0,
+        learning_rate=1e-4,
+        max_iter=1000,
+        batch_size=None,
+        lr_schedule=None,
+        tol=0.0,
+        n_iter_no_change=None,
+        warm_start=False,
+        random_state=None,
+        device="auto",
+        verbose=False,
+        predict_batch_size=65536,
+        data_range=None,
+        domain=None,
+    ):
         self.width = width
         self.depth = depth
         self.first_omega_0 = first_omega_0
         self.hidden_omega_0 = hidden_omega_0
         super().__init__(
-            learning_rate=learning_rate, max_iter=max_iter, batch_size=batch_size,
-            lr_schedule=lr_schedule, tol=tol, n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start, random_state=random_state, device=device,
-            verbose=verbose, predict_batch_size=predict_batch_size,
-            data_range=data_range, domain=domain,
+            learning_rate=learning_rate,
+            max_iter=max_iter,
+            batch_size=batch_size,
+            lr_schedule=lr_schedule,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            predict_batch_size=predict_batch_size,
+            data_range=data_range,
+            domain=domain,
         )
 
     def _build_module(self, n_dims, n_outputs, generator):
-        return SirenNet(n_dims, n_outputs, self.width, self.depth,
-                        first_omega_0=self.first_omega_0, hidden_omega_0=self.hidden_omega_0,
-                        generator=generator)
+        return SirenNet(
+            n_dims,
+            n_outputs,
+            self.width,
+            self.depth,
+            first_omega_0=self.first_omega_0,
+            hidden_omega_0=self.hidden_omega_0,
+            generator=generator,
+        )

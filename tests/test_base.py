@@ -16,8 +16,18 @@ from skinr.metrics import psnr
 
 from .conftest import ALL_ESTIMATORS, make_fast
 
-FITTED_ATTRIBUTES = ["module_", "loss_curve_", "n_iter_", "fit_time_", "n_params_",
-                     "domain_", "n_features_in_", "n_outputs_", "device_", "data_range_"]
+FITTED_ATTRIBUTES = [
+    "module_",
+    "loss_curve_",
+    "n_iter_",
+    "fit_time_",
+    "n_params_",
+    "domain_",
+    "n_features_in_",
+    "n_outputs_",
+    "device_",
+    "data_range_",
+]
 
 
 @pytest.fixture(params=ALL_ESTIMATORS, ids=lambda cls: cls.__name__)
@@ -47,15 +57,14 @@ def test_training_reduces_loss_and_scores_psnr(Estimator, image_signal):
     assert model.score(X, y) == pytest.approx(expected)
     assert model.data_range_ == pytest.approx(y.max() - y.min())
     fixed = clone(model).set_params(data_range=10.0).fit(X, y)
-    assert fixed.score(X, y) == pytest.approx(
-        psnr(y, fixed.predict(X), data_range=10.0))
+    assert fixed.score(X, y) == pytest.approx(psnr(y, fixed.predict(X), data_range=10.0))
 
 
 def test_same_seed_identical_predictions(Estimator, image_signal):
     X, y, _ = image_signal
     first = make_fast(Estimator, random_state=7).fit(X, y).predict(X)
     torch.manual_seed(123)  # disturbing the global RNG must not matter
-    np.random.seed(5)
+    np.random.seed(5)  # noqa: NPY002 - the legacy global RNG is what users disturb
     torch.rand(10)
     second = make_fast(Estimator, random_state=7).fit(X, y).predict(X)
     other = make_fast(Estimator, random_state=8).fit(X, y).predict(X)
@@ -89,8 +98,9 @@ def test_pickle_and_joblib_round_trip(Estimator, image_signal, tmp_path):
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(restored.predict(X), model.predict(X))
     joblib.dump(model, tmp_path / "model.joblib")
-    np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").predict(X),
-                                  model.predict(X))
+    np.testing.assert_array_equal(
+        joblib.load(tmp_path / "model.joblib").predict(X), model.predict(X)
+    )
 
 
 def test_save_load_round_trip(Estimator, image_signal, tmp_path):
@@ -204,16 +214,16 @@ def test_gridsearch_ranks_by_psnr_without_scoring(image_signal):
     scores = search.cv_results_["mean_test_score"]
     assert np.all(scores > 5)  # dB, not R^2
     best = search.best_estimator_
-    assert best.score(X, y) == pytest.approx(
-        psnr(y, best.predict(X), data_range=best.data_range_))
+    assert best.score(X, y) == pytest.approx(psnr(y, best.predict(X), data_range=best.data_range_))
 
 
 def test_full_signal_split_in_gridsearch(image_signal):
     X, y, _ = image_signal
     from skinr.model_selection import FullSignalSplit
 
-    search = GridSearchCV(make_fast(skinr.SIREN, max_iter=60), {"width": [2, 32]},
-                          cv=FullSignalSplit()).fit(X, y)
+    search = GridSearchCV(
+        make_fast(skinr.SIREN, max_iter=60), {"width": [2, 32]}, cv=FullSignalSplit()
+    ).fit(X, y)
     assert search.best_params_ == {"width": 32}
 
 

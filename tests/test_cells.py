@@ -16,7 +16,7 @@ def test_one_dimension_borders_and_local_coordinates():
 
 def test_row_major_numbering_in_2d():
     x = torch.tensor([[-0.9, -0.9], [-0.9, 0.9], [0.9, -0.9], [0.9, 0.9]])
-    cell, local = locate_cells(x, [2, 3])
+    cell, _local = locate_cells(x, [2, 3])
     assert cell.tolist() == [0, 2, 3, 5]
     assert n_cells_total([2, 3]) == 6
 

@@ -18,11 +18,33 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_fit_writes_every_output(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "run"
-    status = main(["fit", "--steps", "15", "--size", "16", "--width", "16", "--depth", "1",
-                   "--learning-rate", "1e-3", "--superres", "2", "--out", str(out)])
+    status = main(
+        [
+            "fit",
+            "--steps",
+            "15",
+            "--size",
+            "16",
+            "--width",
+            "16",
+            "--depth",
+            "1",
+            "--learning-rate",
+            "1e-3",
+            "--superres",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert status == 0
-    for name in ["reconstruction.png", "superres_2x.png", "curve.png", "metrics.json",
-                 "model.skinr"]:
+    for name in [
+        "reconstruction.png",
+        "superres_2x.png",
+        "curve.png",
+        "metrics.json",
+        "model.skinr",
+    ]:
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 15 and metrics["shape"] == [16, 16]
@@ -38,9 +60,26 @@ def test_fit_own_rgb_image(tmp_path):
     plt_image = pytest.importorskip("matplotlib.image")
     rgb = np.random.RandomState(0).random_sample((12, 20, 3))
     plt_image.imsave(tmp_path / "in.png", rgb)
-    status = main(["fit", str(tmp_path / "in.png"), "--model", "FourierFeatureMLP",
-                   "--steps", "5", "--size", "10", "--width", "8", "--depth", "1",
-                   "--superres", "2", "--out", str(tmp_path / "o")])
+    status = main(
+        [
+            "fit",
+            str(tmp_path / "in.png"),
+            "--model",
+            "FourierFeatureMLP",
+            "--steps",
+            "5",
+            "--size",
+            "10",
+            "--width",
+            "8",
+            "--depth",
+            "1",
+            "--superres",
+            "2",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert status == 0
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["shape"] == [6, 10, 3]
@@ -53,8 +92,9 @@ def test_missing_image_is_a_clear_error(tmp_path, capsys):
 
 
 def test_python_dash_m_skinr():
-    result = subprocess.run([sys.executable, "-m", "skinr", "--version"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "skinr", "--version"], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == f"skinr {skinr.__version__}"
 
 

@@ -2,9 +2,9 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from .conftest import ALL_ESTIMATORS, make_fast
-
 from skinr import FourierFeatureMLP
+
+from .conftest import ALL_ESTIMATORS, make_fast
 
 # Checks that cannot hold for an INR, with the reason.
 EXPECTED_FAILED_CHECKS: dict[type, dict[str, str]] = {

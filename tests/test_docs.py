@@ -3,23 +3,39 @@
 import inspect
 import re
 import runpy
+import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 import skinr
 
 from .conftest import ALL_ESTIMATORS
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMON = ["learning_rate", "max_iter", "batch_size", "lr_schedule", "tol",
-          "n_iter_no_change", "warm_start", "random_state", "device", "verbose",
-          "predict_batch_size", "data_range", "domain"]
+COMMON = [
+    "learning_rate",
+    "max_iter",
+    "batch_size",
+    "lr_schedule",
+    "tol",
+    "n_iter_no_change",
+    "warm_start",
+    "random_state",
+    "device",
+    "verbose",
+    "predict_batch_size",
+    "data_range",
+    "domain",
+]
 
 
 def test_api_reference_is_current():
     builder = runpy.run_path(str(ROOT / "docs" / "build_api.py"))
     assert (ROOT / "docs" / "api.md").read_text() == builder["render"](), (
-        "docs/api.md is stale; run python docs/build_api.py")
+        "docs/api.md is stale; run python docs/build_api.py"
+    )
 
 
 def test_readme_commands_match_ci():
@@ -28,10 +44,10 @@ def test_readme_commands_match_ci():
     assert re.search(r'^pip install -e "\.\[test\]" && python -m pytest$', readme, re.M)
     ci = (ROOT / ".ci" / "run").read_text()
     pattern = re.search(r"grep -m1 '(.+?)' README.md", ci).group(1)
-    found = subprocess.run(["grep", "-m1", pattern, "README.md"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.strip()
+    found = subprocess.run(
+        ["grep", "-m1", pattern, "README.md"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert found == 'pip install -e ".[test]" && python -m pytest'
-
 
 
 def _param_docs(cls):
@@ -52,3 +68,17 @@ def test_common_parameters_documented_identically():
                 assert name in docs
                 continue
             assert docs[name] == reference[name], f"{cls.__name__}.{name}"
+
+
+def test_code_passes_ruff():
+    """The lint and format rules of pyproject.toml hold for the whole tree."""
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (it comes with the test extra)")
+    paths = ["skinr", "tests", "benchmarks", "examples", "docs"]
+    lint = subprocess.run([ruff, "check", *paths], cwd=ROOT, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout
+    fmt = subprocess.run(
+        [ruff, "format", "--check", *paths], cwd=ROOT, capture_output=True, text=True
+    )
+    assert fmt.returncode == 0, fmt.stdout

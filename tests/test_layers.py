@@ -38,7 +38,7 @@ def test_sine_layer_computes_sin_of_scaled_affine():
 def test_same_generator_same_weights():
     a = SirenNet(2, 3, 32, 2, generator=gen(5))
     b = SirenNet(2, 3, 32, 2, generator=gen(5))
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(pa, pb, rtol=0, atol=0)
 
 

@@ -11,8 +11,7 @@ def test_psnr_by_hand():
     y_pred = np.array([0.1, 0.5, 0.9, 1.0])
     mse = (0.01 + 0.01) / 4
     assert psnr(y_true, y_pred, data_range=1.0) == pytest.approx(10 * np.log10(1 / mse))
-    assert psnr(y_true, y_pred, data_range=2.0) == pytest.approx(
-        10 * np.log10(4 / mse))
+    assert psnr(y_true, y_pred, data_range=2.0) == pytest.approx(10 * np.log10(4 / mse))
     assert psnr(y_true, y_true, data_range=1.0) == np.inf
     weighted = psnr(y_true, y_pred, data_range=1.0, sample_weight=[1, 0, 0, 0])
     assert weighted == pytest.approx(20.0)
@@ -24,7 +23,8 @@ def test_psnr_matches_skimage():
     image = rng.random_sample((16, 16, 3))
     noisy = image + 0.05 * rng.standard_normal(image.shape)
     assert psnr(image, noisy, data_range=1.0) == pytest.approx(
-        skimage_metrics.peak_signal_noise_ratio(image, noisy, data_range=1.0))
+        skimage_metrics.peak_signal_noise_ratio(image, noisy, data_range=1.0)
+    )
 
 
 def test_psnr_clip_and_errors():

@@ -36,7 +36,7 @@ def test_train_equals_hand_written_loop_step_for_step():
         optimizer.step()
         expected.append(loss.item())
     assert result.loss_curve == expected
-    for a, b in zip(module.parameters(), reference.parameters()):
+    for a, b in zip(module.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
@@ -63,4 +63,5 @@ def test_schedules_start_at_one_and_end_where_documented(schedule):
     assert rates[0] == pytest.approx(1.0)
     assert rates[-1] == pytest.approx(ends[schedule], abs=1e-12)
     assert SCHEDULES[schedule](0.5) == pytest.approx(
-        {"constant": 1.0, "cosine": 0.5, "exponential": math.sqrt(0.1)}[schedule])
+        {"constant": 1.0, "cosine": 0.5, "exponential": math.sqrt(0.1)}[schedule]
+    )

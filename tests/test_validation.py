@@ -91,7 +91,7 @@ def test_device_resolution(monkeypatch):
 
 def test_predict_with_wrong_dimensions(Estimator):
     model = make_fast(Estimator).fit(X_GOOD, Y_GOOD)
-    with pytest.raises(ValueError, match="X has 3 features, but .* is expecting 2"):
+    with pytest.raises(ValueError, match=r"X has 3 features, but .* is expecting 2"):
         model.predict(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="Input X contains NaN"):
         model.predict(_with(X_GOOD, (0, 0), np.nan))
