@@ -16,11 +16,23 @@ __all__ = ["astronaut", "audio_clip", "camera", "occupancy_volume", "perlin_nois
 
 
 def resize(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    """Resize an image ``(H, W[, C])`` to ``shape`` (height, width) with anti-aliasing.
+    """Resize an image to ``shape`` with anti-aliasing.
 
     Integer downscaling averages blocks of pixels (area interpolation); other sizes
     use scikit-image's anti-aliased ``resize`` when installed, else linear spline
     interpolation from SciPy.
+
+    Parameters
+    ----------
+    image : array-like of shape (H, W) or (H, W, C)
+        The image.
+    shape : (int, int)
+        Target height and width.
+
+    Returns
+    -------
+    ndarray of shape (height, width) or (height, width, C)
+        The resized image, float64.
     """
     image = np.asarray(image, dtype=np.float64)
     height, width = (int(s) for s in shape)
@@ -57,6 +69,7 @@ def camera(size: int | None = None) -> np.ndarray:
     Returns
     -------
     ndarray of shape (size, size), float64 in [0, 1]
+        The grayscale image.
     """
     with resources.files("skinr").joinpath("data/camera.npz").open("rb") as fh:
         image = np.load(fh)["image"].astype(np.float64) / 255.0
@@ -64,7 +77,7 @@ def camera(size: int | None = None) -> np.ndarray:
 
 
 def astronaut(size: int | None = None) -> np.ndarray:
-    """scikit-image's 512 x 512 RGB astronaut photograph (public domain).
+    """Load scikit-image's 512 x 512 RGB astronaut photograph (public domain).
 
     Parameters
     ----------
@@ -74,6 +87,7 @@ def astronaut(size: int | None = None) -> np.ndarray:
     Returns
     -------
     ndarray of shape (size, size, 3), float64 in [0, 1]
+        The RGB image.
     """
     try:
         from skimage import data
@@ -135,7 +149,8 @@ def perlin_noise(
 
     Returns
     -------
-    ndarray of the given shape, float64, min-max scaled to [0, 1]
+    ndarray of the given shape, float64
+        The noise, min-max scaled to [0, 1].
     """
     rng = check_random_state(random_state)
     shape = (int(shape[0]), int(shape[1]))
@@ -165,6 +180,7 @@ def audio_clip(
     Returns
     -------
     ndarray of shape (n_samples,), float64
+        The clip, peak-normalised to [-1, 1].
     """
     rng = check_random_state(random_state)
     t = np.arange(n_samples) / sample_rate
@@ -189,7 +205,8 @@ def occupancy_volume(size: int = 32, shape: str = "torus") -> np.ndarray:
 
     Returns
     -------
-    ndarray of shape (size, size, size), float64 with 1 inside and 0 outside
+    ndarray of shape (size, size, size), float64
+        1 inside the solid and 0 outside.
     """
     axis = np.linspace(-1, 1, size)
     z, y, x = np.meshgrid(axis, axis, axis, indexing="ij")

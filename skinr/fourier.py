@@ -151,7 +151,7 @@ class FourierFeatureMLP(BaseINR):
 
     See Also
     --------
-    SIREN : sine-activated MLP, the other classic baseline.
+    SIREN : Sine-activated MLP, the other classic baseline.
 
     Notes
     -----

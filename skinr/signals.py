@@ -34,7 +34,7 @@ def _per_dim_bounds(bounds: Bounds, n_dims: int) -> np.ndarray:
 
 
 def grid(shape: int | Sequence[int], bounds: Bounds = (-1.0, 1.0)) -> NDArray[np.float64]:
-    """Coordinates of a regular grid, one row per grid point.
+    """Return the coordinates of a regular grid, one row per grid point.
 
     Parameters
     ----------
@@ -140,6 +140,7 @@ def to_array(y: ArrayLike, shape: Sequence[int]) -> NDArray[np.float64]:
     Returns
     -------
     ndarray of shape (*shape) or (*shape, n_channels)
+        The values laid out on the grid.
     """
     y = np.asarray(y, dtype=np.float64)
     shape = tuple(int(s) for s in shape)
@@ -186,6 +187,7 @@ def box_mask(shape: Sequence[int], lower: Sequence[int], upper: Sequence[int]) -
     Returns
     -------
     mask : ndarray of bool with the given shape
+        True inside the box.
     """
     mask = np.zeros(tuple(shape), dtype=bool)
     mask[tuple(slice(lo, hi) for lo, hi in zip(lower, upper, strict=True))] = True

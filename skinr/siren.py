@@ -145,7 +145,7 @@ class SIREN(BaseINR):
 
     See Also
     --------
-    FourierFeatureMLP : ReLU MLP on Fourier features, the other classic baseline.
+    FourierFeatureMLP : A ReLU MLP on Fourier features, the other classic baseline.
 
     Notes
     -----

@@ -257,3 +257,22 @@ def test_no_warnings_on_plain_fit(image_signal):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_fast(skinr.SIREN).fit(X, y).predict(X)
+
+
+def test_verbose_shows_progress(image_signal, capsys):
+    X, y, _ = image_signal
+    make_fast(skinr.SIREN, verbose=True).fit(X, y)
+    err = capsys.readouterr().err
+    assert "SIREN" in err and "psnr=" in err and "20/20" in err
+
+
+def test_psnr_scorer_in_cross_validation(image_signal):
+    from sklearn.model_selection import cross_val_score
+
+    from skinr.metrics import psnr_scorer
+
+    X, y, _ = image_signal
+    cv = KFold(2, shuffle=True, random_state=0)
+    default = cross_val_score(make_fast(skinr.SIREN), X, y, cv=cv)
+    scored = cross_val_score(make_fast(skinr.SIREN), X, y, cv=cv, scoring=psnr_scorer)
+    np.testing.assert_allclose(default, scored)
