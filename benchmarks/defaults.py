@@ -5,7 +5,7 @@ architecture, so every estimator's default ``learning_rate`` is the best of this
 and its default ``max_iter`` is where the PSNR curve flattens. Fit PSNR is reported
 (data range 1) with the PSNR after each quarter of the steps.
 
-Run:  python benchmarks/defaults.py [--size 128] [--steps 1000]   (~25 min on 2 cores)
+Run:  python benchmarks/defaults.py [--size 128] [--steps 1000]   (~20 min on 2 cores)
 Writes docs/benchmarks/defaults.md and defaults.json.
 """
 
@@ -21,8 +21,8 @@ from skinr.signals import to_coords
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 LEARNING_RATES = {
-    "SIREN": [3e-5, 1e-4, 3e-4, 1e-3],
-    "FourierFeatureMLP": [1e-4, 3e-4, 1e-3, 3e-3],
+    "SIREN": [1e-4, 3e-4, 1e-3],
+    "FourierFeatureMLP": [3e-4, 1e-3, 3e-3],
 }
 
 

@@ -265,7 +265,7 @@ class BaseINR(RegressorMixin, BaseEstimator):
         )
 
     def count_flops(self, X) -> int:
-        """Floating-point operations to predict at ``X`` (a multiply-add counts 2).
+        """Floating-point operations to predict at ``X`` (2 per multiply-add).
 
         Parameters
         ----------
@@ -341,12 +341,14 @@ class BaseINR(RegressorMixin, BaseEstimator):
         from tqdm.auto import tqdm
 
         peak = self.data_range or data_range
-        bar = tqdm(total=self.max_iter, desc=type(self).__name__, unit="step", leave=False)
+        bar = tqdm(total=self.max_iter, desc=type(self).__name__, unit="step")
 
         def update(step: int, loss: float) -> None:
             mse = max(loss, 1e-30) * y_scale**2
             bar.set_postfix(loss=f"{loss:.3g}", psnr=f"{10 * math.log10(peak**2 / mse):.2f}")
             bar.update(step - bar.n)
+            if step == self.max_iter:
+                bar.refresh()  # tqdm rate-limits redraws; always show the final state
 
         update.close = bar.close  # type: ignore[attr-defined]
         return update

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .flops import elementwise_flops, linear_flops
+from .flops import linear_flops
 
 __all__ = [
     "INITS",
@@ -136,7 +136,7 @@ class Linear(nn.Module):
 
     def flops(self, n_samples: int) -> int:
         """FLOPs for ``n_samples`` inputs."""
-        return linear_flops(self.n_in, self.n_out, n_samples, bias=self.bias is not None)
+        return linear_flops(self.n_in, self.n_out, n_samples)
 
     def extra_repr(self) -> str:
         return f"n_in={self.n_in}, n_out={self.n_out}, init={self.init!r}"
@@ -163,10 +163,6 @@ class SineLinear(Linear):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.sin(self.omega_0 * nn.functional.linear(x, self.weight, self.bias))
-
-    def flops(self, n_samples: int) -> int:
-        """Affine map plus the multiplication by omega_0 (the sine itself is not counted)."""
-        return super().flops(n_samples) + elementwise_flops(self.n_out, n_samples)
 
 
 class BatchedLinear(nn.Module):
@@ -207,7 +203,7 @@ class BatchedLinear(nn.Module):
 
     def flops(self, n_samples: int) -> int:
         """FLOPs for ``n_samples`` points in total (each goes through one group)."""
-        return linear_flops(self.n_in, self.n_out, n_samples, bias=self.bias is not None)
+        return linear_flops(self.n_in, self.n_out, n_samples)
 
 
 class FourierFeatures(nn.Module):
@@ -246,7 +242,7 @@ class FourierFeatures(nn.Module):
 
     def flops(self, n_samples: int) -> int:
         """The projection ``B u`` (the cos/sin are not counted)."""
-        return linear_flops(self.n_dims, self.n_frequencies, n_samples, bias=False)
+        return linear_flops(self.n_dims, self.n_frequencies, n_samples)
 
 
 class PositionalEncoding(nn.Module):
@@ -279,5 +275,5 @@ class PositionalEncoding(nn.Module):
         return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
 
     def flops(self, n_samples: int) -> int:
-        """One multiplication per coordinate and frequency."""
-        return elementwise_flops(self.n_dims * self.n_frequencies, n_samples)
+        """Zero: the encoding is elementwise scalings and cos/sin, none of them counted."""
+        return 0

@@ -32,7 +32,7 @@ def test_sine_layer_computes_sin_of_scaled_affine():
     x = torch.randn(4, 3, generator=gen(1))
     expected = torch.sin(7.0 * (x @ layer.weight.T + layer.bias))
     torch.testing.assert_close(layer(x), expected)
-    assert layer.flops(10) == 10 * (2 * 3 * 5 + 5 + 5)
+    assert layer.flops(10) == 10 * 2 * 3 * 5
 
 
 def test_same_generator_same_weights():
@@ -77,6 +77,7 @@ def test_positional_encoding_frequencies():
     x = torch.tensor([[-1.0, 1.0]])  # u = (0, 1): all phases multiples of 2 pi
     out = enc(x)
     assert out.shape == (1, enc.n_out) == (1, 16)
+    assert enc.flops(10) == 0
     torch.testing.assert_close(out[0, :8], torch.ones(8))
     torch.testing.assert_close(out[0, 8:], torch.zeros(8), atol=1e-5, rtol=0)
 
