@@ -6,6 +6,7 @@ from coordinates to values, then evaluate it anywhere.
 
 from . import datasets, metrics, model_selection, signals
 from .base import BaseINR
+from .ensemble import EnsembleINR
 from .fourier import FourierFeatureMLP
 from .persistence import DeviceWarning, load
 from .siren import SIREN
@@ -13,13 +14,14 @@ from .siren import SIREN
 __version__ = "0.1.0.dev0"
 
 #: Estimators :func:`load` may rebuild, by class name.
-ESTIMATORS = {cls.__name__: cls for cls in (SIREN, FourierFeatureMLP)}
+ESTIMATORS = {cls.__name__: cls for cls in (SIREN, FourierFeatureMLP, EnsembleINR)}
 
 __all__ = [
     "ESTIMATORS",
     "SIREN",
     "BaseINR",
     "DeviceWarning",
+    "EnsembleINR",
     "FourierFeatureMLP",
     "__version__",
     "datasets",

@@ -14,11 +14,20 @@ Cells are numbered in row-major order over the grid (the last dimension fastest)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-__all__ = ["cell_bounds", "locate_cells", "n_cells_total"]
+__all__ = [
+    "CellLayout",
+    "cell_bounds",
+    "from_cells",
+    "group_by_cell",
+    "locate_cells",
+    "n_cells_total",
+    "to_cells",
+]
 
 
 def n_cells_total(n_cells: Sequence[int]) -> int:
@@ -70,3 +79,52 @@ def cell_bounds(n_cells: Sequence[int]) -> Tensor:
     low = torch.stack([m.reshape(-1) for m in lows], dim=1)
     high = torch.stack([m.reshape(-1) for m in highs], dim=1)
     return torch.stack([low, high], dim=2)
+
+
+@dataclass
+class CellLayout:
+    """Where each point sits when points are grouped by cell into a padded batch.
+
+    ``order`` sorts the points by cell; point ``order[i]`` goes to row ``cell[i]``,
+    column ``slot[i]`` of a ``(n_cells, capacity, ...)`` tensor; ``valid`` marks the
+    filled entries; ``counts`` is the number of points per cell.
+    """
+
+    order: Tensor
+    cell: Tensor
+    slot: Tensor
+    counts: Tensor
+    capacity: int
+    valid: Tensor
+
+    @property
+    def is_full(self) -> bool:
+        """True when every cell holds the same number of points (no padding)."""
+        return bool((self.counts == self.capacity).all())
+
+
+def group_by_cell(cell: Tensor, n_cells: int) -> CellLayout:
+    """Group points by cell index for batched per-cell computation (see ``CellLayout``)."""
+    counts = torch.bincount(cell, minlength=n_cells)
+    order = torch.argsort(cell, stable=True)
+    sorted_cell = cell[order]
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(cell.shape[0], device=cell.device) - starts[sorted_cell]
+    capacity = int(counts.max()) if cell.numel() else 0
+    valid = torch.arange(capacity, device=cell.device) < counts[:, None]
+    return CellLayout(order, sorted_cell, slot, counts, capacity, valid)
+
+
+def to_cells(points: Tensor, layout: CellLayout) -> Tensor:
+    """``(n, f) -> (n_cells, capacity, f)``, zero-padded."""
+    n_cells = layout.counts.shape[0]
+    padded = points.new_zeros((n_cells, layout.capacity, points.shape[-1]))
+    padded[layout.cell, layout.slot] = points[layout.order]
+    return padded
+
+
+def from_cells(padded: Tensor, layout: CellLayout) -> Tensor:
+    """Inverse of :func:`to_cells`: ``(n_cells, capacity, f) -> (n, f)`` in the original order."""
+    out = padded.new_empty((layout.order.shape[0], padded.shape[-1]))
+    out[layout.order] = padded[layout.cell, layout.slot]
+    return out

@@ -57,6 +57,9 @@ class BaseINR(RegressorMixin, BaseEstimator):
     - ``_build_module(n_dims, n_outputs, generator) -> nn.Module`` (required): the
       network, mapping normalised coordinates ``(n, n_dims)`` in [-1, 1] to normalised
       values ``(n, n_outputs)``; it must offer ``flops(n_samples)``.
+    - ``_prepare_module(module, coords, values)``: called once per fit before training
+      with the normalised training data (checks that need the data, e.g. cells
+      without points); raising here leaves the estimator unfitted.
     - ``_make_batches(coords, generator)``: the per-step sample indices (e.g. an equal
       number per partition).
     - ``_make_loss(module, coords, values)``: the training loss of a batch (e.g. a
@@ -115,6 +118,9 @@ class BaseINR(RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------ hooks
     def _build_module(self, n_dims: int, n_outputs: int, generator: torch.Generator) -> nn.Module:
         raise NotImplementedError(f"{type(self).__name__} must implement _build_module.")
+
+    def _prepare_module(self, module: nn.Module, coords: Tensor, values: Tensor) -> None:
+        return None
 
     def _make_batches(self, coords: Tensor, generator: torch.Generator) -> Iterator[Tensor | None]:
         return iterate_batches(coords.shape[0], self.batch_size, generator, coords.device)
@@ -179,6 +185,7 @@ class BaseINR(RegressorMixin, BaseEstimator):
             module = self._build_module(X.shape[1], y2d.shape[1], generator).to(device)
         coords = torch.as_tensor(_normalise(X, domain), dtype=torch.float32, device=device)
         values = torch.as_tensor((y2d - y_offset) / y_scale, dtype=torch.float32, device=device)
+        self._prepare_module(module, coords, values)
         module.train()
         progress = self._progress_bar(y_scale, data_range) if self.verbose else None
         try:

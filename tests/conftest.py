@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 
-from skinr import SIREN, FourierFeatureMLP
+from skinr import SIREN, EnsembleINR, FourierFeatureMLP
 from skinr.signals import to_coords
 
 # Small networks and few steps: enough to exercise every code path quickly.
 FAST_PARAMS = {
     SIREN: dict(width=16, depth=1, max_iter=20, learning_rate=1e-3),
     FourierFeatureMLP: dict(width=16, depth=1, n_frequencies=8, max_iter=20),
+    EnsembleINR: dict(grid=2, width=8, depth=1, max_iter=20, learning_rate=1e-3),
 }
 ALL_ESTIMATORS = list(FAST_PARAMS)
 
