@@ -281,7 +281,7 @@ class StructureSearchCV(MetaEstimatorMixin, BaseEstimator):
             smallest = min(flops, key=flops.get)
             raise ValueError(
                 f"No candidate meets max_flops={self.max_flops:.4g}: the cheapest, width="
-                f"{smallest[0]}, depth={smallest[1]}, needs {flops[smallest]:.4g} FLOPs to "
+                f"{smallest[0]}, depth={smallest[1]}, needs {flops[smallest]:,} FLOPs to "
                 "render the signal; raise max_flops or offer smaller widths/depths."
             )
         self._records, self._fitted = {}, {}
