@@ -85,7 +85,7 @@ def flops_penalized_scorer(alpha: float = 7.0):
     Parameters
     ----------
     alpha : float, default=7.0
-        dB of PSNR one decade of FLOPs is worth.
+        PSNR (dB) that one decade of FLOPs is worth.
 
     Returns
     -------
@@ -143,7 +143,7 @@ class StructureSearchCV(MetaEstimatorMixin, BaseEstimator):
     depths : sequence of int, default=(1, 2, 3, 4, 5)
         Depth search set.
     alpha : float, default=7.0
-        dB one decade of FLOPs must buy (the paper's alpha).
+        PSNR (dB) that one decade of FLOPs must buy (the paper's alpha).
     max_flops : float, default=1e9
         FLOP budget to render the signal once (the paper's F_max); candidates above it
         are never trained.

@@ -28,8 +28,9 @@ def test_coordinate_ascent_path_and_results(signal):
     search = _search(base, alpha=2.0).fit(X, y)
     results = search.cv_results_
     # Every recorded candidate's score is its mean PSNR minus alpha * log10(FLOPs).
-    np.testing.assert_allclose(results["score"],
-                               results["mean_psnr"] - 2.0 * np.log10(results["flops"]))
+    np.testing.assert_allclose(
+        results["score"], results["mean_psnr"] - 2.0 * np.log10(results["flops"])
+    )
     assert (results["flops"] <= 1e6).all()
     # Each step picked the best of what it compared; the ascent ends where it stopped.
     for step in search.history_:
@@ -43,7 +44,8 @@ def test_coordinate_ascent_path_and_results(signal):
     assert (best.width, best.depth) == (last["width"], last["depth"])
     assert search.score(X, y) == pytest.approx(best.score(X, y))
     assert search.best_score_ == pytest.approx(
-        best.score(X, y) - 2.0 * math.log10(best.count_flops(X)))
+        best.score(X, y) - 2.0 * math.log10(best.count_flops(X))
+    )
 
 
 def test_alpha_trades_psnr_for_flops(signal):
@@ -59,8 +61,11 @@ def test_budget_excludes_candidates_and_errors_when_none_fit(signal):
     # width 8, depth 2: 2 * 256 * (2*8 + 8*8*2 + 8*1) = 77,824 FLOPs; width 16 is above.
     search = _search(base, max_flops=80_000).fit(X, y)
     assert set(search.cv_results_["param_width"]) <= {4, 8}
-    with pytest.raises(ValueError, match=r"No candidate meets max_flops=10: the cheapest, "
-                                         r"width=4, depth=1, needs 14,336 FLOPs"):
+    with pytest.raises(
+        ValueError,
+        match=r"No candidate meets max_flops=10: the cheapest, "
+        r"width=4, depth=1, needs 14,336 FLOPs",
+    ):
         _search(base, max_flops=10).fit(X, y)
 
 
@@ -89,9 +94,11 @@ def test_gridsearch_with_full_signal_split_and_flop_scorer(signal):
         cv=FullSignalSplit(),
         scoring=flops_penalized_scorer(alpha=2.0),
     ).fit(X, y)
-    for params, score in zip(search.cv_results_["params"],
-                             search.cv_results_["mean_test_score"], strict=True):
-        model = EnsembleINR(grid=2, max_iter=30, learning_rate=1e-3, device="cpu",
-                            random_state=0, **params).fit(X, y)
+    for params, score in zip(
+        search.cv_results_["params"], search.cv_results_["mean_test_score"], strict=True
+    ):
+        model = EnsembleINR(
+            grid=2, max_iter=30, learning_rate=1e-3, device="cpu", random_state=0, **params
+        ).fit(X, y)
         expected = model.score(X, y) - 2.0 * math.log10(model.count_flops(X))
         assert score == pytest.approx(expected, rel=1e-6)
