@@ -158,11 +158,21 @@ class BaseINR(RegressorMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
+        before = dict(vars(self))
+        try:
+            return self._fit(X, y)
+        except Exception:
+            # A failed fit leaves the estimator as it was: unfitted, or its previous fit.
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+
+    def _fit(self, X, y):
         started = time.perf_counter()
         warm = self.warm_start and hasattr(self, "module_")
+        device = resolve_device(self.device)
         X, y = check_training_data(self, X, y, reset=not warm)
         y2d = y.reshape(len(y), -1)
-        device = resolve_device(self.device)
         generator = make_generator(self.random_state)
         if warm:
             if y2d.shape[1] != self.n_outputs_:

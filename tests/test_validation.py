@@ -64,7 +64,7 @@ def test_bad_parameters(Estimator, params, match):
     model = make_fast(Estimator, **params)
     with pytest.raises(ValueError, match=match):
         model.fit(X_GOOD, Y_GOOD)
-    assert not hasattr(model, "module_")
+    assert not [name for name in vars(model) if name.endswith("_")]
 
 
 def test_cuda_without_gpu_is_one_line(Estimator, monkeypatch):
@@ -75,7 +75,7 @@ def test_cuda_without_gpu_is_one_line(Estimator, monkeypatch):
     message = str(info.value)
     assert "no CUDA device is available" in message and "\n" not in message
     assert info.value.__cause__ is None and info.value.__suppress_context__ is False
-    assert not hasattr(model, "module_")
+    assert not [name for name in vars(model) if name.endswith("_")]
 
 
 def test_device_resolution(monkeypatch):
@@ -100,9 +100,27 @@ def test_predict_with_wrong_dimensions(Estimator):
 def test_warm_start_with_other_outputs_refuses(Estimator):
     model = make_fast(Estimator, warm_start=True).fit(X_GOOD, Y_GOOD)
     before = model.predict(X_GOOD)
+    fitted_state = dict(vars(model))
     with pytest.raises(ValueError, match="warm_start=True: y has 2 outputs"):
         model.fit(X_GOOD, np.stack([Y_GOOD, Y_GOOD], axis=1))
+    assert vars(model) == fitted_state
     np.testing.assert_array_equal(model.predict(X_GOOD), before)
+
+
+def test_error_during_training_leaves_no_state(Estimator, monkeypatch):
+    """An exception inside the training loop (after validation) unwinds every attribute."""
+    model = make_fast(Estimator)
+
+    def failing_loss(self, module, coords, values):
+        def loss_fn(batch):
+            raise RuntimeError("simulated failure inside a training step")
+
+        return loss_fn
+
+    monkeypatch.setattr(type(model), "_make_loss", failing_loss)
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        model.fit(X_GOOD, Y_GOOD)
+    assert not [name for name in vars(model) if name.endswith("_")]
 
 
 def test_load_rejects_other_files(tmp_path):
