@@ -23,6 +23,7 @@ RESULTS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 LEARNING_RATES = {
     "SIREN": [1e-4, 3e-4, 1e-3],
     "FourierFeatureMLP": [3e-4, 1e-3, 3e-3],
+    "EnsembleINR": [1e-4, 3e-4, 1e-3],
 }
 
 
@@ -34,12 +35,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--estimators", nargs="+", default=list(LEARNING_RATES))
+    parser.add_argument("--tag", default="", help="suffix of the output files")
     args = parser.parse_args(argv)
     X, y = to_coords(skinr.datasets.camera(args.size))
     rows = []
     quarters = [args.steps // 4 * k for k in (1, 2, 3, 4)]
-    for name, rates in LEARNING_RATES.items():
-        for lr in rates:
+    for name in args.estimators:
+        for lr in LEARNING_RATES[name]:
             model = skinr.ESTIMATORS[name](
                 learning_rate=lr, max_iter=args.steps, random_state=0, device="cpu", data_range=1.0
             )
@@ -75,10 +78,10 @@ def main(argv=None):
     table = "\n".join(lines)
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "defaults.md").write_text(
+    (RESULTS / f"defaults{args.tag}.md").write_text(
         "<!-- written by benchmarks/defaults.py -->\n" + table + "\n"
     )
-    (RESULTS / "defaults.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (RESULTS / f"defaults{args.tag}.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":
