@@ -8,7 +8,10 @@ hand-written PyTorch loop.
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -49,9 +52,56 @@ class TrainingResult:
         return min(self.loss_curve) if self.loss_curve else math.inf
 
 
+def _fused_adam_available(parameters: list[Tensor]) -> bool:
+    """Fused Adam (one vectorised kernel per step) exists on CPU from torch 2.4 and on CUDA."""
+    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+    devices = {p.device.type for p in parameters}
+    floating = all(p.dtype in (torch.float32, torch.float64) for p in parameters)
+    return floating and devices <= {"cpu", "cuda"} and (major, minor) >= (2, 4)
+
+
 def make_optimizer(parameters: Iterable[Tensor], learning_rate: float) -> torch.optim.Optimizer:
-    """Adam with the given learning rate and torch's other defaults."""
-    return torch.optim.Adam(parameters, lr=learning_rate)
+    """Adam with the given learning rate and torch's other defaults, fused where available.
+
+    The fused kernel computes the same update as the default one (to float rounding) in
+    one pass over the parameters; for ensembles with millions of parameters the step
+    takes half the time on a CPU.
+    """
+    parameters = list(parameters)
+    fused = True if _fused_adam_available(parameters) else None
+    return torch.optim.Adam(parameters, lr=learning_rate, fused=fused)
+
+
+_MALLOC_TUNED = False
+
+
+def reuse_freed_memory() -> bool:
+    """Let glibc recycle large freed blocks instead of returning them to the OS.
+
+    glibc serves blocks above 32 MB with a fresh ``mmap`` and unmaps them when freed, so
+    a tensor of that size allocated every training step (the weight gradient of a large
+    ensemble) pays a page fault per 4 kB page, every step: writing it costs more than
+    computing it. Raising the mmap and trim thresholds to 1 GiB keeps such blocks in the
+    heap for reuse (what jemalloc and tcmalloc do; PyTorch's CPU tuning guide recommends
+    them). The process then keeps its peak memory instead of returning it between steps.
+    Done once per process, on Linux with glibc only; set the environment variable
+    ``SKINR_MALLOC_TUNING=0`` to leave malloc alone. Returns whether it was applied.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return True
+    if os.environ.get("SKINR_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl or another libc
+        return False
+    m_trim_threshold, m_mmap_threshold, limit = -1, -3, 1 << 30
+    _MALLOC_TUNED = bool(mallopt(m_mmap_threshold, limit)) and bool(
+        mallopt(m_trim_threshold, limit)
+    )
+    return _MALLOC_TUNED
 
 
 def make_scheduler(
@@ -119,6 +169,7 @@ def train(
         The loss curve, the steps taken and why training ended. Ctrl-C ends training
         cleanly with a warning; the parameters keep what was learned.
     """
+    reuse_freed_memory()
     optimizer = make_optimizer(parameters, learning_rate)
     scheduler = make_scheduler(optimizer, schedule, max_iter)
     result = TrainingResult()

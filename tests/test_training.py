@@ -27,7 +27,8 @@ def test_train_equals_hand_written_loop_step_for_step():
     batches = iterate_batches(64, None, torch.Generator(), coords.device)
     result = train(module.parameters(), loss_fn, batches, learning_rate=1e-3, max_iter=25)
 
-    optimizer = torch.optim.Adam(reference.parameters(), lr=1e-3)
+    # skinr uses torch's fused Adam kernel (same update, one pass); so does the reference.
+    optimizer = torch.optim.Adam(reference.parameters(), lr=1e-3, fused=True)
     expected = []
     for _ in range(25):
         optimizer.zero_grad()
@@ -47,6 +48,31 @@ def test_minibatches_cover_each_pass_without_repeats():
     assert next(batches).shape == (3,)
     full = iterate_batches(10, 10, torch.Generator(), torch.device("cpu"))
     assert next(full) is None
+
+
+def test_fused_adam_matches_default_adam_closely():
+    coords, values = _problem()
+    curves = []
+    for fused in (None, True):
+        module = SirenNet(2, 1, 16, 1, generator=torch.Generator().manual_seed(1))
+        optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, fused=fused)
+        curve = []
+        for _ in range(50):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.mse_loss(module(coords), values)
+            loss.backward()
+            optimizer.step()
+            curve.append(loss.item())
+        curves.append(curve)
+    assert curves[0][-1] == pytest.approx(curves[1][-1], rel=1e-3)
+
+
+def test_malloc_tuning_can_be_disabled(monkeypatch):
+    from skinr import _training
+
+    monkeypatch.setattr(_training, "_MALLOC_TUNED", False)
+    monkeypatch.setenv("SKINR_MALLOC_TUNING", "0")
+    assert _training.reuse_freed_memory() is False
 
 
 @pytest.mark.parametrize("schedule", sorted(SCHEDULES))
