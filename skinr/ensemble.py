@@ -166,8 +166,9 @@ class EnsembleINR(BaseINR):
     scale : float, default=2.0
         Standard deviation of the Fourier frequencies, in cycles per cell
         (``base="fourier"`` only).
-    learning_rate : float, default=1e-4
-        Adam's step size.
+    learning_rate : float, default=3e-4
+        Adam's step size. The paper uses 1e-4; 3e-4 fits 14 dB better in the same 500
+        steps and stays stable, 1e-3 diverges on some images (``benchmarks/``).
     max_iter : int, default=500
         Number of optimizer steps.
     batch_size : int or None, default=None
@@ -287,7 +288,7 @@ class EnsembleINR(BaseINR):
         omega_0=DEFAULT_OMEGA_0,
         n_frequencies=16,
         scale=2.0,
-        learning_rate=1e-4,
+        learning_rate=3e-4,
         max_iter=500,
         batch_size=None,
         lr_schedule=None,
