@@ -114,3 +114,20 @@ def test_numpydoc_valid(name):
     validate = pytest.importorskip("numpydoc.validate").validate
     errors = [e for e in validate(name)["errors"] if e[0] not in NUMPYDOC_IGNORED]
     assert not errors, errors
+
+
+def _markdown_python_blocks():
+    for page in sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]):
+        for number, code in enumerate(re.findall(r"```python\n(.*?)```", page.read_text(), re.S)):
+            yield pytest.param(code, id=f"{page.relative_to(ROOT)}#{number}")
+
+
+@pytest.mark.parametrize("code", _markdown_python_blocks())
+def test_documented_python_compiles_and_names_exist(code):
+    """Every Python block in the docs is valid Python and uses only names skinr has."""
+    compile(code, "<docs>", "exec")
+    for dotted in set(re.findall(r"\bskinr\.(\w+(?:\.\w+)?)", code)):
+        obj = skinr
+        for part in dotted.split("."):
+            obj = getattr(obj, part, None)
+            assert obj is not None, f"skinr.{dotted} does not exist"

@@ -14,6 +14,7 @@ TINY_ARGS = {
     "audio.py": ["--samples", "256", "--steps", "3"],
     "search_width.py": ["--size", "12", "--steps", "3"],
     "ensemble_search.py": ["--size", "16", "--steps", "3"],
+    "ensemble_image.py": ["--size", "16", "--steps", "3", "--grid", "4"],
 }
 
 
@@ -25,7 +26,7 @@ def test_every_example_is_listed():
 def test_example_runs(name, tmp_path):
     pytest.importorskip("matplotlib")
     args = TINY_ARGS[name]
-    if name == "fit_image.py":
+    if name in ("fit_image.py", "ensemble_image.py"):
         args = [*args, "--out", str(tmp_path)]
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True, timeout=300
