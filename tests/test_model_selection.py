@@ -75,7 +75,10 @@ def test_works_with_siren_and_in_parallel(signal):
     serial = _search(base, n_repeats=2).fit(X, y)
     parallel = _search(base, n_repeats=2, n_jobs=2).fit(X, y)
     assert serial.best_params_ == parallel.best_params_
-    np.testing.assert_allclose(serial.cv_results_["mean_psnr"], parallel.cv_results_["mean_psnr"])
+    # Worker processes may run torch with fewer threads, which reorders float32 sums.
+    np.testing.assert_allclose(
+        serial.cv_results_["mean_psnr"], parallel.cv_results_["mean_psnr"], rtol=1e-5
+    )
     assert isinstance(serial.best_estimator_, skinr.SIREN)
 
 
