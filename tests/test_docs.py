@@ -122,7 +122,7 @@ def _markdown_python_blocks():
             yield pytest.param(code, id=f"{page.relative_to(ROOT)}#{number}")
 
 
-@pytest.mark.parametrize("code", _markdown_python_blocks())
+@pytest.mark.parametrize("code", list(_markdown_python_blocks()))
 def test_documented_python_compiles_and_names_exist(code):
     """Every Python block in the docs is valid Python and uses only names skinr has."""
     compile(code, "<docs>", "exec")
