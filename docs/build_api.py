@@ -13,7 +13,13 @@ import skinr
 API = Path(__file__).resolve().parent / "api.md"
 
 SECTIONS = {
-    "Estimators": ["skinr.SIREN", "skinr.FourierFeatureMLP", "skinr.EnsembleINR", "skinr.BaseINR"],
+    "Estimators": [
+        "skinr.SIREN",
+        "skinr.FourierFeatureMLP",
+        "skinr.EnsembleINR",
+        "skinr.SL2A",
+        "skinr.BaseINR",
+    ],
     "Persistence": ["skinr.load", "skinr.DeviceWarning"],
     "skinr.signals": [f"skinr.signals.{n}" for n in skinr.signals.__all__],
     "skinr.datasets": [f"skinr.datasets.{n}" for n in skinr.datasets.__all__],

@@ -10,15 +10,17 @@ from .ensemble import EnsembleINR
 from .fourier import FourierFeatureMLP
 from .persistence import DeviceWarning, load
 from .siren import SIREN
+from .sl2a import SL2A
 
 __version__ = "0.1.0.dev0"
 
 #: Estimators :func:`load` may rebuild, by class name.
-ESTIMATORS = {cls.__name__: cls for cls in (SIREN, FourierFeatureMLP, EnsembleINR)}
+ESTIMATORS = {cls.__name__: cls for cls in (SIREN, FourierFeatureMLP, EnsembleINR, SL2A)}
 
 __all__ = [
     "ESTIMATORS",
     "SIREN",
+    "SL2A",
     "BaseINR",
     "DeviceWarning",
     "EnsembleINR",

@@ -1,0 +1,108 @@
+"""SL2A: the code's architecture as equalities, the paper's parameter count, bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+import skinr
+from skinr import SL2A
+from skinr.signals import grid, to_coords
+from skinr.sl2a import ChebyshevLA, SL2ANet, chebyshev_basis
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_paper_parameter_counts():
+    """0.461 M = width 256, degree 512, rank 128, 3 fusion layers, RGB (notes §5.1)."""
+    assert sum(p.numel() for p in SL2ANet(2, 3, generator=_gen()).parameters()) == 461_315
+    low_rank = SL2ANet(2, 3, 256, 3, degree=256, rank=32, generator=_gen())
+    assert sum(p.numel() for p in low_rank.parameters()) == 182_787
+    X = grid((8, 8))
+    model = SL2A(max_iter=1, device="cpu").fit(X, np.stack([X[:, 0]] * 3, axis=1))
+    assert model.n_params_ == 461_315
+
+
+def test_chebyshev_basis_equals_recurrence():
+    t = torch.linspace(-1, 1, 101, dtype=torch.float64)
+    basis = chebyshev_basis(t, 40)
+    recurrence = [torch.ones_like(t), t]
+    for _ in range(39):
+        recurrence.append(2 * t * recurrence[-1] - recurrence[-2])
+    torch.testing.assert_close(basis, torch.stack(recurrence, dim=-1), rtol=1e-9, atol=1e-9)
+
+
+def test_la_layer_is_tanh_then_chebyshev_sum_then_layernorm():
+    layer = ChebyshevLA(2, 5, 6, generator=_gen())
+    assert layer.coefficients.shape == (2, 5, 7)  # T_0 .. T_6
+    bound = (6 / ((2 + 5) * 7)) ** 0.5
+    assert layer.coefficients.abs().max() <= bound
+    x = torch.rand(4, 2, generator=_gen(1)) * 2 - 1
+    t = torch.tanh(x)
+    summed = torch.zeros(4, 5)
+    for j in range(2):
+        for k in range(7):
+            summed += torch.cos(k * torch.arccos(t[:, j : j + 1])) * layer.coefficients[j, :, k]
+    torch.testing.assert_close(
+        layer(x), torch.nn.functional.layer_norm(summed, (5,)), rtol=1e-4, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("rank", [None, 3])
+def test_every_layer_after_la_is_modulated(rank):
+    net = SL2ANet(2, 1, 6, 2, degree=4, rank=rank, generator=_gen())
+    x = torch.rand(5, 2, generator=_gen(2)) * 2 - 1
+    psi = net.activation(x)
+    h = torch.relu(net.hidden[0](psi * psi))  # the first fusion layer sees Psi * Psi
+    h = torch.relu(net.hidden[1](psi * h))
+    torch.testing.assert_close(net(x), net.output(psi * h))
+    plain = SL2ANet(2, 1, 6, 2, degree=4, rank=rank, modulate=False, generator=_gen())
+    h = torch.relu(plain.hidden[1](torch.relu(plain.hidden[0](plain.activation(x)))))
+    torch.testing.assert_close(plain(x), plain.output(h))
+
+
+def test_low_rank_layer_has_rank_at_most_r():
+    net = SL2ANet(2, 1, 16, 1, degree=4, rank=3, generator=_gen())
+    layer = net.hidden[0]
+    assert torch.linalg.matrix_rank(layer.first @ layer.second) <= 3
+
+
+def test_count_flops_includes_the_la_layer():
+    X = grid((4, 4))
+    model = SL2A(width=8, depth=1, degree=5, rank=2, max_iter=1, device="cpu").fit(X, X[:, 0])
+    # LA 2 inputs x 6 coefficients -> 8, low-rank 8->2->8, output 8->1; 2 per multiply-add.
+    assert model.count_flops(X) == 16 * 2 * (2 * 6 * 8 + 8 * 2 + 2 * 8 + 8 * 1)
+
+
+def test_fits_an_image_with_minibatches():
+    X, y = to_coords(skinr.datasets.camera(32))
+    model = SL2A(
+        width=32,
+        depth=2,
+        degree=16,
+        rank=8,
+        batch_size=256,
+        max_iter=60,
+        random_state=0,
+        device="cpu",
+    ).fit(X, y)
+    assert model.loss_curve_[-1] < 0.5 * model.loss_curve_[0]
+    # Beats the best constant prediction (the mean) by a clear margin.
+    constant = skinr.metrics.psnr(y, np.full_like(y, y.mean()), data_range=model.data_range_)
+    assert model.score(X, y) > constant + 3
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"degree": 0}, "degree"),
+        ({"rank": 64, "width": 32}, "rank=64 is larger than width=32"),
+        ({"modulate": "yes"}, "modulate"),
+    ],
+)
+def test_bad_input(params, match):
+    model = SL2A(max_iter=1, device="cpu", **params)
+    with pytest.raises(ValueError, match=match):
+        model.fit(grid((4, 4)), np.zeros(16))
+    assert not [name for name in vars(model) if name.endswith("_")]
