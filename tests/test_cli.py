@@ -104,3 +104,16 @@ def test_benchmark_runner_quick_mode():
     assert [r["estimator"].split()[0] for r in rows] == ["SIREN", "SIREN", "FourierFeatureMLP"]
     assert rows[0]["params"] == rows[1]["params"]
     assert abs(rows[0]["psnr"] - rows[1]["psnr"]) < 0.5
+
+
+@pytest.mark.parametrize("script", ["ensemble.py", "sl2a.py"])
+def test_benchmark_scripts_quick_mode(script):
+    """The architecture benchmarks run end to end in their smoke-test mode (writes nothing)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| model |" in result.stdout
