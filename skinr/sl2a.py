@@ -39,7 +39,9 @@ def chebyshev_basis(t: Tensor, degree: int) -> Tensor:
     three-term recurrence gives the same values but needs ``degree`` sequential kernels).
     """
     orders = torch.arange(degree + 1, dtype=t.dtype, device=t.device)
-    return torch.cos(torch.arccos(t).unsqueeze(-1) * orders)
+    phase = torch.arccos(t).unsqueeze(-1) * orders
+    # In place unless gradients must flow to t: the basis is the layer's largest tensor.
+    return torch.cos(phase) if phase.requires_grad else phase.cos_()
 
 
 class ChebyshevLA(nn.Module):
