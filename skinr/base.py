@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Iterator
 from numbers import Integral, Real
 
@@ -27,10 +29,10 @@ from ._validation import (
 )
 from .metrics import psnr
 
-__all__ = ["BaseINR"]
+__all__ = ["BaseINR", "common_params"]
 
 
-class BaseINR(RegressorMixin, BaseEstimator):
+class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of skinr's implicit neural representation estimators.
 
     An INR estimator fits one signal: ``X`` holds the coordinates of its samples,
@@ -116,8 +118,9 @@ class BaseINR(RegressorMixin, BaseEstimator):
         self.domain = domain
 
     # ------------------------------------------------------------------ hooks
+    @abstractmethod
     def _build_module(self, n_dims: int, n_outputs: int, generator: torch.Generator) -> nn.Module:
-        raise NotImplementedError(f"{type(self).__name__} must implement _build_module.")
+        """The untrained network for ``n_dims`` coordinates and ``n_outputs`` channels."""
 
     def _prepare_module(self, module: nn.Module, coords: Tensor, values: Tensor) -> None:
         return None
@@ -377,3 +380,16 @@ def _normalise(X: np.ndarray, domain: np.ndarray) -> np.ndarray:
     half = (domain[:, 1] - domain[:, 0]) / 2
     half = np.where(half > 0, half, 1.0)
     return ((X - center) / half).astype(np.float32)
+
+
+def common_params(namespace: dict) -> dict:
+    """The parameters of ``BaseINR.__init__`` picked from a subclass ``__init__``'s locals.
+
+    scikit-learn reads each estimator's parameters from its own explicit ``__init__``
+    signature, so every estimator lists the common ones; this forwards them to the base
+    without writing each name a second time.
+    """
+    return {name: namespace[name] for name in _COMMON_PARAMS}
+
+
+_COMMON_PARAMS = tuple(inspect.signature(BaseINR.__init__).parameters)[1:]

@@ -37,7 +37,7 @@ from ._cells import (
     to_cells,
 )
 from ._validation import Interval, StrOptions
-from .base import BaseINR
+from .base import BaseINR, common_params
 from .flops import linear_flops
 from .layers import BatchedLinear
 
@@ -309,21 +309,7 @@ class EnsembleINR(BaseINR):
         self.omega_0 = omega_0
         self.n_frequencies = n_frequencies
         self.scale = scale
-        super().__init__(
-            learning_rate=learning_rate,
-            max_iter=max_iter,
-            batch_size=batch_size,
-            lr_schedule=lr_schedule,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start,
-            random_state=random_state,
-            device=device,
-            verbose=verbose,
-            predict_batch_size=predict_batch_size,
-            data_range=data_range,
-            domain=domain,
-        )
+        super().__init__(**common_params(locals()))
 
     def _build_module(self, n_dims, n_outputs, generator):
         return EnsembleNet(

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ._validation import Interval, StrOptions
-from .base import BaseINR
+from .base import BaseINR, common_params
 from .layers import FourierFeatures, Linear, PositionalEncoding
 
 __all__ = ["ENCODINGS", "FourierFeatureMLP", "FourierFeatureNet"]
@@ -212,21 +212,7 @@ class FourierFeatureMLP(BaseINR):
         self.n_frequencies = n_frequencies
         self.scale = scale
         self.encoding = encoding
-        super().__init__(
-            learning_rate=learning_rate,
-            max_iter=max_iter,
-            batch_size=batch_size,
-            lr_schedule=lr_schedule,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start,
-            random_state=random_state,
-            device=device,
-            verbose=verbose,
-            predict_batch_size=predict_batch_size,
-            data_range=data_range,
-            domain=domain,
-        )
+        super().__init__(**common_params(locals()))
 
     def _build_module(self, n_dims, n_outputs, generator):
         return FourierFeatureNet(

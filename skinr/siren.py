@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ._validation import Interval
-from .base import BaseINR
+from .base import BaseINR, common_params
 from .layers import Linear, SineLinear
 
 __all__ = ["SIREN", "SirenNet"]
@@ -204,21 +204,7 @@ class SIREN(BaseINR):
         self.depth = depth
         self.first_omega_0 = first_omega_0
         self.hidden_omega_0 = hidden_omega_0
-        super().__init__(
-            learning_rate=learning_rate,
-            max_iter=max_iter,
-            batch_size=batch_size,
-            lr_schedule=lr_schedule,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start,
-            random_state=random_state,
-            device=device,
-            verbose=verbose,
-            predict_batch_size=predict_batch_size,
-            data_range=data_range,
-            domain=domain,
-        )
+        super().__init__(**common_params(locals()))
 
     def _build_module(self, n_dims, n_outputs, generator):
         return SirenNet(

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ._validation import Interval
-from .base import BaseINR
+from .base import BaseINR, common_params
 from .flops import linear_flops
 from .layers import Linear
 
@@ -293,21 +293,7 @@ class SL2A(BaseINR):
         self.degree = degree
         self.rank = rank
         self.modulate = modulate
-        super().__init__(
-            learning_rate=learning_rate,
-            max_iter=max_iter,
-            batch_size=batch_size,
-            lr_schedule=lr_schedule,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start,
-            random_state=random_state,
-            device=device,
-            verbose=verbose,
-            predict_batch_size=predict_batch_size,
-            data_range=data_range,
-            domain=domain,
-        )
+        super().__init__(**common_params(locals()))
 
     def _build_module(self, n_dims, n_outputs, generator):
         if self.rank is not None and self.rank > self.width:
