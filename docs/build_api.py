@@ -17,6 +17,7 @@ SECTIONS = {
         "skinr.SIREN",
         "skinr.FourierFeatureMLP",
         "skinr.EnsembleINR",
+        "skinr.MultiHeadReLU",
         "skinr.SL2A",
         "skinr.BaseINR",
     ],

@@ -8,6 +8,7 @@ from . import datasets, metrics, model_selection, signals
 from .base import BaseINR
 from .ensemble import EnsembleINR
 from .fourier import FourierFeatureMLP
+from .multihead import MultiHeadReLU
 from .persistence import DeviceWarning, load
 from .siren import SIREN
 from .sl2a import SL2A
@@ -15,7 +16,9 @@ from .sl2a import SL2A
 __version__ = "0.1.0.dev0"
 
 #: Estimators :func:`load` may rebuild, by class name.
-ESTIMATORS = {cls.__name__: cls for cls in (SIREN, FourierFeatureMLP, EnsembleINR, SL2A)}
+ESTIMATORS = {
+    cls.__name__: cls for cls in (SIREN, FourierFeatureMLP, EnsembleINR, MultiHeadReLU, SL2A)
+}
 
 __all__ = [
     "ESTIMATORS",
@@ -25,6 +28,7 @@ __all__ = [
     "DeviceWarning",
     "EnsembleINR",
     "FourierFeatureMLP",
+    "MultiHeadReLU",
     "__version__",
     "datasets",
     "load",

@@ -15,19 +15,87 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral
 
+import numpy as np
 import torch
 from torch import Tensor
 
 __all__ = [
     "CellLayout",
+    "SharedGrid",
     "cell_bounds",
+    "check_cells_resolvable",
+    "empty_cells",
     "from_cells",
     "group_by_cell",
     "locate_cells",
     "n_cells_total",
+    "resolve_cells",
+    "sample_footprint",
+    "shared_local_grid",
     "to_cells",
 ]
+
+
+def resolve_cells(value, n_dims: int, name: str) -> tuple[int, ...]:
+    """A cell-count parameter as one positive int per dimension, or a clear ValueError.
+
+    ``value`` is an int (the same count along every dimension) or a sequence with one
+    entry per coordinate dimension; ``name`` is the parameter's name for the message.
+    """
+    cells = (value,) * n_dims if isinstance(value, Integral) else tuple(value)
+    if len(cells) != n_dims:
+        raise ValueError(
+            f"{name}={value!r} has {len(cells)} entries, but X has {n_dims} coordinate "
+            "dimensions; give one entry per dimension or an int."
+        )
+    if not all(isinstance(c, Integral) and c >= 1 for c in cells):
+        raise ValueError(f"{name}={value!r} must hold positive ints.")
+    return tuple(int(c) for c in cells)
+
+
+def check_cells_resolvable(coords: Tensor, n_cells: Sequence[int], name: str, value) -> None:
+    """Refuse more cells along a dimension than the data has distinct coordinates there."""
+    for k, cells in enumerate(n_cells):
+        n_distinct = torch.unique(coords[:, k]).numel()
+        if cells > n_distinct:
+            n_samples = coords.shape[0]
+            raise ValueError(
+                f"{name}={value!r} asks for {cells} cells along dimension {k}, but "
+                f"the training data has only {n_distinct} distinct coordinates there "
+                f"({n_samples} sample{'s' if n_samples != 1 else ''} in all); use a "
+                f"coarser {name}."
+            )
+
+
+def empty_cells(coords: Tensor, n_cells: Sequence[int]) -> Tensor:
+    """Row-major indices of the cells that hold none of ``coords``."""
+    cell, _ = locate_cells(coords, n_cells)
+    counts = torch.bincount(cell, minlength=n_cells_total(n_cells))
+    return torch.nonzero(counts == 0).ravel()
+
+
+def sample_footprint(X: np.ndarray) -> np.ndarray:
+    """The area the samples of a regular grid stand for, ``(n_dims, 2)``.
+
+    Along a dimension whose distinct coordinates are equally spaced (allowing missing
+    ones, e.g. a masked image), each sample owns the interval of one spacing around it,
+    so the footprint is the bounding box widened by half a spacing on each side: a
+    256-pixel axis splits into 64 cells of exactly 4 pixels, at the same positions in
+    every cell. Other dimensions keep their bounding box.
+    """
+    footprint = np.stack([X.min(axis=0), X.max(axis=0)], axis=1).astype(np.float64)
+    for k in range(X.shape[1]):
+        values = np.unique(X[:, k])
+        if values.size < 2:
+            continue
+        gaps = np.diff(values)
+        spacing = gaps.min()
+        steps = gaps / spacing
+        if np.allclose(steps, np.round(steps), rtol=0, atol=1e-6 * values.size):
+            footprint[k] += (-spacing / 2, spacing / 2)
+    return footprint
 
 
 def n_cells_total(n_cells: Sequence[int]) -> int:
@@ -69,6 +137,50 @@ def locate_cells(coords: Tensor, n_cells: Sequence[int]) -> tuple[Tensor, Tensor
     for k, n in enumerate(n_cells):
         cell = cell * int(n) + per_dim[:, k]
     return cell, local
+
+
+@dataclass
+class SharedGrid:
+    """Points that sit at the same local coordinates in every cell they occupy.
+
+    ``template`` holds those local coordinates, ``(n_local, n_dims)``; ``cells`` the
+    occupied cells in ascending order, ``(n_occupied,)``; ``index[i, j]`` is the point
+    at ``template[j]`` in cell ``cells[i]``, ``(n_occupied, n_local)``.
+    """
+
+    template: Tensor
+    cells: Tensor
+    index: Tensor
+
+
+def shared_local_grid(
+    local: Tensor, cell: Tensor, n_cells: int, atol: float = 1e-5
+) -> SharedGrid | None:
+    """Detect a grid whose cells all hold the same local coordinates.
+
+    Each occupied cell must hold the same number of points, and after sorting each
+    cell's points lexicographically by local coordinate, the ``j``-th point of every
+    cell must lie within ``atol`` of the same position. Returns None otherwise. The
+    template is the mean position over cells, so it differs from any cell's own local
+    coordinates by at most ``atol``.
+    """
+    if cell.numel() == 0:
+        return None
+    counts = torch.bincount(cell, minlength=n_cells)
+    occupied = torch.nonzero(counts).ravel()
+    n_local = int(counts[occupied[0]])
+    if not bool((counts[occupied] == n_local).all()):
+        return None
+    index = torch.argsort(cell, stable=True).view(occupied.numel(), n_local)
+    for k in reversed(range(local.shape[1])):
+        # Stable sorts from the last key to the first give a lexicographic order.
+        key = local[index, k]
+        index = index.gather(1, torch.argsort(key, dim=1, stable=True))
+    positions = local[index]
+    template = positions.mean(dim=0)
+    if float((positions - template).abs().max()) > atol:
+        return None
+    return SharedGrid(template, occupied, index)
 
 
 def cell_bounds(n_cells: Sequence[int]) -> Tensor:

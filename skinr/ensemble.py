@@ -30,10 +30,13 @@ import torch
 from torch import Tensor, nn
 
 from ._cells import (
+    check_cells_resolvable,
+    empty_cells,
     from_cells,
     group_by_cell,
     locate_cells,
     n_cells_total,
+    resolve_cells,
     to_cells,
 )
 from ._validation import Interval, StrOptions
@@ -51,19 +54,6 @@ BASES = {
     "relu": ("relu", "kaiming_relu", "kaiming_relu", "torch"),
     "fourier": ("relu", "kaiming_relu", "kaiming_relu", "torch"),
 }
-
-
-def resolve_grid(grid, n_dims: int) -> tuple[int, ...]:
-    """``grid`` as one positive int per coordinate dimension, or a clear ValueError."""
-    cells = (grid,) * n_dims if isinstance(grid, Integral) else tuple(grid)
-    if len(cells) != n_dims:
-        raise ValueError(
-            f"grid={grid!r} has {len(cells)} entries, but X has {n_dims} coordinate "
-            "dimensions; give one entry per dimension or an int."
-        )
-    if not all(isinstance(c, Integral) and c >= 1 for c in cells):
-        raise ValueError(f"grid={grid!r} must hold positive ints.")
-    return tuple(int(c) for c in cells)
 
 
 class EnsembleNet(nn.Module):
@@ -315,7 +305,7 @@ class EnsembleINR(BaseINR):
         return EnsembleNet(
             n_dims,
             n_outputs,
-            resolve_grid(self.grid, n_dims),
+            resolve_cells(self.grid, n_dims, "grid"),
             self.width,
             self.depth,
             base=self.base,
@@ -326,19 +316,8 @@ class EnsembleINR(BaseINR):
         )
 
     def _prepare_module(self, module, coords, values):
-        for k, cells in enumerate(module.grid):
-            n_distinct = torch.unique(coords[:, k]).numel()
-            if cells > n_distinct:
-                n_samples = coords.shape[0]
-                raise ValueError(
-                    f"grid={self.grid!r} asks for {cells} cells along dimension {k}, but "
-                    f"the training data has only {n_distinct} distinct coordinates there "
-                    f"({n_samples} sample{'s' if n_samples != 1 else ''} in all); use a "
-                    "coarser grid."
-                )
-        cell, _ = locate_cells(coords, module.grid)
-        empty = torch.nonzero(torch.bincount(cell, minlength=module.n_cells) == 0).ravel()
-        module.silence_cells(empty)
+        check_cells_resolvable(coords, module.grid, "grid", self.grid)
+        module.silence_cells(empty_cells(coords, module.grid))
 
     @property
     def n_cells_(self) -> int:

@@ -84,12 +84,29 @@ def torch_default_init(
         _uniform_(bias, 1.0 / math.sqrt(fan_in), generator)
 
 
+def glorot_init(
+    weight: Tensor,
+    bias: Tensor | None,
+    fan_in: int,
+    omega_0: float,
+    generator: torch.Generator | None,
+) -> None:
+    """Keras' default Dense init: U(±sqrt(6 / (fan_in + fan_out))) weights, zero biases."""
+    # Linear stores (n_out, n_in), BatchedLinear (n_groups, n_in, n_out).
+    fan_out = weight.shape[0] if weight.dim() == 2 else weight.shape[-1]
+    _uniform_(weight, math.sqrt(6.0 / (fan_in + fan_out)), generator)
+    if bias is not None:
+        with torch.no_grad():
+            bias.zero_()
+
+
 InitFn = Callable[[Tensor, Tensor | None, int, float, torch.Generator | None], None]
 
 INITS: dict[str, InitFn] = {
     "siren_first": siren_first_init,
     "siren": siren_hidden_init,
     "kaiming_relu": kaiming_relu_init,
+    "glorot": glorot_init,
     "torch": torch_default_init,
 }
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skinr import SIREN, SL2A, EnsembleINR, FourierFeatureMLP
+from skinr import SIREN, SL2A, EnsembleINR, FourierFeatureMLP, MultiHeadReLU
 from skinr.signals import to_coords
 
 # Small networks and few steps: enough to exercise every code path quickly.
@@ -11,6 +11,9 @@ FAST_PARAMS = {
     SIREN: dict(width=16, depth=1, max_iter=20, learning_rate=1e-3),
     FourierFeatureMLP: dict(width=16, depth=1, n_frequencies=8, max_iter=20),
     EnsembleINR: dict(grid=2, width=8, depth=1, max_iter=20, learning_rate=1e-3),
+    MultiHeadReLU: dict(
+        heads=2, width=16, depth=2, n_connections=8, max_iter=20, learning_rate=1e-2
+    ),
     SL2A: dict(width=8, depth=1, degree=6, rank=4, max_iter=20),
 }
 ALL_ESTIMATORS = list(FAST_PARAMS)

@@ -1,0 +1,219 @@
+"""MultiHeadReLU: the paper's parameter count, grid fast path vs general path, sparsity."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from skinr import MultiHeadReLU, load
+from skinr._cells import locate_cells, sample_footprint
+from skinr.base import _normalise
+from skinr.multihead import MultiHeadNet, SparseHeads
+from skinr.signals import grid, to_coords
+
+
+def small(**overrides):
+    params = dict(
+        heads=4,
+        width=16,
+        depth=2,
+        n_connections=4,
+        max_iter=30,
+        learning_rate=1e-2,
+        device="cpu",
+        random_state=0,
+    )
+    params.update(overrides)
+    return MultiHeadReLU(**params)
+
+
+@pytest.fixture(scope="module")
+def texture():
+    """A 16 x 16 two-channel image with detail at several scales."""
+    rows, cols = np.meshgrid(np.linspace(0, 1, 16), np.linspace(0, 1, 16), indexing="ij")
+    image = np.stack([np.sin(9 * rows) * np.cos(5 * cols), rows * cols**2], axis=-1)
+    return to_coords(image)
+
+
+def test_paper_parameter_count():
+    # 64^2 heads, alpha 64, body 4 x 256, head bias: the paper's 0.464 M (464,384).
+    X = grid((256, 256))
+    model = MultiHeadReLU(max_iter=1, device="cpu", random_state=0).fit(X, np.zeros(len(X)))
+    assert model.n_heads_ == 4096
+    assert model.n_params_ == 768 + 3 * (256 * 256 + 256) + 64 * 4096 + 4096 == 464_384
+    no_bias = MultiHeadReLU(head_bias=False, max_iter=1, device="cpu", random_state=0)
+    assert no_bias.fit(X, np.zeros(len(X))).n_params_ == 464_384 - 4096
+
+
+def test_render_flops_follow_the_grid_fast_path():
+    X = grid((256, 256))
+    model = MultiHeadReLU(max_iter=1, device="cpu", random_state=0).fit(X, np.zeros(len(X)))
+    render = model.grid_coordinates((512, 512))
+    # 8 x 8 local positions per cell: the body runs 64 times, 4096 heads at each.
+    body = 2 * (2 * 256 + 3 * 256 * 256)
+    assert model.count_flops(render) == 64 * body + 64 * 4096 * 2 * 64
+    # Scattered points pay the body once per point.
+    scattered = np.random.RandomState(0).uniform(-1, 1, (1000, 2))
+    assert model.count_flops(scattered) == 1000 * (body + 2 * 64)
+
+
+def test_training_runs_the_grid_fast_path_and_it_equals_the_general_path(texture):
+    X, y = texture
+    fast = small().fit(X, y)
+    general = small(fast_path=False).fit(X, y)
+    assert fast.grid_fast_path_ and not general.grid_fast_path_
+    # Same initial weights, same function: the loss curves agree to float32 precision.
+    np.testing.assert_allclose(fast.loss_curve_, general.loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(fast.predict(X), general.predict(X), atol=1e-5)
+
+
+def test_prediction_paths_agree_on_grids_and_scattered_points(texture):
+    X, y = texture
+    model = small().fit(X, y)
+    render = model.grid_coordinates((32, 32))
+    scattered = np.random.RandomState(1).uniform(X.min(0), X.max(0), (300, 2))
+    for points in (X, render, scattered):
+        on_path = model.predict(points)
+        model.set_params(fast_path=False)
+        off_path = model.predict(points)
+        model.set_params(fast_path="auto")
+        np.testing.assert_allclose(on_path, off_path, atol=1e-5)
+
+
+def test_grid_detection():
+    net = MultiHeadNet(2, 1, (4, 4), 8, 1, 4, generator=torch.Generator().manual_seed(0))
+    X = grid((16, 16))
+    # Normalised over its footprint, a 16 x 16 grid puts 4 x 4 points in each cell.
+    normalised = torch.as_tensor(_normalise(X, sample_footprint(X)))
+    shared = net.shared_grid(normalised)
+    assert shared is not None and shared.template.shape == (16, 2) and shared.cells.numel() == 16
+    # Shuffling the points does not hide the grid; dropping one point does.
+    permuted = normalised[torch.randperm(256, generator=torch.Generator().manual_seed(0))]
+    assert net.shared_grid(permuted) is not None
+    assert net.shared_grid(normalised[1:]) is None
+    # 15 x 15 points cannot split evenly into 4 x 4 cells; nor can 16 x 16 over its box.
+    assert (
+        net.shared_grid(
+            torch.as_tensor(_normalise(grid((15, 15)), sample_footprint(grid((15, 15)))))
+        )
+        is None
+    )
+    assert net.shared_grid(torch.as_tensor(X, dtype=torch.float32)) is None
+
+
+def test_sample_footprint_widens_regular_axes_by_half_a_spacing():
+    X = grid((5, 3), bounds=[(0, 4), (0, 1)])
+    np.testing.assert_allclose(sample_footprint(X), [[-0.5, 4.5], [-0.25, 1.25]])
+    # A masked grid (a missing row) keeps the spacing; scattered points keep their box.
+    np.testing.assert_allclose(sample_footprint(X[X[:, 0] != 2])[0], [-0.5, 4.5])
+    scattered = np.array([[0.0], [0.3], [1.0]])
+    np.testing.assert_allclose(sample_footprint(scattered), [[0.0, 1.0]])
+
+
+def test_a_point_reads_only_its_own_head(texture):
+    X, y = texture
+    model = small().fit(X, y)
+    points = np.random.RandomState(2).uniform(X.min(0), X.max(0), (200, 2))
+    before = model.predict(points)
+    with torch.no_grad():
+        model.module_.heads.weight[5] += 1.0
+    after = model.predict(points)
+    coords = torch.as_tensor((points - model.domain_.mean(1)) / (np.ptp(model.domain_, 1) / 2))
+    cell, _ = locate_cells(coords.float(), model.module_.grid)
+    changed = ~np.isclose(before, after).all(axis=1)
+    np.testing.assert_array_equal(changed, (cell == 5).numpy())
+    assert changed.any()
+
+
+def test_connections_are_sparse_distinct_and_seeded():
+    heads = SparseHeads(50, 32, 6, 2, generator=torch.Generator().manual_seed(0))
+    assert heads.weight.shape == (50, 6, 2)  # stored sparse, never (50, 32)
+    connections = heads.connections
+    assert all(len(set(row.tolist())) == 6 for row in connections)
+    assert int(connections.min()) >= 0 and int(connections.max()) < 32
+    again = SparseHeads(50, 32, 6, 2, generator=torch.Generator().manual_seed(0))
+    other = SparseHeads(50, 32, 6, 2, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(connections, again.connections)
+    assert not torch.equal(connections, other.connections)
+    # Every body neuron is equally likely: each is used about 50 * 6 / 32 times.
+    usage = torch.bincount(connections.ravel(), minlength=32)
+    assert usage.sum() == 300 and usage.max() < 25
+    dense = heads.dense_weight()
+    assert torch.equal((dense != 0).sum(dim=1), torch.full((50, 2), 6))
+
+
+def test_full_connections_equal_a_dense_multi_head_layer():
+    generator = torch.Generator().manual_seed(0)
+    heads = SparseHeads(12, 8, 8, 3, init_bound=0.5, generator=generator)
+    with torch.no_grad():
+        heads.bias.uniform_(-1, 1, generator=generator)
+    features = torch.randn(5, 8, generator=generator)
+    dense = heads.dense_weight()
+    assert (dense != 0).all()
+    expected = torch.einsum("pw,hwo->pho", features, dense) + heads.bias
+    torch.testing.assert_close(heads.forward_grid(features), expected)
+    cells = torch.arange(5) % 12
+    torch.testing.assert_close(
+        heads.forward_points(features, cells), expected[torch.arange(5), cells]
+    )
+
+
+def test_head_init_bound_is_the_keras_default_or_the_given_one():
+    heads = SparseHeads(4096, 256, 64, 1, generator=torch.Generator().manual_seed(0))
+    bound = np.sqrt(3 / (64 * 4096))
+    assert float(heads.weight.detach().abs().max()) <= bound
+    assert float(heads.weight.detach().abs().max()) > 0.9 * bound
+    wide = SparseHeads(10, 8, 4, 1, init_bound=0.3, generator=torch.Generator().manual_seed(0))
+    assert 0.25 < float(wide.weight.detach().abs().max()) <= 0.3
+
+
+def test_heads_not_dividing_the_grid_fall_back_to_the_general_path():
+    X, y = to_coords(np.random.RandomState(0).random_sample((15, 15)))
+    model = small(heads=4).fit(X, y)
+    assert not model.grid_fast_path_
+    assert model.score(X, y) > 10
+    with pytest.raises(ValueError, match=r"heads=4 do not split.*divide"):
+        small(heads=4, fast_path=True).fit(X, y)
+
+
+def test_bad_parameters_fail_before_training(texture):
+    X, y = texture
+    with pytest.raises(ValueError, match=r"n_connections=32 exceeds the body width \(16\)"):
+        small(n_connections=32).fit(X, y)
+    with pytest.raises(ValueError, match=r"heads=\(2, 2, 2\) has 3 entries.*2 coordinate"):
+        small(heads=(2, 2, 2)).fit(X, y)
+    with pytest.raises(ValueError, match=r"heads=32 asks for 32 cells.*16 distinct"):
+        small(heads=32).fit(X, y)
+    with pytest.raises(ValueError, match="cannot be combined with batch_size"):
+        small(fast_path=True, batch_size=16).fit(X, y)
+    with pytest.raises(ValueError, match="fast_path"):
+        small(fast_path="always").fit(X, y)
+
+
+def test_empty_cells_predict_the_middle_of_the_range():
+    X, y = to_coords(np.random.RandomState(0).random_sample((8, 8)))
+    left = X[:, 1] < 0
+    model = small(heads=2, domain=(-1.0, 1.0)).fit(X[left], y[left])
+    np.testing.assert_array_equal(model.empty_cells_, [1, 3])
+    right_points = np.array([[-0.5, 0.5], [0.5, 0.9]])
+    np.testing.assert_allclose(model.predict(right_points), model.y_offset_, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(64,), (8, 8, 8)])
+def test_one_and_three_dimensional_signals(shape):
+    signal = np.random.RandomState(0).random_sample(shape)
+    X, y = to_coords(signal, channel_axis=None)
+    model = small(heads=4).fit(X, y)
+    assert model.grid_fast_path_ and model.n_heads_ == 4 ** len(shape)
+    assert model.score(X, y) > 10
+
+
+def test_round_trips_keep_connections(texture, tmp_path):
+    X, y = texture
+    model = small().fit(X, y)
+    restored = pickle.loads(pickle.dumps(model))
+    loaded = load(model.save(tmp_path / "mh.skinr"))
+    for other in (restored, loaded):
+        assert torch.equal(other.module_.heads.connections, model.module_.heads.connections)
+        np.testing.assert_array_equal(other.predict(X), model.predict(X))
