@@ -24,6 +24,7 @@ LEARNING_RATES = {
     "SIREN": [1e-4, 3e-4, 1e-3],
     "FourierFeatureMLP": [3e-4, 1e-3, 3e-3],
     "EnsembleINR": [1e-4, 3e-4, 1e-3],
+    "MultiHeadReLU": [3e-4, 1e-3, 3e-3, 1e-2],
     "SL2A": [3e-4, 1e-3, 3e-3],
 }
 
