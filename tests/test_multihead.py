@@ -117,7 +117,7 @@ def test_a_point_reads_only_its_own_head(texture):
     points = np.random.RandomState(2).uniform(X.min(0), X.max(0), (200, 2))
     before = model.predict(points)
     with torch.no_grad():
-        model.module_.heads.weight[5] += 1.0
+        model.module_.heads.bias[5] += 1.0
     after = model.predict(points)
     coords = torch.as_tensor((points - model.domain_.mean(1)) / (np.ptp(model.domain_, 1) / 2))
     cell, _ = locate_cells(coords.float(), model.module_.grid)
@@ -217,3 +217,11 @@ def test_round_trips_keep_connections(texture, tmp_path):
     for other in (restored, loaded):
         assert torch.equal(other.module_.heads.connections, model.module_.heads.connections)
         np.testing.assert_array_equal(other.predict(X), model.predict(X))
+
+
+def test_one_sample_per_cell_trains():
+    # As many heads as pixels: every local coordinate is the cell centre, 0.
+    X, y = to_coords(np.random.RandomState(0).random_sample((8, 8)))
+    model = small(heads=8, n_connections=8, head_bias=False, max_iter=200).fit(X, y)
+    assert model.grid_fast_path_
+    assert model.score(X, y) > 30
