@@ -18,6 +18,7 @@ SECTIONS = {
         "skinr.FourierFeatureMLP",
         "skinr.EnsembleINR",
         "skinr.MultiHeadReLU",
+        "skinr.LoESine",
         "skinr.SL2A",
         "skinr.BaseINR",
     ],

@@ -8,6 +8,7 @@ from . import datasets, metrics, model_selection, signals
 from .base import BaseINR
 from .ensemble import EnsembleINR
 from .fourier import FourierFeatureMLP
+from .loe import LoESine
 from .multihead import MultiHeadReLU
 from .persistence import DeviceWarning, load
 from .siren import SIREN
@@ -17,7 +18,8 @@ __version__ = "0.1.0.dev0"
 
 #: Estimators :func:`load` may rebuild, by class name.
 ESTIMATORS = {
-    cls.__name__: cls for cls in (SIREN, FourierFeatureMLP, EnsembleINR, MultiHeadReLU, SL2A)
+    cls.__name__: cls
+    for cls in (SIREN, FourierFeatureMLP, EnsembleINR, MultiHeadReLU, LoESine, SL2A)
 }
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "DeviceWarning",
     "EnsembleINR",
     "FourierFeatureMLP",
+    "LoESine",
     "MultiHeadReLU",
     "__version__",
     "datasets",

@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from torch import Tensor, nn
 
 from . import persistence
+from ._cells import sample_footprint
 from ._training import SCHEDULES, iterate_batches, train
 from ._validation import (
     Interval,
@@ -69,6 +70,10 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     - ``_forward(module, coords)``: prediction on one chunk of coordinates.
     - ``_count_flops(coords)``: FLOPs to predict at normalised ``coords``.
     """
+
+    # Architectures whose cells must hold whole samples (equal pixels per cell) lay the
+    # domain on the samples' footprint instead of their bounding box.
+    _domain_is_footprint: bool = False
 
     _parameter_constraints: dict = {
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -344,6 +349,8 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     # --------------------------------------------------------------- helpers
     def _fit_domain(self, X: np.ndarray) -> np.ndarray:
         """The coordinate box, ``(n_dims, 2)``, mapped to [-1, 1] for the network."""
+        if self.domain is None and self._domain_is_footprint:
+            return sample_footprint(X)
         if self.domain is None:
             return np.stack([X.min(axis=0), X.max(axis=0)], axis=1).astype(np.float64)
         domain = np.asarray(self.domain, dtype=np.float64)

@@ -46,7 +46,6 @@ from ._cells import (
     locate_cells,
     n_cells_total,
     resolve_cells,
-    sample_footprint,
     shared_local_grid,
 )
 from ._validation import Interval, StrOptions, check_is_fitted
@@ -279,8 +278,7 @@ class MultiHeadReLU(BaseINR):
         samples are clamped to it.
     lr_schedule : {"constant", "cosine", "exponential"} or None, default="exponential"
         Learning-rate multiplier over the steps: None/"constant" keeps it, "cosine"
-        anneals it to 0, "exponential" decays it to 0.1x (the paper decays by
-        ``e^-0.1`` every 50 epochs, to 0.02x over 2000).
+        anneals it to 0, "exponential" decays it to 0.1x.
     tol : float, default=0.0
         Minimum loss improvement that resets the early-stopping counter.
     n_iter_no_change : int or None, default=None
@@ -378,6 +376,8 @@ class MultiHeadReLU(BaseINR):
     (64, True)
     """
 
+    _domain_is_footprint = True
+
     _parameter_constraints = {
         **BaseINR._parameter_constraints,
         "heads": [Interval(Integral, 1, None, closed="left"), tuple, list],
@@ -421,11 +421,6 @@ class MultiHeadReLU(BaseINR):
         self.head_init_bound = head_init_bound
         self.fast_path = fast_path
         super().__init__(**common_params(locals()))
-
-    def _fit_domain(self, X):
-        if self.domain is None:
-            return sample_footprint(X)
-        return super()._fit_domain(X)
 
     def _build_module(self, n_dims, n_outputs, generator):
         if self.n_connections > self.width:

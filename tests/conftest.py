@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skinr import SIREN, SL2A, EnsembleINR, FourierFeatureMLP, MultiHeadReLU
+from skinr import SIREN, SL2A, EnsembleINR, FourierFeatureMLP, LoESine, MultiHeadReLU
 from skinr.signals import to_coords
 
 # Small networks and few steps: enough to exercise every code path quickly.
@@ -14,6 +14,7 @@ FAST_PARAMS = {
     MultiHeadReLU: dict(
         heads=2, width=16, depth=2, n_connections=8, max_iter=20, learning_rate=1e-2
     ),
+    LoESine: dict(width=16, depth=3, max_iter=20),
     SL2A: dict(width=8, depth=1, degree=6, rank=4, max_iter=20),
 }
 ALL_ESTIMATORS = list(FAST_PARAMS)

@@ -15,6 +15,7 @@ TINY_ARGS = {
     "search_width.py": ["--size", "12", "--steps", "3"],
     "ensemble_search.py": ["--size", "16", "--steps", "3"],
     "ensemble_image.py": ["--size", "16", "--steps", "3", "--grid", "4"],
+    "multihead_superres.py": ["--size", "16", "--steps", "3", "--heads", "4"],
 }
 
 
