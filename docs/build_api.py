@@ -19,6 +19,7 @@ SECTIONS = {
         "skinr.EnsembleINR",
         "skinr.MultiHeadReLU",
         "skinr.LoESine",
+        "skinr.LocalGlobalSIREN",
         "skinr.SL2A",
         "skinr.BaseINR",
     ],

@@ -8,6 +8,7 @@ from . import datasets, metrics, model_selection, signals
 from .base import BaseINR
 from .ensemble import EnsembleINR
 from .fourier import FourierFeatureMLP
+from .localglobal import LocalGlobalSIREN
 from .loe import LoESine
 from .multihead import MultiHeadReLU
 from .persistence import DeviceWarning, load
@@ -19,7 +20,15 @@ __version__ = "0.1.0.dev0"
 #: Estimators :func:`load` may rebuild, by class name.
 ESTIMATORS = {
     cls.__name__: cls
-    for cls in (SIREN, FourierFeatureMLP, EnsembleINR, MultiHeadReLU, LoESine, SL2A)
+    for cls in (
+        SIREN,
+        FourierFeatureMLP,
+        EnsembleINR,
+        MultiHeadReLU,
+        LoESine,
+        LocalGlobalSIREN,
+        SL2A,
+    )
 }
 
 __all__ = [
@@ -31,6 +40,7 @@ __all__ = [
     "EnsembleINR",
     "FourierFeatureMLP",
     "LoESine",
+    "LocalGlobalSIREN",
     "MultiHeadReLU",
     "__version__",
     "datasets",

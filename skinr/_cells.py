@@ -29,6 +29,7 @@ __all__ = [
     "empty_cells",
     "from_cells",
     "group_by_cell",
+    "grouped_loss",
     "locate_cells",
     "n_cells_total",
     "resolve_cells",
@@ -240,3 +241,30 @@ def from_cells(padded: Tensor, layout: CellLayout) -> Tensor:
     out = padded.new_empty((layout.order.shape[0], padded.shape[-1]))
     out[layout.order] = padded[layout.cell, layout.slot]
     return out
+
+
+def grouped_loss(forward_cells, cell: Tensor, inputs: Tensor, values: Tensor, n_cells: int):
+    """The MSE training loss of a per-cell network, with points grouped by cell.
+
+    ``forward_cells`` maps ``(n_cells, n_points, f)`` grouped inputs to grouped outputs.
+    The whole signal is grouped once per fit (cells with fewer points are padded and
+    masked out); a batch of sample indices is grouped per step.
+    """
+    import torch.nn.functional as F
+
+    layout = group_by_cell(cell, n_cells)
+    grouped_inputs, grouped_values = to_cells(inputs, layout), to_cells(values, layout)
+    mask = None if layout.is_full else layout.valid.unsqueeze(-1).to(values.dtype)
+    n_values = values.numel()
+
+    def loss_fn(batch: Tensor | None) -> Tensor:
+        if batch is None:
+            error = forward_cells(grouped_inputs) - grouped_values
+            if mask is None:
+                return error.square().mean()
+            return (error.square() * mask).sum() / n_values
+        batch_layout = group_by_cell(cell[batch], n_cells)
+        prediction = forward_cells(to_cells(inputs[batch], batch_layout))
+        return F.mse_loss(from_cells(prediction, batch_layout), values[batch])
+
+    return loss_fn

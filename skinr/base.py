@@ -60,6 +60,10 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     - ``_build_module(n_dims, n_outputs, generator) -> nn.Module`` (required): the
       network, mapping normalised coordinates ``(n, n_dims)`` in [-1, 1] to normalised
       values ``(n, n_outputs)``; it must offer ``flops(n_samples)``.
+    - ``_configure(X, n_outputs)``: called with the validated coordinates before a
+      fresh module is built, to fix a data-dependent structure in fitted attributes
+      that ``_build_module`` reads (e.g. automatic partitioning); :func:`load` restores
+      those attributes before rebuilding the module.
     - ``_prepare_module(module, coords, values)``: called once per fit before training
       with the normalised training data (checks that need the data, e.g. cells
       without points); raising here leaves the estimator unfitted.
@@ -126,6 +130,9 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _build_module(self, n_dims: int, n_outputs: int, generator: torch.Generator) -> nn.Module:
         """The untrained network for ``n_dims`` coordinates and ``n_outputs`` channels."""
+
+    def _configure(self, X: np.ndarray, n_outputs: int) -> None:
+        return None
 
     def _prepare_module(self, module: nn.Module, coords: Tensor, values: Tensor) -> None:
         return None
@@ -200,6 +207,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             y_min, y_max = float(y2d.min()), float(y2d.max())
             data_range = y_max - y_min if y_max > y_min else 1.0
             y_offset, y_scale = (y_max + y_min) / 2, data_range / 2
+            self._configure(X, y2d.shape[1])
             module = self._build_module(X.shape[1], y2d.shape[1], generator).to(device)
         coords = torch.as_tensor(_normalise(X, domain), dtype=torch.float32, device=device)
         values = torch.as_tensor((y2d - y_offset) / y_scale, dtype=torch.float32, device=device)

@@ -34,6 +34,7 @@ from ._cells import (
     empty_cells,
     from_cells,
     group_by_cell,
+    grouped_loss,
     locate_cells,
     n_cells_total,
     resolve_cells,
@@ -331,20 +332,4 @@ class EnsembleINR(BaseINR):
 
     def _make_loss(self, module, coords, values):
         cell, local = locate_cells(coords, module.grid)
-        layout = group_by_cell(cell, module.n_cells)
-        # The grid fast path: training points are grouped by cell once, not every step.
-        local_cells, value_cells = to_cells(local, layout), to_cells(values, layout)
-        mask = None if layout.is_full else layout.valid.unsqueeze(-1).to(values.dtype)
-        n_values = values.numel()
-
-        def loss_fn(batch: Tensor | None) -> Tensor:
-            if batch is None:
-                error = module.forward_cells(local_cells) - value_cells
-                if mask is None:
-                    return error.square().mean()
-                return (error.square() * mask).sum() / n_values
-            batch_layout = group_by_cell(cell[batch], module.n_cells)
-            prediction = module.forward_cells(to_cells(local[batch], batch_layout))
-            return nn.functional.mse_loss(from_cells(prediction, batch_layout), values[batch])
-
-        return loss_fn
+        return grouped_loss(module.forward_cells, cell, local, values, module.n_cells)

@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from skinr import SIREN, SL2A, EnsembleINR, FourierFeatureMLP, LoESine, MultiHeadReLU
+from skinr import (
+    SIREN,
+    SL2A,
+    EnsembleINR,
+    FourierFeatureMLP,
+    LocalGlobalSIREN,
+    LoESine,
+    MultiHeadReLU,
+)
 from skinr.signals import to_coords
 
 # Small networks and few steps: enough to exercise every code path quickly.
@@ -15,6 +23,9 @@ FAST_PARAMS = {
         heads=2, width=16, depth=2, n_connections=8, max_iter=20, learning_rate=1e-2
     ),
     LoESine: dict(width=16, depth=3, max_iter=20),
+    LocalGlobalSIREN: dict(
+        partitions=2, local_width=8, global_width=8, depth=1, max_iter=20, learning_rate=1e-3
+    ),
     SL2A: dict(width=8, depth=1, degree=6, rank=4, max_iter=20),
 }
 ALL_ESTIMATORS = list(FAST_PARAMS)

@@ -51,7 +51,8 @@ def test_fit_predict_any_dimensionality(Estimator, signal, request):
 
 def test_training_reduces_loss_and_scores_psnr(Estimator, image_signal):
     X, y, _ = image_signal
-    model = make_fast(Estimator, max_iter=150, width=32).fit(X, y)
+    wider = {"local_width": 32} if Estimator is skinr.LocalGlobalSIREN else {"width": 32}
+    model = make_fast(Estimator, max_iter=150, **wider).fit(X, y)
     assert model.loss_curve_[-1] < 0.5 * model.loss_curve_[0]
     expected = psnr(y, model.predict(X), data_range=y.max() - y.min())
     assert model.score(X, y) == pytest.approx(expected)

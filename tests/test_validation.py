@@ -61,6 +61,8 @@ def test_bad_fit_input_raises_and_leaves_no_state(Estimator, case):
     ],
 )
 def test_bad_parameters(Estimator, params, match):
+    if "width" in params and Estimator is skinr.LocalGlobalSIREN:
+        params, match = {"local_width": 0}, "local_width"
     model = make_fast(Estimator, **params)
     with pytest.raises(ValueError, match=match):
         model.fit(X_GOOD, Y_GOOD)
