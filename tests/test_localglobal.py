@@ -174,3 +174,58 @@ def test_audio_with_32_partitions():
     model = small(partitions=32, max_iter=100).fit(X, y)
     assert model.partitions_ == (32,)
     assert model.score(X, y) > 15
+
+
+@pytest.fixture(scope="module")
+def halves():
+    """A 16 x 16 picture as (top half X, y), (bottom half X, y), (whole X, y)."""
+    rows, cols = np.meshgrid(np.linspace(0, 1, 16), np.linspace(0, 1, 16), indexing="ij")
+    X, y = to_coords(np.sin(6 * rows) * np.cos(4 * cols) + rows)
+    top = X[:, 0] < 0
+    return (X[top], y[top]), (X[~top], y[~top]), (X, y)
+
+
+def test_extend_new_keeps_old_partitions_exact_and_learns_the_new_ones(halves):
+    (X_top, y_top), (X_bottom, y_bottom), _ = halves
+    model = small(partitions=(2, 4), max_iter=150).fit(X_top, y_top)
+    before_top = model.predict(X_top)
+    extrapolated = model.score(X_bottom, y_bottom)
+    grown = model.extend(X_bottom, y_bottom, fine_tune="new", max_iter=150)
+    assert grown.partitions_ == (4, 4) and grown.partition_mask_.all()
+    assert model.partitions_ == (2, 4)  # the original is untouched
+    np.testing.assert_allclose(grown.predict(X_top), before_top, atol=1e-6)
+    assert grown.score(X_bottom, y_bottom) > extrapolated + 5
+    per_partition = (2 * 8 + 8) + (8 * 8 + 8) + (8 + 1)
+    assert grown.n_params_ - model.n_params_ == 8 * per_partition
+    assert grown.n_iter_ == 300 and grown.max_iter == 150 and not grown.warm_start
+
+
+def test_extend_mirrors_the_neighbouring_partitions(halves):
+    (X_top, y_top), (X_bottom, y_bottom), _ = halves
+    model = small(partitions=(2, 4), max_iter=20).fit(X_top, y_top)
+    grown = model.extend(X_bottom, y_bottom, fine_tune="new", max_iter=1, learning_rate=1e-12)
+    old = model.module_.local[0].weight.detach()
+    new = grown.module_.local[0].weight.detach()
+    # Old grid rows 0-1 sit at rows 0-1; new row 2 mirrors old row 1, row 3 old row 0.
+    for col in range(4):
+        torch.testing.assert_close(new[2 * 4 + col], old[1 * 4 + col], atol=1e-9, rtol=0)
+        torch.testing.assert_close(new[3 * 4 + col], old[0 * 4 + col], atol=1e-9, rtol=0)
+
+
+def test_extend_all_fine_tunes_everything_and_round_trips(halves, tmp_path):
+    (X_top, y_top), _, (X, y) = halves
+    model = small(partitions=(2, 4), max_iter=100).fit(X_top, y_top)
+    grown = model.extend(X, y, max_iter=100)
+    assert grown.score(X, y) > model.score(X_top, y_top) - 10
+    assert not np.allclose(grown.predict(X_top), model.predict(X_top))
+    for other in (pickle.loads(pickle.dumps(grown)), load(grown.save(tmp_path / "g.skinr"))):
+        np.testing.assert_array_equal(other.predict(X), grown.predict(X))
+
+
+def test_extend_refuses_data_inside_the_fitted_partitions(halves):
+    (X_top, y_top), _, _ = halves
+    model = small(partitions=(2, 4), max_iter=5).fit(X_top, y_top)
+    with pytest.raises(ValueError, match="within the fitted partitions"):
+        model.extend(X_top, y_top)
+    with pytest.raises(ValueError, match="fine_tune="):
+        model.extend(X_top, y_top, fine_tune="old")
