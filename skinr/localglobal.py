@@ -150,6 +150,7 @@ class LocalGlobalNet(nn.Module):
         depth: int,
         *,
         omega_0: float = DEFAULT_OMEGA_0,
+        first_omega_0: float | None = None,
         local_only: bool = False,
         merge: str = "concat",
         kept: Tensor | None = None,
@@ -157,6 +158,7 @@ class LocalGlobalNet(nn.Module):
     ) -> None:
         super().__init__()
         self.partitions, self.omega_0 = tuple(partitions), omega_0
+        self.first_omega_0 = omega_0 if first_omega_0 is None else first_omega_0
         self.local_only, self.merge_kind = local_only, merge
         n_partitions = n_cells_total(partitions)
         kept = torch.ones(n_partitions, dtype=torch.bool) if kept is None else kept.bool()
@@ -177,7 +179,13 @@ class LocalGlobalNet(nn.Module):
             return
         global_sizes = [n_dims] + [global_width] * (depth + 1)
         self.global_layers = nn.ModuleList(
-            SineLinear(a, b, omega_0=omega_0, is_first=k == 0, generator=generator)
+            SineLinear(
+                a,
+                b,
+                omega_0=self.first_omega_0 if k == 0 else omega_0,
+                is_first=k == 0,
+                generator=generator,
+            )
             for k, (a, b) in enumerate(itertools.pairwise(global_sizes))
         )
         if merge == "concat":
@@ -206,7 +214,7 @@ class LocalGlobalNet(nn.Module):
         h = coords
         g = coords.reshape(-1, n_dims)
         for k, layer in enumerate(self.local):
-            h = torch.sin(self.omega_0 * layer(h))
+            h = torch.sin((self.first_omega_0 if k == 0 else self.omega_0) * layer(h))
             if self.local_only:
                 continue
             g = self.global_layers[k](g)
@@ -266,7 +274,11 @@ class LocalGlobalSIREN(BaseINR):
         Hidden ``local_width x local_width`` layers of each local network (the paper's
         five-layer networks); the global network has ``depth + 1`` layers.
     omega_0 : float, default=30.0
-        Frequency factor of every sine layer.
+        Frequency factor of the hidden sine layers (and the merges).
+    first_omega_0 : float, default=30.0
+        Frequency factor of the first local and global layers. Raise it for signals
+        with many periods across the domain: the paper's audio setting (time in
+        [-100, 100]) is ``first_omega_0=3000`` on skinr's [-1, 1].
     local_only : bool, default=False
         True trains one independent SIREN per partition, without the global network
         (the paper's "SIREN per partition" baseline).
@@ -405,6 +417,7 @@ class LocalGlobalSIREN(BaseINR):
         "global_width": [Interval(Integral, 1, None, closed="left"), None],
         "depth": [Interval(Integral, 0, None, closed="left")],
         "omega_0": [Interval(Real, 0, None, closed="neither")],
+        "first_omega_0": [Interval(Real, 0, None, closed="neither")],
         "local_only": ["boolean"],
         "merge": [StrOptions({"concat", "add"})],
         "target_partition_size": [Interval(Integral, 1, None, closed="left")],
@@ -420,6 +433,7 @@ class LocalGlobalSIREN(BaseINR):
         depth=3,
         *,
         omega_0=DEFAULT_OMEGA_0,
+        first_omega_0=DEFAULT_OMEGA_0,
         local_only=False,
         merge="concat",
         target_partition_size=32,
@@ -444,6 +458,7 @@ class LocalGlobalSIREN(BaseINR):
         self.global_width = global_width
         self.depth = depth
         self.omega_0 = omega_0
+        self.first_omega_0 = first_omega_0
         self.local_only = local_only
         self.merge = merge
         self.target_partition_size = target_partition_size
@@ -493,6 +508,7 @@ class LocalGlobalSIREN(BaseINR):
             self.global_width_,
             self.depth,
             omega_0=self.omega_0,
+            first_omega_0=self.first_omega_0,
             local_only=self.local_only,
             merge=self.merge,
             kept=torch.as_tensor(self.partition_mask_.ravel()),
@@ -738,6 +754,7 @@ class LocalGlobalSIREN(BaseINR):
             self.global_width_,
             self.depth,
             omega_0=self.omega_0,
+            first_omega_0=self.first_omega_0,
             local_only=self.local_only,
             merge=self.merge,
             kept=torch.as_tensor(mask.ravel()),

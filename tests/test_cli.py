@@ -106,7 +106,9 @@ def test_benchmark_runner_quick_mode():
     assert abs(rows[0]["psnr"] - rows[1]["psnr"]) < 0.5
 
 
-@pytest.mark.parametrize("script", ["ensemble.py", "loe.py", "multihead.py", "sl2a.py"])
+@pytest.mark.parametrize(
+    "script", ["ensemble.py", "localglobal.py", "loe.py", "multihead.py", "sl2a.py"]
+)
 def test_benchmark_scripts_quick_mode(script):
     """The architecture benchmarks run end to end in their smoke-test mode (writes nothing)."""
     result = subprocess.run(

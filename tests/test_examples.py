@@ -16,6 +16,7 @@ TINY_ARGS = {
     "ensemble_search.py": ["--size", "16", "--steps", "3"],
     "ensemble_image.py": ["--size", "16", "--steps", "3", "--grid", "4"],
     "multihead_superres.py": ["--size", "16", "--steps", "3", "--heads", "4"],
+    "localglobal_edit.py": ["--size", "64", "--steps", "3"],
 }
 
 
