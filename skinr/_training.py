@@ -144,6 +144,9 @@ def train(
     tol: float = 0.0,
     n_iter_no_change: int | None = None,
     progress: Callable[[int, float], None] | None = None,
+    resume: dict | None = None,
+    checkpoint: Callable[[dict], None] | None = None,
+    checkpoint_every: int | None = None,
 ) -> TrainingResult:
     """Minimise ``loss_fn`` with Adam for up to ``max_iter`` steps.
 
@@ -162,6 +165,14 @@ def train(
         consecutive steps; ``None`` never stops early.
     progress : callable or None
         Called as ``progress(step, loss)`` now and then.
+    resume : dict or None
+        A training state from ``checkpoint`` (keys ``optimizer``, ``scheduler``,
+        ``loss_curve``) to continue from; the parameters must already hold the
+        checkpoint's weights. The batches of the steps already taken are drawn and
+        skipped, so a seeded ``batches`` continues exactly where it was.
+    checkpoint, checkpoint_every : callable or None, int or None
+        ``checkpoint(state)`` is called every ``checkpoint_every`` steps (not after the
+        last one) and when training is interrupted, with the state ``resume`` takes.
 
     Returns
     -------
@@ -174,17 +185,37 @@ def train(
     scheduler = make_scheduler(optimizer, schedule, max_iter)
     result = TrainingResult()
     best, stale = math.inf, 0
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(resume["scheduler"])
+        result.loss_curve = [float(v) for v in resume["loss_curve"]]
+        result.n_iter = len(result.loss_curve)
+        for value in result.loss_curve:  # replay early stopping's bookkeeping
+            stale = 0 if value < best - tol else stale + 1
+            best = min(best, value)
+        for _ in range(result.n_iter):
+            next(batches)
+
+    def state() -> dict:
+        return {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": None if scheduler is None else scheduler.state_dict(),
+            "loss_curve": list(result.loss_curve),
+        }
+
     report_every = max(1, max_iter // 200)
     start = time.perf_counter()
     try:
-        for step in range(max_iter):
+        for step in range(result.n_iter, max_iter):
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(next(batches))
             loss.backward()
+            value = loss.item()
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            value = loss.item()
+            # Recorded right after the update, so an interruption finds them consistent.
             result.loss_curve.append(value)
             result.n_iter = step + 1
             if progress is not None and (step % report_every == 0 or step + 1 == max_iter):
@@ -195,8 +226,13 @@ def train(
                 if stale >= n_iter_no_change:
                     result.stopped_early = True
                     break
+            if checkpoint is not None and checkpoint_every and step + 1 < max_iter:
+                if (step + 1) % checkpoint_every == 0:
+                    checkpoint(state())
     except KeyboardInterrupt:
         result.interrupted = True
+        if checkpoint is not None:
+            checkpoint(state())
         warnings.warn(
             f"Training interrupted after {result.n_iter} of {max_iter} steps; "
             "the model keeps the weights learned so far.",

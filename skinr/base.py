@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import os
 import time
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Iterator
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,6 +19,7 @@ from torch import Tensor, nn
 
 from . import persistence
 from ._cells import sample_footprint
+from ._checkpoint import data_fingerprint, read_checkpoint, write_checkpoint
 from ._training import SCHEDULES, iterate_batches, train
 from ._validation import (
     Interval,
@@ -31,6 +34,80 @@ from ._validation import (
 from .metrics import psnr
 
 __all__ = ["BaseINR", "common_params"]
+
+
+# Docs of the parameters every estimator shares (after learning_rate and max_iter, which
+# each estimator describes with its own measured default): written once, substituted
+# for ``%(common_parameters)s`` in each estimator's docstring with that estimator's
+# defaults, so the text cannot drift between estimators.
+_COMMON_PARAM_DOCS = {
+    "batch_size": (
+        "int or None",
+        """Coordinates per step: None uses the whole signal every step; an int samples
+        that many without replacement within each pass. Values above the number of
+        samples are clamped to it.""",
+    ),
+    "lr_schedule": (
+        '{"constant", "cosine", "exponential"} or None',
+        """Learning-rate multiplier over the steps: None/"constant" keeps it, "cosine"
+        anneals it to 0, "exponential" decays it to 0.1x.""",
+    ),
+    "tol": ("float", "Minimum loss improvement that resets the early-stopping counter."),
+    "n_iter_no_change": (
+        "int or None",
+        """Stop when the training loss has not improved by ``tol`` for this many
+        consecutive steps; None trains for ``max_iter`` steps.""",
+    ),
+    "warm_start": (
+        "bool",
+        """Continue from the fitted weights (and the fitted normalisation) on the next
+        ``fit`` instead of re-initialising; Adam's moments restart.""",
+    ),
+    "random_state": (
+        "int, RandomState instance or None",
+        """Seeds weight initialisation and batch sampling. The same int gives identical
+        predictions on the CPU.""",
+    ),
+    "device": (
+        "str or torch.device",
+        """"auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".""",
+    ),
+    "verbose": ("bool or int", "Show a progress bar with the loss and the training PSNR."),
+    "predict_batch_size": (
+        "int",
+        "Coordinates per forward pass in ``predict``; bounds memory at any resolution.",
+    ),
+    "data_range": (
+        "float or None",
+        "Peak used by ``score`` for PSNR; None uses the range of ``y`` seen at fit.",
+    ),
+    "domain": (
+        "array-like of shape (2,) or (n_dims, 2), or None",
+        """Coordinate box mapped to [-1, 1] for the network; None uses the bounding box
+        of ``X`` at fit. Set it when later data (extension, other crops) share a frame.""",
+    ),
+    "checkpoint_path": (
+        "str, path-like or None",
+        """File to save training checkpoints to. If it holds a checkpoint of the same
+        estimator, parameters and data, ``fit`` resumes from it and ends with the
+        predictions an uninterrupted fit would give; any other checkpoint there is
+        refused with an error. Removed when the fit completes; kept (and rewritten)
+        when training is interrupted.""",
+    ),
+    "checkpoint_every": ("int", "Steps between checkpoints when ``checkpoint_path`` is set."),
+}
+_COMMON_DOCS_MARKER = "%(common_parameters)s"
+
+
+def _common_parameter_docs(cls) -> str:
+    """The shared parameter docs with ``cls``'s defaults, indented for a class docstring."""
+    defaults = inspect.signature(cls.__init__).parameters
+    lines = []
+    for name, (kind, text) in _COMMON_PARAM_DOCS.items():
+        default = defaults[name].default
+        shown = f'"{default}"' if isinstance(default, str) else repr(default)
+        lines.append(f"    {name} : {kind}, default={shown}\n        {text}")
+    return "\n".join(lines).lstrip()
 
 
 class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
@@ -79,6 +156,11 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     # domain on the samples' footprint instead of their bounding box.
     _domain_is_footprint: bool = False
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__ and _COMMON_DOCS_MARKER in cls.__doc__:
+            cls.__doc__ = cls.__doc__.replace(_COMMON_DOCS_MARKER, _common_parameter_docs(cls))
+
     _parameter_constraints: dict = {
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -93,6 +175,8 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
         "data_range": [Interval(Real, 0, None, closed="neither"), None],
         "domain": ["array-like", None],
+        "checkpoint_path": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -111,6 +195,8 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         predict_batch_size=65536,
         data_range=None,
         domain=None,
+        checkpoint_path=None,
+        checkpoint_every=100,
     ):
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -125,6 +211,8 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         self.predict_batch_size = predict_batch_size
         self.data_range = data_range
         self.domain = domain
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -212,6 +300,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         coords = torch.as_tensor(_normalise(X, domain), dtype=torch.float32, device=device)
         values = torch.as_tensor((y2d - y_offset) / y_scale, dtype=torch.float32, device=device)
         self._prepare_module(module, coords, values)
+        resume, save_checkpoint = self._checkpointing(module, X, y)
         module.train()
         progress = self._progress_bar(y_scale, data_range) if self.verbose else None
         try:
@@ -225,10 +314,16 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
                 tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change,
                 progress=progress,
+                resume=resume,
+                checkpoint=save_checkpoint,
+                checkpoint_every=self.checkpoint_every,
             )
         finally:
             if progress is not None:
                 progress.close()
+        if save_checkpoint is not None and not result.interrupted:
+            # The fit is complete: nothing left to resume.
+            Path(self.checkpoint_path).unlink(missing_ok=True)
         self.module_ = module.eval()
         self.device_ = str(device)
         self.domain_ = domain
@@ -355,6 +450,34 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             self.module_, self.device_ = persistence.place_module(self.module_, self.device_)
 
     # --------------------------------------------------------------- helpers
+    def _checkpointing(self, module: nn.Module, X: np.ndarray, y: np.ndarray):
+        """Resume state from ``checkpoint_path`` (loaded into ``module``) and a writer.
+
+        Returns ``(None, None)`` when checkpointing is off. A checkpoint that does not
+        belong to this fit raises before any training.
+        """
+        if self.checkpoint_path is None:
+            return None, None
+        path = Path(self.checkpoint_path)
+        header = {"class": type(self).__name__, "fingerprint": data_fingerprint(self, X, y)}
+        resume = None
+        if path.exists():
+            saved = read_checkpoint(
+                path, estimator_class=header["class"], fingerprint=header["fingerprint"]
+            )
+            module.load_state_dict(saved["module"])
+            resume = saved["training"]
+
+        def save_checkpoint(training_state: dict) -> None:
+            weights = {k: v.detach().to("cpu") for k, v in module.state_dict().items()}
+            write_checkpoint(
+                path,
+                {**header, "step": len(training_state["loss_curve"])},
+                {"module": weights, "training": training_state},
+            )
+
+        return resume, save_checkpoint
+
     def _fit_domain(self, X: np.ndarray) -> np.ndarray:
         """The coordinate box, ``(n_dims, 2)``, mapped to [-1, 1] for the network."""
         if self.domain is None and self._domain_is_footprint:

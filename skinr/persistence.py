@@ -54,6 +54,8 @@ def cpu_copy(module: torch.nn.Module) -> torch.nn.Module:
 def _jsonable(value, name: str):
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     if isinstance(value, tuple | list):
         return (
             {"__tuple__": [_jsonable(v, name) for v in value]}

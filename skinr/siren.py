@@ -84,35 +84,7 @@ class SIREN(BaseINR):
         (``benchmarks/defaults.py``).
     max_iter : int, default=1000
         Number of optimizer steps.
-    batch_size : int or None, default=None
-        Coordinates per step: None uses the whole signal every step; an int samples
-        that many without replacement within each pass. Values above the number of
-        samples are clamped to it.
-    lr_schedule : {"constant", "cosine", "exponential"} or None, default=None
-        Learning-rate multiplier over the steps: None/"constant" keeps it, "cosine"
-        anneals it to 0, "exponential" decays it to 0.1x.
-    tol : float, default=0.0
-        Minimum loss improvement that resets the early-stopping counter.
-    n_iter_no_change : int or None, default=None
-        Stop when the training loss has not improved by ``tol`` for this many
-        consecutive steps; None trains for ``max_iter`` steps.
-    warm_start : bool, default=False
-        Continue from the fitted weights (and the fitted normalisation) on the next
-        ``fit`` instead of re-initialising; Adam's moments restart.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation and batch sampling. The same int gives identical
-        predictions on the CPU.
-    device : str or torch.device, default="auto"
-        "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".
-    verbose : bool or int, default=False
-        Show a progress bar with the loss and the training PSNR.
-    predict_batch_size : int, default=65536
-        Coordinates per forward pass in ``predict``; bounds memory at any resolution.
-    data_range : float or None, default=None
-        Peak used by ``score`` for PSNR; None uses the range of ``y`` seen at fit.
-    domain : array-like of shape (2,) or (n_dims, 2), or None, default=None
-        Coordinate box mapped to [-1, 1] for the network; None uses the bounding box
-        of ``X`` at fit. Set it when later data (extension, other crops) share a frame.
+    %(common_parameters)s
 
     Attributes
     ----------
@@ -199,6 +171,8 @@ class SIREN(BaseINR):
         predict_batch_size=65536,
         data_range=None,
         domain=None,
+        checkpoint_path=None,
+        checkpoint_every=100,
     ):
         self.width = width
         self.depth = depth

@@ -1,0 +1,204 @@
+"""Checkpoints: a killed fit resumes exactly; bad checkpoints are refused before training."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import skinr
+from skinr._checkpoint import CheckpointError
+
+from .conftest import ALL_ESTIMATORS, make_fast
+
+# A fit in a child process that SIGKILLs itself right after its third checkpoint write,
+# or (mode "during-write") while writing its third, between the data and the rename.
+KILLED_FIT = textwrap.dedent(
+    """
+    import os, signal, sys
+    import numpy as np
+    import skinr, skinr._checkpoint as ckpt
+    from tests.conftest import make_fast
+
+    estimator_name, path, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    data = np.load(sys.argv[4])
+    writes = [0]
+    write = ckpt.write_checkpoint
+    real_replace = os.replace
+
+    def dying_replace(src, dst):
+        if mode == "during-write" and writes[0] == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_replace(src, dst)
+
+    def counting_write(*args, **kwargs):
+        writes[0] += 1
+        write(*args, **kwargs)
+        if mode == "after-write" and writes[0] == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    os.replace = dying_replace
+    ckpt.write_checkpoint = counting_write
+    import skinr.base
+    skinr.base.write_checkpoint = counting_write
+    model = make_fast(skinr.ESTIMATORS[estimator_name], max_iter=40, batch_size=64,
+                      lr_schedule="cosine", checkpoint_path=path, checkpoint_every=5)
+    model.fit(data["X"], data["y"])
+    print("finished without being killed")
+    """
+)
+
+
+def run_killed_fit(tmp_path, Estimator, X, y, mode):
+    data = tmp_path / "signal.npz"
+    np.savez(data, X=X, y=y)
+    path = tmp_path / "fit.ckpt"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_FIT, Estimator.__name__, str(path), mode, str(data)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
+    return path
+
+
+@pytest.mark.parametrize("Estimator", ALL_ESTIMATORS, ids=lambda c: c.__name__)
+def test_sigkilled_fit_resumes_to_identical_predictions(Estimator, image_signal, tmp_path):
+    X, y, _ = image_signal
+    path = run_killed_fit(tmp_path, Estimator, X, y, "after-write")
+    assert b'"step": 15' in path.read_bytes().split(b"\n", 2)[1]  # killed after step 15
+
+    params = dict(max_iter=40, batch_size=64, lr_schedule="cosine")
+    resumed = make_fast(Estimator, **params, checkpoint_path=path, checkpoint_every=5)
+    resumed.fit(X, y)
+    reference = make_fast(Estimator, **params).fit(X, y)
+
+    assert resumed.n_iter_ == 40
+    np.testing.assert_array_equal(resumed.loss_curve_[:15], reference.loss_curve_[:15])
+    np.testing.assert_allclose(resumed.predict(X), reference.predict(X), rtol=0, atol=1e-6)
+    assert not path.exists()  # a completed fit leaves nothing to resume
+
+
+def test_kill_during_a_write_keeps_the_previous_checkpoint(image_signal, tmp_path):
+    X, y, _ = image_signal
+    path = run_killed_fit(tmp_path, skinr.SIREN, X, y, "during-write")
+    # The third write never landed: the file is the intact second checkpoint (step 10).
+    header = path.read_bytes().split(b"\n", 2)[1]
+    assert b'"step": 10' in header
+    params = dict(max_iter=40, batch_size=64, lr_schedule="cosine")
+    resumed = make_fast(skinr.SIREN, **params, checkpoint_path=path, checkpoint_every=5)
+    reference = make_fast(skinr.SIREN, **params).fit(X, y)
+    np.testing.assert_allclose(resumed.fit(X, y).predict(X), reference.predict(X), atol=1e-6)
+
+
+def interrupt_after(model, n_steps, monkeypatch):
+    """Make ``model``'s fit raise KeyboardInterrupt (as Ctrl-C does) after ``n_steps``."""
+    make_loss = type(model)._make_loss
+
+    def interrupting_loss(self, module, coords, values):
+        loss_fn, calls = make_loss(self, module, coords, values), [0]
+
+        def wrapped(batch):
+            calls[0] += 1
+            if calls[0] > n_steps:
+                raise KeyboardInterrupt
+            return loss_fn(batch)
+
+        return wrapped
+
+    monkeypatch.setattr(type(model), "_make_loss", interrupting_loss)
+
+
+def test_ctrl_c_writes_a_checkpoint_the_next_fit_resumes(image_signal, tmp_path, monkeypatch):
+    X, y, _ = image_signal
+    path = tmp_path / "fit.ckpt"
+    model = make_fast(skinr.SIREN, max_iter=30, checkpoint_path=path, checkpoint_every=100)
+    with monkeypatch.context() as patch:
+        interrupt_after(model, 7, patch)
+        with pytest.warns(RuntimeWarning, match="interrupted after 7 of 30"):
+            model.fit(X, y)
+    assert model.n_iter_ == 7 and path.exists()
+    model.fit(X, y)
+    reference = make_fast(skinr.SIREN, max_iter=30).fit(X, y)
+    assert model.n_iter_ == 30
+    np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-6)
+
+
+@pytest.fixture
+def interrupted_checkpoint(image_signal, tmp_path, monkeypatch):
+    X, y, _ = image_signal
+    path = tmp_path / "fit.ckpt"
+    model = make_fast(skinr.SIREN, max_iter=30, checkpoint_path=path)
+    with monkeypatch.context() as patch:
+        interrupt_after(model, 4, patch)
+        with pytest.warns(RuntimeWarning):
+            model.fit(X, y)
+    return path
+
+
+def refused(model, X, y, match):
+    with pytest.raises(CheckpointError, match=match):
+        model.fit(X, y)
+    assert not hasattr(model, "module_")  # refused before training, nothing half-fitted
+
+
+def test_checkpoint_of_another_estimator_is_refused(image_signal, interrupted_checkpoint):
+    X, y, _ = image_signal
+    model = make_fast(skinr.FourierFeatureMLP, checkpoint_path=interrupted_checkpoint)
+    refused(model, X, y, "belongs to a SIREN fit, not this FourierFeatureMLP")
+
+
+def test_checkpoint_of_other_params_or_data_is_refused(image_signal, interrupted_checkpoint):
+    X, y, _ = image_signal
+    refused(
+        make_fast(skinr.SIREN, max_iter=31, checkpoint_path=interrupted_checkpoint),
+        X,
+        y,
+        "other parameters or other data",
+    )
+    refused(
+        make_fast(skinr.SIREN, max_iter=30, checkpoint_path=interrupted_checkpoint),
+        X,
+        y + 0.1,
+        "other parameters or other data",
+    )
+
+
+def test_checkpoint_of_another_version_is_refused(
+    image_signal, interrupted_checkpoint, monkeypatch
+):
+    X, y, _ = image_signal
+    monkeypatch.setattr(skinr, "__version__", "99.0")
+    model = make_fast(skinr.SIREN, max_iter=30, checkpoint_path=interrupted_checkpoint)
+    refused(model, X, y, "written by skinr 0.1.0.dev0 .* this is skinr 99.0")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
+def test_corrupt_checkpoint_is_detected_not_loaded(image_signal, interrupted_checkpoint, damage):
+    X, y, _ = image_signal
+    data = bytearray(interrupted_checkpoint.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) - 100]
+    elif damage == "flip":
+        data[-50] ^= 0xFF
+    else:
+        data = bytearray(b"not a checkpoint at all")
+    interrupted_checkpoint.write_bytes(bytes(data))
+    model = make_fast(skinr.SIREN, max_iter=30, checkpoint_path=interrupted_checkpoint)
+    match = "not a skinr checkpoint" if damage == "garbage" else "corrupt"
+    refused(model, X, y, match)
+
+
+def test_checkpointing_does_not_change_the_fit(image_signal, tmp_path):
+    X, y, _ = image_signal
+    path = tmp_path / "fit.ckpt"
+    with_checkpoints = make_fast(skinr.SIREN, checkpoint_path=path, checkpoint_every=3).fit(X, y)
+    plain = make_fast(skinr.SIREN).fit(X, y)
+    np.testing.assert_array_equal(with_checkpoints.predict(X), plain.predict(X))
+    assert not path.exists()
