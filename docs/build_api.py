@@ -24,6 +24,7 @@ SECTIONS = {
         "skinr.BaseINR",
     ],
     "Persistence": ["skinr.load", "skinr.DeviceWarning"],
+    "Many fits and threads": ["skinr.fit_many", "skinr.parallel.torch_threads"],
     "skinr.signals": [f"skinr.signals.{n}" for n in skinr.signals.__all__],
     "skinr.datasets": [f"skinr.datasets.{n}" for n in skinr.datasets.__all__],
     "skinr.metrics": [f"skinr.metrics.{n}" for n in skinr.metrics.__all__],

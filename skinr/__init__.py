@@ -4,13 +4,14 @@ Fit a small neural network to one signal (audio, image, video, volume) as a func
 from coordinates to values, then evaluate it anywhere.
 """
 
-from . import datasets, metrics, model_selection, signals
+from . import datasets, metrics, model_selection, parallel, signals
 from .base import BaseINR
 from .ensemble import EnsembleINR
 from .fourier import FourierFeatureMLP
 from .localglobal import LocalGlobalSIREN
 from .loe import LoESine
 from .multihead import MultiHeadReLU
+from .parallel import fit_many
 from .persistence import DeviceWarning, load
 from .siren import SIREN
 from .sl2a import SL2A
@@ -44,8 +45,10 @@ __all__ = [
     "MultiHeadReLU",
     "__version__",
     "datasets",
+    "fit_many",
     "load",
     "metrics",
     "model_selection",
+    "parallel",
     "signals",
 ]

@@ -32,6 +32,7 @@ from ._validation import (
     resolve_device,
 )
 from .metrics import psnr
+from .parallel import torch_threads
 
 __all__ = ["BaseINR", "common_params"]
 
@@ -263,7 +264,8 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         """
         before = dict(vars(self))
         try:
-            return self._fit(X, y)
+            with torch_threads():
+                return self._fit(X, y)
         except Exception:
             # A failed fit leaves the estimator as it was: unfitted, or its previous fit.
             vars(self).clear()
@@ -357,7 +359,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         out = np.empty((X.shape[0], self.n_outputs_), dtype=np.float64)
         device = torch.device(self.device_)
         step = self.predict_batch_size
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads():
             for start in range(0, X.shape[0], step):
                 chunk = _normalise(X[start : start + step], self.domain_)
                 coords = torch.as_tensor(chunk, dtype=torch.float32, device=device)

@@ -1,0 +1,128 @@
+"""Many fits at once: one INR per signal, and torch's thread count inside workers.
+
+Everything parallel in skinr goes through joblib, so the backend is the user's choice
+and needs no code from skinr: processes on this machine (joblib's default, loky), a
+Dask cluster (``with joblib.parallel_backend("dask"):``) or Ray
+(``ray.util.joblib.register_ray()``, then ``parallel_backend("ray")``).
+
+Threads: torch runs each fit on a pool of intra-op threads, one per core by default.
+Several workers on one machine would then each start that many threads and fight for
+the cores. Loky, Dask's nanny and Ray already set ``OMP_NUM_THREADS`` in the workers
+they start (to cores per worker, 1 and 1), which torch reads at start-up; to choose the
+number yourself, set the environment variable ``SKINR_TORCH_THREADS`` (read at every
+``fit`` and ``predict``, also inside workers that inherit it) or call
+:func:`torch_threads`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+from sklearn.base import clone
+
+from .signals import to_coords
+
+__all__ = ["fit_many", "torch_threads"]
+
+THREADS_ENV = "SKINR_TORCH_THREADS"
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None = None) -> Iterator[int]:
+    """Run the enclosed code with ``n_threads`` torch intra-op threads, then restore.
+
+    Parameters
+    ----------
+    n_threads : int or None, default=None
+        Threads to use; None reads ``SKINR_TORCH_THREADS`` and, when that is unset,
+        leaves torch's setting alone.
+
+    Yields
+    ------
+    int
+        The number of threads in effect.
+    """
+    if n_threads is None:
+        value = os.environ.get(THREADS_ENV, "").strip()
+        if value:
+            try:
+                n_threads = int(value)
+            except ValueError:
+                raise ValueError(
+                    f"{THREADS_ENV}={value!r} must be a positive integer (torch threads "
+                    "per fit), or unset."
+                ) from None
+    if n_threads is not None and n_threads < 1:
+        raise ValueError(f"torch threads must be at least 1; got {n_threads}.")
+    previous = torch.get_num_threads()
+    if n_threads is None or n_threads == previous:
+        yield previous
+        return
+    torch.set_num_threads(n_threads)
+    try:
+        yield n_threads
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _as_coords(signal, index: int) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(signal, tuple) and len(signal) == 2:
+        return signal
+    if isinstance(signal, np.ndarray | list):
+        return to_coords(np.asarray(signal))
+    raise TypeError(
+        f"signals[{index}] is a {type(signal).__name__}; each signal must be an (X, y) pair "
+        "or an array signal (audio, image, video, volume) for skinr.signals.to_coords."
+    )
+
+
+def _fit_one(estimator, X, y):
+    return clone(estimator).fit(X, y)
+
+
+def fit_many(estimator, signals: Iterable, *, n_jobs: int | None = None, verbose: bool = False):
+    """Fit one clone of ``estimator`` to each signal, in parallel through joblib.
+
+    A dataset of images becomes a list of fitted INRs (compression, functa-style
+    datasets). Each clone keeps ``estimator``'s parameters, ``random_state`` included,
+    so the result does not depend on the backend or on ``n_jobs``.
+
+    Parameters
+    ----------
+    estimator : skinr estimator
+        The unfitted template; it is cloned, never fitted itself.
+    signals : iterable
+        Each item an ``(X, y)`` pair or an array signal, converted with
+        :func:`skinr.signals.to_coords` (coordinates in [-1, 1]).
+    n_jobs : int or None, default=None
+        Parallel fits. None means 1 unless inside a ``joblib.parallel_backend``
+        context (a Dask cluster uses all its workers); -1 uses every core.
+    verbose : bool, default=False
+        Show a progress bar over the signals (requires tqdm).
+
+    Returns
+    -------
+    list of estimators
+        The fitted clones, in the order of ``signals``.
+
+    Examples
+    --------
+    >>> import numpy as np, skinr
+    >>> images = [np.random.default_rng(i).random((8, 8)) for i in range(3)]
+    >>> models = skinr.fit_many(skinr.SIREN(width=8, max_iter=5, device="cpu"), images)
+    >>> [m.n_iter_ for m in models]
+    [5, 5, 5]
+    """
+    pairs = [_as_coords(signal, i) for i, signal in enumerate(signals)]
+    tasks = (delayed(_fit_one)(estimator, X, y) for X, y in pairs)
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+    if not verbose:
+        return list(results)
+    from tqdm.auto import tqdm
+
+    return list(tqdm(results, total=len(pairs), desc=f"fit_many {type(estimator).__name__}"))

@@ -1,0 +1,175 @@
+"""Searches and many-signal fits on a Dask cluster and in joblib workers; dying workers."""
+
+import os
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import GridSearchCV
+
+import skinr
+from skinr.model_selection import FullSignalSplit, StructureSearchCV, flops_penalized_scorer
+from skinr.parallel import torch_threads
+
+from .conftest import make_fast
+
+distributed = pytest.importorskip("distributed")
+
+
+def local_cluster():
+    """Two worker processes with one thread each, on loopback, no dashboard."""
+    return distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+    )
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    with local_cluster() as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+class DyingSIREN(skinr.SIREN):
+    """A SIREN whose fit kills its worker process when width == 13."""
+
+    def fit(self, X, y):
+        if self.width == 13:
+            os._exit(3)
+        return super().fit(X, y)
+
+
+def dying_search(n_jobs=None):
+    """A search whose second candidate kills the worker that fits it."""
+    return GridSearchCV(
+        DyingSIREN(max_iter=5, device="cpu", random_state=0),
+        {"width": [8, 13]},
+        cv=FullSignalSplit(),
+        n_jobs=n_jobs,
+    )
+
+
+def grid_search(X, y):
+    return GridSearchCV(
+        make_fast(skinr.SIREN, max_iter=30),
+        {"width": [4, 16], "depth": [1, 2]},
+        cv=FullSignalSplit(),
+        scoring=flops_penalized_scorer(alpha=1.0),
+    ).fit(X, y)
+
+
+def test_gridsearch_on_dask_equals_sequential(dask_client, image_signal):
+    X, y, _ = image_signal
+    with joblib.parallel_backend("dask"), distributed.get_task_stream(dask_client) as stream:
+        on_dask = grid_search(X, y)
+    workers = {task["worker"] for task in stream.data}
+    assert len(workers) == 2  # the candidates really ran on the cluster's two workers
+    # Dask's workers run torch on 1 thread (its nanny sets OMP_NUM_THREADS=1); do the same.
+    with torch_threads(1):
+        sequential = grid_search(X, y)
+    assert on_dask.best_params_ == sequential.best_params_
+    np.testing.assert_array_equal(
+        on_dask.cv_results_["mean_test_score"], sequential.cv_results_["mean_test_score"]
+    )
+    np.testing.assert_array_equal(
+        on_dask.best_estimator_.predict(X), sequential.best_estimator_.predict(X)
+    )
+
+
+def test_structure_search_on_dask_equals_sequential(dask_client, image_signal):
+    X, y, _ = image_signal
+
+    def search():
+        return StructureSearchCV(
+            make_fast(skinr.EnsembleINR, max_iter=15),
+            widths=(4, 8, 16),
+            depths=(1, 2),
+            alpha=2.0,
+            max_flops=10**9,
+            max_rounds=2,
+            n_repeats=2,
+            random_state=0,
+        ).fit(X, y)
+
+    with joblib.parallel_backend("dask"):
+        on_dask = search()
+    with torch_threads(1):
+        sequential = search()
+    assert on_dask.best_params_ == sequential.best_params_
+    assert on_dask.best_score_ == sequential.best_score_
+    assert on_dask.history_ == sequential.history_
+
+
+def test_fit_many_on_dask_returns_fitted_estimators(dask_client, image_signal):
+    X, y, shape = image_signal
+    images = [y.reshape(*shape, -1) * scale for scale in (1.0, 0.5, 2.0)]
+    template = make_fast(skinr.LoESine)
+    with joblib.parallel_backend("dask"):
+        models = skinr.fit_many(template, images)
+    with torch_threads(1):
+        expected = skinr.fit_many(template, images)
+    assert not hasattr(template, "module_")
+    for model, reference, image in zip(models, expected, images, strict=True):
+        assert model.n_iter_ == 20 and model.device_ == "cpu"
+        np.testing.assert_array_equal(model.predict(X), reference.predict(X))
+        assert model.score(X, image.reshape(len(X), -1)) > 10
+
+
+def test_dask_workers_do_not_oversubscribe(dask_client):
+    threads = dask_client.run(torch.get_num_threads)
+    assert len(threads) == 2 and set(threads.values()) == {1}
+
+
+def test_dying_worker_on_dask_raises(image_signal):
+    import dask
+
+    X, y, _ = image_signal
+    search = dying_search()
+    # A cluster of its own (dying workers restart), retrying a task once before failing.
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+        local_cluster() as cluster,
+        distributed.Client(cluster),
+        joblib.parallel_backend("dask"),
+        pytest.raises((distributed.KilledWorker, distributed.client.FutureCancelledError)),
+    ):
+        search.fit(X, y)
+    assert not hasattr(search, "best_params_")
+
+
+def test_dying_worker_in_local_processes_raises(image_signal):
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    X, y, _ = image_signal
+    search = dying_search(n_jobs=2)
+    with pytest.raises(TerminatedWorkerError):
+        search.fit(X, y)
+
+
+def test_fit_many_takes_pairs_and_arrays_in_order(image_signal):
+    X, y, shape = image_signal
+    template = make_fast(skinr.SIREN)
+    models = skinr.fit_many(template, [(X, y), y.reshape(*shape, -1)], n_jobs=2)
+    np.testing.assert_array_equal(models[0].predict(X), models[1].predict(X))
+    with pytest.raises(TypeError, match=r"signals\[1\] is a str"):
+        skinr.fit_many(template, [(X, y), "image.png"])
+
+
+def test_thread_knob(monkeypatch, image_signal):
+    X, y, _ = image_signal
+    seen = []
+    monkeypatch.setenv("SKINR_TORCH_THREADS", "1")
+    model = make_fast(skinr.SIREN)
+    make_loss = type(model)._make_loss
+
+    def recording_loss(self, module, coords, values):
+        seen.append(torch.get_num_threads())
+        return make_loss(self, module, coords, values)
+
+    monkeypatch.setattr(type(model), "_make_loss", recording_loss)
+    before = torch.get_num_threads()
+    model.fit(X, y)
+    assert seen == [1] and torch.get_num_threads() == before
+    monkeypatch.setenv("SKINR_TORCH_THREADS", "many")
+    with pytest.raises(ValueError, match="SKINR_TORCH_THREADS='many' must be a positive"):
+        model.fit(X, y)
