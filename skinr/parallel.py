@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 from joblib import Parallel, delayed
+from joblib.parallel import get_active_backend as parallel_config_backend
 from sklearn.base import clone
 
 from .signals import to_coords
@@ -120,7 +121,11 @@ def fit_many(estimator, signals: Iterable, *, n_jobs: int | None = None, verbose
     """
     pairs = [_as_coords(signal, i) for i, signal in enumerate(signals)]
     tasks = (delayed(_fit_one)(estimator, X, y) for X, y in pairs)
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+    backend, _ = parallel_config_backend()
+    # Results stream back one by one (for the progress bar) where the backend can do it;
+    # Ray's backend returns them all at the end.
+    streaming = getattr(backend, "supports_return_generator", False)
+    results = Parallel(n_jobs=n_jobs, return_as="generator" if streaming else "list")(tasks)
     if not verbose:
         return list(results)
     from tqdm.auto import tqdm

@@ -173,3 +173,31 @@ def test_thread_knob(monkeypatch, image_signal):
     monkeypatch.setenv("SKINR_TORCH_THREADS", "many")
     with pytest.raises(ValueError, match="SKINR_TORCH_THREADS='many' must be a positive"):
         model.fit(X, y)
+
+
+def test_search_and_fit_many_on_ray_equal_sequential(image_signal):
+    """Ray's joblib backend (not in the test extra, ~240 MB; skipped without ray)."""
+    ray = pytest.importorskip("ray")
+    from ray.util.joblib import register_ray
+
+    X, y, shape = image_signal
+    images = [y.reshape(*shape, -1) * scale for scale in (1.0, 0.5)]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        register_ray()
+        with joblib.parallel_backend("ray"):
+            on_ray = grid_search(X, y)
+            models = skinr.fit_many(make_fast(skinr.SIREN), images)
+        threads = ray.get(ray.remote(lambda: torch.get_num_threads()).remote())
+    finally:
+        ray.shutdown()
+    with torch_threads(1):
+        sequential = grid_search(X, y)
+        expected = skinr.fit_many(make_fast(skinr.SIREN), images)
+    assert threads == 1
+    assert on_ray.best_params_ == sequential.best_params_
+    np.testing.assert_array_equal(
+        on_ray.cv_results_["mean_test_score"], sequential.cv_results_["mean_test_score"]
+    )
+    for model, reference in zip(models, expected, strict=True):
+        np.testing.assert_array_equal(model.predict(X), reference.predict(X))
