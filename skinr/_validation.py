@@ -52,7 +52,8 @@ def check_training_data(estimator, X, y, *, reset: bool) -> tuple[np.ndarray, np
         y_numeric=True,
         ensure_min_samples=1,
     )
-    y = np.asarray(y, dtype=np.float64)
+    # float32 targets stay float32: a big signal is not copied to float64 here.
+    y = np.asarray(y, dtype=y.dtype if y.dtype in _FLOAT_DTYPES else np.float64)
     if y.ndim > 2:
         raise ValueError(f"y must be 1-D or 2-D (n_samples, n_channels); got shape {y.shape}.")
     return X, y

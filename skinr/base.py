@@ -156,6 +156,10 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     # Architectures whose cells must hold whole samples (equal pixels per cell) lay the
     # domain on the samples' footprint instead of their bounding box.
     _domain_is_footprint: bool = False
+    # Architectures that train with the default loss and need no pass over the whole
+    # signal before training: with ``batch_size`` set they read each batch straight from
+    # the caller's arrays, so a big signal is never copied (memory follows the batch).
+    _streams_batches: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -299,17 +303,25 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             y_offset, y_scale = (y_max + y_min) / 2, data_range / 2
             self._configure(X, y2d.shape[1])
             module = self._build_module(X.shape[1], y2d.shape[1], generator).to(device)
-        coords = torch.as_tensor(_normalise(X, domain), dtype=torch.float32, device=device)
-        values = torch.as_tensor((y2d - y_offset) / y_scale, dtype=torch.float32, device=device)
-        self._prepare_module(module, coords, values)
+        if self._streams_batches and self.batch_size is not None and self.batch_size < len(X):
+            loss_fn = _streamed_loss(module, X, y2d, domain, (y_offset, y_scale), device)
+            batches = iterate_batches(len(X), self.batch_size, generator, torch.device("cpu"))
+        else:
+            coords = torch.as_tensor(_normalise(X, domain), dtype=torch.float32, device=device)
+            values = torch.as_tensor(
+                _normalise_values(y2d, y_offset, y_scale), dtype=torch.float32, device=device
+            )
+            self._prepare_module(module, coords, values)
+            loss_fn = self._make_loss(module, coords, values)
+            batches = self._make_batches(coords, generator)
         resume, save_checkpoint = self._checkpointing(module, X, y)
         module.train()
         progress = self._progress_bar(y_scale, data_range) if self.verbose else None
         try:
             result = train(
                 module.parameters(),
-                self._make_loss(module, coords, values),
-                self._make_batches(coords, generator),
+                loss_fn,
+                batches,
                 learning_rate=self.learning_rate,
                 max_iter=self.max_iter,
                 schedule=self.lr_schedule,
@@ -520,6 +532,24 @@ def _normalise(X: np.ndarray, domain: np.ndarray) -> np.ndarray:
     half = (domain[:, 1] - domain[:, 0]) / 2
     half = np.where(half > 0, half, 1.0)
     return ((X - center) / half).astype(np.float32)
+
+
+def _normalise_values(y2d: np.ndarray, offset: float, scale: float) -> np.ndarray:
+    """Map targets to [-1, 1] (float32), computing in float64 whatever the input dtype."""
+    return ((y2d.astype(np.float64, copy=False) - offset) / scale).astype(np.float32)
+
+
+def _streamed_loss(module, X, y2d, domain, value_map, device) -> Callable[[Tensor], Tensor]:
+    """The MSE of a batch of sample indices, normalised from the raw arrays per step."""
+    offset, scale = value_map
+
+    def loss_fn(batch: Tensor) -> Tensor:
+        index = batch.numpy()
+        coords = torch.from_numpy(_normalise(X[index], domain)).to(device)
+        values = torch.from_numpy(_normalise_values(y2d[index], offset, scale)).to(device)
+        return nn.functional.mse_loss(module(coords), values)
+
+    return loss_fn
 
 
 def common_params(namespace: dict) -> dict:

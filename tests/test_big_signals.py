@@ -1,0 +1,70 @@
+"""Big signals: sampled training reads batches from the caller's arrays without copies."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+import skinr
+from skinr._training import KeyedPermutation, iterate_batches
+
+from .conftest import make_fast
+
+STREAMING = [skinr.SIREN, skinr.FourierFeatureMLP, skinr.SL2A]
+
+
+@pytest.mark.parametrize("Estimator", STREAMING, ids=lambda c: c.__name__)
+def test_streamed_batches_train_exactly_like_materialised_ones(
+    Estimator, image_signal, monkeypatch
+):
+    X, y, _ = image_signal
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
+    streamed = make_fast(Estimator, batch_size=64).fit(X32, y32)
+    monkeypatch.setattr(Estimator, "_streams_batches", False)
+    materialised = make_fast(Estimator, batch_size=64).fit(X32, y32)
+    np.testing.assert_array_equal(streamed.loss_curve_, materialised.loss_curve_)
+    np.testing.assert_array_equal(streamed.predict(X), materialised.predict(X))
+
+
+def peak_numpy_bytes_during(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_sampled_fit_does_not_copy_the_signal():
+    # A 64 x 64 x 64 grayscale "video" in float32: 262,144 samples, 3 MB of coordinates.
+    X, y = skinr.signals.to_coords(np.random.default_rng(0).random((64, 64, 64)))
+    X, y = X.astype(np.float32), y.astype(np.float32)
+    model = skinr.SIREN(width=8, depth=1, max_iter=3, batch_size=512, device="cpu")
+    model.fit(X[:1024], y[:1024])  # first-use imports and caches are not the signal's
+    peak = peak_numpy_bytes_during(lambda: model.fit(X, y))
+    # Per-batch arrays only; normalising the whole signal would allocate 2 x X.nbytes.
+    assert peak < X.nbytes / 10, peak
+
+
+def test_keyed_permutation_is_a_permutation():
+    generator = torch.Generator().manual_seed(0)
+    for n in (1, 2, 3, 17, 1000, 4097, 65_537):
+        order = KeyedPermutation(n, generator)(torch.arange(n))
+        assert torch.equal(torch.sort(order).values, torch.arange(n)), n
+    # Seeded: the same generator state gives the same order; another gives another.
+    first = KeyedPermutation(1000, torch.Generator().manual_seed(1))(torch.arange(1000))
+    again = KeyedPermutation(1000, torch.Generator().manual_seed(1))(torch.arange(1000))
+    other = KeyedPermutation(1000, torch.Generator().manual_seed(2))(torch.arange(1000))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    # Shuffled, not strided: consecutive positions are unrelated.
+    order = first.double()
+    assert abs(torch.corrcoef(torch.stack([order[:-1], order[1:]]))[0, 1]) < 0.1
+
+
+def test_batches_above_the_randperm_limit_cover_each_sample_once(monkeypatch):
+    monkeypatch.setattr("skinr._training.RANDPERM_LIMIT", 100)
+    batches = iterate_batches(1000, 100, torch.Generator().manual_seed(0), torch.device("cpu"))
+    one_pass = torch.cat([next(batches) for _ in range(10)])
+    assert torch.equal(torch.sort(one_pass).values, torch.arange(1000))
+    assert not torch.equal(one_pass, torch.cat([next(batches) for _ in range(10)]))
