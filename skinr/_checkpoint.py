@@ -32,7 +32,15 @@ _MAGIC = b"skinr-checkpoint\n"
 
 # Parameters that do not change what training computes; a fit may resume with them changed.
 _RESUMABLE_PARAMS = frozenset(
-    {"verbose", "checkpoint_path", "checkpoint_every", "predict_batch_size", "device", "data_range"}
+    {
+        "verbose",
+        "checkpoint_path",
+        "checkpoint_every",
+        "predict_batch_size",
+        "device",
+        "data_range",
+        "torch_compile",
+    }
 )
 
 

@@ -8,6 +8,7 @@ hand-written PyTorch loop.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import os
@@ -21,11 +22,14 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "PRECISIONS",
     "SCHEDULES",
     "TrainingResult",
+    "accelerate",
     "iterate_batches",
     "make_optimizer",
     "make_scheduler",
+    "matmul_precision",
     "train",
 ]
 
@@ -70,6 +74,52 @@ def make_optimizer(parameters: Iterable[Tensor], learning_rate: float) -> torch.
     parameters = list(parameters)
     fused = True if _fused_adam_available(parameters) else None
     return torch.optim.Adam(parameters, lr=learning_rate, fused=fused)
+
+
+PRECISIONS = ("float32", "tf32", "bf16")
+
+
+def accelerate(
+    loss_fn: Callable[[Tensor | None], Tensor],
+    device: torch.device,
+    *,
+    precision: str = "float32",
+    torch_compile: bool = False,
+) -> Callable[[Tensor | None], Tensor]:
+    """``loss_fn`` under bf16 autocast and/or ``torch.compile``, as asked.
+
+    bf16 runs the forward pass's matmuls in bfloat16 (autocast) and returns the loss in
+    float32; the weights and Adam's state stay float32. ``torch_compile`` compiles the
+    whole loss (forward and, through AOTAutograd, backward) once per batch shape.
+    """
+    wrapped = loss_fn
+    if precision == "bf16":
+
+        def wrapped(batch: Tensor | None) -> Tensor:
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                loss = loss_fn(batch)
+            return loss.float()
+
+    if torch_compile:
+        wrapped = torch.compile(wrapped, dynamic=False)
+    return wrapped
+
+
+@contextlib.contextmanager
+def matmul_precision(precision: str) -> Iterator[None]:
+    """Allow TF32 matmuls and convolutions (CUDA Ampere and newer) while inside.
+
+    On other devices TF32 does not exist and nothing changes.
+    """
+    if precision != "tf32":
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 _MALLOC_TUNED = False

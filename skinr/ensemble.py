@@ -266,6 +266,8 @@ class EnsembleINR(BaseINR):
         domain=None,
         checkpoint_path=None,
         checkpoint_every=100,
+        precision="float32",
+        torch_compile=False,
     ):
         self.grid = grid
         self.width = width

@@ -352,6 +352,8 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         domain=None,
         checkpoint_path=None,
         checkpoint_every=100,
+        precision="float32",
+        torch_compile=False,
     ):
         self.partitions = partitions
         self.local_width = local_width

@@ -469,6 +469,8 @@ class LoESine(BaseINR):
         domain=None,
         checkpoint_path=None,
         checkpoint_every=100,
+        precision="float32",
+        torch_compile=False,
     ):
         self.width = width
         self.depth = depth

@@ -386,6 +386,8 @@ class MultiHeadReLU(BaseINR):
         domain=None,
         checkpoint_path=None,
         checkpoint_every=100,
+        precision="float32",
+        torch_compile=False,
     ):
         self.heads = heads
         self.width = width

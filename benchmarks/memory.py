@@ -1,0 +1,137 @@
+"""Peak memory of sampled training and chunked prediction on video-sized signals.
+
+Run:  python benchmarks/memory.py            (~5 min on 2 CPU cores, needs ~8 GB)
+      python benchmarks/memory.py --quick    (smoke test: small signals, writes nothing)
+Writes docs/benchmarks/memory.md and memory.json.
+
+Each row runs in a fresh process: it builds an RGB video of T x H x W pixels as float32
+coordinates and values (what a user would hold), then resets the kernel's peak-RSS mark
+(``/proc/self/clear_refs``) and reads it back after ``fit`` (a few sampled steps of a
+SIREN) and after ``predict`` over every pixel. Reported: the peak above the memory held
+before the call, i.e. what skinr adds to the caller's arrays; for ``predict`` the
+float64 output array it returns (n x 3 x 8 bytes) is listed apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
+
+CHILD = r"""
+import gc, json, sys, time
+import numpy as np
+import skinr
+
+frames, side, batch, streams = (int(v) for v in sys.argv[1:5])
+
+def rss_kb(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+
+def reset_peak():
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+t = np.linspace(-1, 1, frames, dtype=np.float32)
+s = np.linspace(-1, 1, side, dtype=np.float32)
+X = np.stack(np.meshgrid(t, s, s, indexing="ij"), axis=-1).reshape(-1, 3)
+rng = np.random.default_rng(0)
+y = rng.random((X.shape[0], 3), dtype=np.float32)
+gc.collect()
+skinr.SIREN._streams_batches = bool(streams)
+model = skinr.SIREN(width=64, depth=2, max_iter=5, batch_size=batch, device="cpu", random_state=0)
+model.fit(X[:4096], y[:4096])  # first-use imports and caches, not the signal's memory
+gc.collect()
+before = rss_kb("VmRSS")
+reset_peak()
+started = time.perf_counter()
+model.fit(X, y)
+fit_seconds = time.perf_counter() - started
+fit_peak = rss_kb("VmHWM") - before
+gc.collect()
+before = rss_kb("VmRSS")
+reset_peak()
+started = time.perf_counter()
+prediction = model.predict(X)
+predict_seconds = time.perf_counter() - started
+predict_peak = rss_kb("VmHWM") - before
+print(json.dumps({
+    "frames": frames, "side": side, "samples": X.shape[0], "batch": batch,
+    "streams": bool(streams), "signal_mb": (X.nbytes + y.nbytes) / 2**20,
+    "fit_extra_mb": fit_peak / 1024, "fit_seconds": fit_seconds,
+    "predict_extra_mb": predict_peak / 1024, "output_mb": prediction.nbytes / 2**20,
+    "predict_seconds": predict_seconds,
+}))
+"""
+
+
+def measure(frames: int, side: int, batch: int, streams: bool = True) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(frames), str(side), str(batch), str(int(streams))],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        by_signal = [(4, 32), (16, 32)]
+        batches, batch_signal, full = [256, 1024], (8, 32), None
+    else:
+        by_signal = [(16, 128), (64, 128), (64, 256), (300, 256)]
+        batches, batch_signal, full = [4096, 16384, 65536], (64, 256), (300, 512)
+    fixed_batch = batches[-1]
+    rows = []
+    for frames, side in by_signal:
+        rows.append({"sweep": "signal", **measure(frames, side, fixed_batch)})
+        print(rows[-1], flush=True)
+    for batch in batches:
+        rows.append({"sweep": "batch", **measure(*batch_signal, batch)})
+        print(rows[-1], flush=True)
+    rows.append({"sweep": "materialised", **measure(*batch_signal, fixed_batch, streams=False)})
+    print(rows[-1], flush=True)
+    if full is not None:
+        rows.append({"sweep": "video", **measure(*full, fixed_batch)})
+        print(rows[-1], flush=True)
+
+    header = [
+        "| sweep | video (T x H x W x 3) | samples | batch | signal arrays (MB) | fit: peak "
+        "added (MB) | fit (s, 5 steps) | predict: peak added (MB) | of which output (MB) |"
+        " predict (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines = [
+        "SIREN (width 64, depth 2), 5 sampled steps, float32 coordinates and values, "
+        "CPU (2 cores); peak RSS added by the call, each row in a fresh process.",
+        "",
+        *header,
+    ]
+    for r in rows:
+        label = r["sweep"] + ("" if r["streams"] else " (no streaming)")
+        lines.append(
+            f"| {label} | {r['frames']} x {r['side']} x {r['side']} | {r['samples']:,} | "
+            f"{r['batch']:,} | {r['signal_mb']:.0f} | {r['fit_extra_mb']:.0f} | "
+            f"{r['fit_seconds']:.1f} | {r['predict_extra_mb']:.0f} | {r['output_mb']:.0f} | "
+            f"{r['predict_seconds']:.1f} |"
+        )
+    lines += ["", "Command: `python benchmarks/memory.py`"]
+    print("\n".join(lines))
+    if args.quick:
+        return
+    (RESULTS / "memory.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / "memory.json").write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
