@@ -4,35 +4,54 @@ Run:  python benchmarks/compile.py           (~10 min on 2 CPU cores)
 Writes docs/benchmarks/compile.md and compile.json.
 
 For every estimator at its default size on a 128 x 128 RGB image (full-signal steps):
-steady-state ms per step eager, with ``torch_compile=True`` and with
-``precision="bf16"``, from the difference of two fits of 10 and 40 steps (so one-off
-costs cancel), and the one-off cost of compiling (the 10-step fit's excess over 10
-steady steps). Break-even = compile seconds / seconds saved per step.
+steady-state ms per step (median of the last 20 of 40 steps) eager, with
+``torch_compile=True`` and with ``precision="bf16"``, and the one-off cost of compiling
+(the first step's excess over a steady step). Break-even = compile seconds / seconds
+saved per step.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
+
+import numpy as np
+import torch
+import torch._inductor.config
 
 import skinr
 from skinr.signals import to_coords
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
-SHORT, LONG = 10, 40
+STEPS = 40
 
 
 def step_cost(estimator, X, y, **options):
-    """(steady seconds per step, one-off seconds) of fitting ``estimator`` with ``options``."""
-    times = {}
-    for steps in (SHORT, LONG):
+    """Steady seconds per step, one-off seconds and final PSNR of a short fit.
+
+    The training loop reports every step of a short fit to its ``progress`` callback;
+    a wrapper around it records the time of each report.
+    """
+    stamps = []
+    train = skinr.base.train
+
+    def timed_train(*args, **kwargs):
+        kwargs["progress"] = lambda step, loss: stamps.append(time.perf_counter())
+        stamps.append(time.perf_counter())
+        return train(*args, **kwargs)
+
+    skinr.base.train = timed_train
+    try:
         model = skinr.ESTIMATORS[estimator](
-            max_iter=steps, device="cpu", random_state=0, **options
+            max_iter=STEPS, device="cpu", random_state=0, **options
         ).fit(X, y)
-        times[steps] = model.fit_time_
-    per_step = (times[LONG] - times[SHORT]) / (LONG - SHORT)
-    return per_step, max(times[SHORT] - SHORT * per_step, 0.0)
+    finally:
+        skinr.base.train = train
+    durations = np.diff(stamps)
+    per_step = float(np.median(durations[STEPS // 2 :]))
+    return per_step, max(float(durations[0]) - per_step, 0.0), model.score(X, y)
 
 
 def main(argv=None):
@@ -40,12 +59,14 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--estimators", nargs="*", default=list(skinr.ESTIMATORS))
     args = parser.parse_args(argv)
+    # Cold compiles, as on a fresh machine: no compiled graphs reused across fits or runs.
+    torch._inductor.config.fx_graph_cache = False
     X, y = to_coords(skinr.datasets.astronaut(args.size))
     rows = []
     for name in args.estimators:
-        eager, _ = step_cost(name, X, y)
-        compiled, compile_seconds = step_cost(name, X, y, torch_compile=True)
-        bf16, _ = step_cost(name, X, y, precision="bf16")
+        eager, _, eager_psnr = step_cost(name, X, y)
+        compiled, compile_seconds, _ = step_cost(name, X, y, torch_compile=True)
+        bf16, _, bf16_psnr = step_cost(name, X, y, precision="bf16")
         saved = eager - compiled
         rows.append(
             {
@@ -56,6 +77,8 @@ def main(argv=None):
                 "speedup": eager / compiled,
                 "break_even_steps": compile_seconds / saved if saved > 0 else None,
                 "bf16_ms": 1000 * bf16,
+                "psnr_float32": eager_psnr,
+                "psnr_bf16": bf16_psnr,
             }
         )
         print(rows[-1], flush=True)
@@ -64,14 +87,16 @@ def main(argv=None):
         "CPU (2 cores), torch 2.13.0+cpu",
         "",
         "| estimator | eager ms/step | compiled ms/step | speed-up | compile (s) | "
-        "break-even (steps) | bf16 autocast ms/step |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "break-even (steps) | bf16 autocast ms/step | PSNR float32 / bf16 after "
+        f"{STEPS} steps |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         even = "never" if r["break_even_steps"] is None else f"{r['break_even_steps']:.0f}"
         lines.append(
             f"| {r['estimator']} | {r['eager_ms']:.1f} | {r['compiled_ms']:.1f} | "
-            f"{r['speedup']:.2f}x | {r['compile_s']:.1f} | {even} | {r['bf16_ms']:.1f} |"
+            f"{r['speedup']:.2f}x | {r['compile_s']:.1f} | {even} | {r['bf16_ms']:.1f} | "
+            f"{r['psnr_float32']:.2f} / {r['psnr_bf16']:.2f} |"
         )
     lines += ["", "Command: `python benchmarks/compile.py`"]
     text = "\n".join(lines) + "\n"

@@ -26,6 +26,7 @@ __all__ = [
     "SCHEDULES",
     "TrainingResult",
     "accelerate",
+    "cpp_compiler_available",
     "iterate_batches",
     "make_optimizer",
     "make_scheduler",
@@ -85,12 +86,15 @@ def accelerate(
     *,
     precision: str = "float32",
     torch_compile: bool = False,
+    fall_back: bool = False,
 ) -> Callable[[Tensor | None], Tensor]:
     """``loss_fn`` under bf16 autocast and/or ``torch.compile``, as asked.
 
     bf16 runs the forward pass's matmuls in bfloat16 (autocast) and returns the loss in
     float32; the weights and Adam's state stay float32. ``torch_compile`` compiles the
-    whole loss (forward and, through AOTAutograd, backward) once per batch shape.
+    whole loss (forward and, through AOTAutograd, backward) once per batch shape. With
+    ``fall_back``, a compilation that fails (no working C++ compiler, an unsupported
+    operation) warns and trains eagerly instead of raising.
     """
     wrapped = loss_fn
     if precision == "bf16":
@@ -100,9 +104,37 @@ def accelerate(
                 loss = loss_fn(batch)
             return loss.float()
 
-    if torch_compile:
-        wrapped = torch.compile(wrapped, dynamic=False)
-    return wrapped
+    if not torch_compile:
+        return wrapped
+    compiled = torch.compile(wrapped, dynamic=False)
+    if not fall_back:
+        return compiled
+    current = [compiled]
+
+    def guarded(batch: Tensor | None) -> Tensor:
+        if current[0] is wrapped:
+            return wrapped(batch)
+        try:
+            return current[0](batch)
+        except Exception as error:  # compilation happens lazily, on the first calls
+            warnings.warn(
+                f"torch.compile failed ({type(error).__name__}: {str(error)[:200]}); "
+                "training continues without it. Set torch_compile=False to skip the attempt.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            current[0] = wrapped
+            return wrapped(batch)
+
+    return guarded
+
+
+def cpp_compiler_available() -> bool:
+    """Whether torch.compile's CPU backend can find a C++ compiler here."""
+    import shutil
+
+    candidates = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
+    return not sys.platform.startswith("win") and any(c and shutil.which(c) for c in candidates)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,15 @@ from torch import Tensor, nn
 from . import persistence
 from ._cells import sample_footprint
 from ._checkpoint import data_fingerprint, read_checkpoint, write_checkpoint
-from ._training import PRECISIONS, SCHEDULES, accelerate, iterate_batches, matmul_precision, train
+from ._training import (
+    PRECISIONS,
+    SCHEDULES,
+    accelerate,
+    cpp_compiler_available,
+    iterate_batches,
+    matmul_precision,
+    train,
+)
 from ._validation import (
     Interval,
     StrOptions,
@@ -104,10 +112,12 @@ _COMMON_PARAM_DOCS = {
         float32.""",
     ),
     "torch_compile": (
-        "bool",
+        '"auto" or bool',
         """Compile the training loss with ``torch.compile`` (needs a C++ compiler on the
-        CPU). It pays off on long fits; see the benchmarks for the measured speed-ups
-        and compile times.""",
+        CPU). "auto" compiles on the CPU where it was measured to speed up this
+        architecture's step, for fits of at least 1000 steps, and falls back to eager
+        training (with a warning) if compilation fails; True always compiles; False
+        never does.""",
     ),
 }
 _COMMON_DOCS_MARKER = "%(common_parameters)s"
@@ -122,6 +132,10 @@ def _common_parameter_docs(cls) -> str:
         shown = f'"{default}"' if isinstance(default, str) else repr(default)
         lines.append(f"    {name} : {kind}, default={shown}\n        {text}")
     return "\n".join(lines).lstrip()
+
+
+# "auto" compiles fits at least this long: a cold compile costs seconds.
+AUTO_COMPILE_MIN_STEPS = 1000
 
 
 class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
@@ -173,6 +187,9 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     # signal before training: with ``batch_size`` set they read each batch straight from
     # the caller's arrays, so a big signal is never copied (memory follows the batch).
     _streams_batches: bool = False
+    # Measured by benchmarks/compile.py: torch.compile makes this architecture's CPU
+    # training step faster (see docs/benchmarks/compile.md); drives torch_compile="auto".
+    _compile_speeds_up_cpu: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -196,7 +213,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         "checkpoint_path": [str, os.PathLike, None],
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "precision": [StrOptions(set(PRECISIONS))],
-        "torch_compile": ["boolean"],
+        "torch_compile": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(
@@ -218,7 +235,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         checkpoint_path=None,
         checkpoint_every=100,
         precision="float32",
-        torch_compile=False,
+        torch_compile="auto",
     ):
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -322,8 +339,14 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             y_offset, y_scale = (y_max + y_min) / 2, data_range / 2
             self._configure(X, y2d.shape[1])
             module = self._build_module(X.shape[1], y2d.shape[1], generator).to(device)
-        if self._streams_batches and self.batch_size is not None and self.batch_size < len(X):
-            loss_fn = _streamed_loss(module, X, y2d, domain, (y_offset, y_scale), device)
+        streaming = self._streams_batches and (
+            self.batch_size is not None and self.batch_size < len(X)
+        )
+        compiled = self._compiles(device, streaming)
+        if streaming:
+            # Batches are gathered from numpy arrays: compile the network, not the loss.
+            network = torch.compile(module, dynamic=False) if compiled else module
+            loss_fn = _streamed_loss(network, X, y2d, domain, (y_offset, y_scale), device)
             batches = iterate_batches(len(X), self.batch_size, generator, torch.device("cpu"))
         else:
             coords = torch.as_tensor(_normalise(X, domain), dtype=torch.float32, device=device)
@@ -335,7 +358,11 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             batches = self._make_batches(coords, generator)
         resume, save_checkpoint = self._checkpointing(module, X, y)
         loss_fn = accelerate(
-            loss_fn, device, precision=self.precision, torch_compile=self.torch_compile
+            loss_fn,
+            device,
+            precision=self.precision,
+            torch_compile=compiled and not streaming,
+            fall_back=self.torch_compile == "auto",
         )
         module.train()
         progress = self._progress_bar(y_scale, data_range) if self.verbose else None
@@ -363,6 +390,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             Path(self.checkpoint_path).unlink(missing_ok=True)
         self.module_ = module.eval()
         self.device_ = str(device)
+        self.compiled_ = compiled
         self.domain_ = domain
         self.y_offset_, self.y_scale_, self.data_range_ = y_offset, y_scale, data_range
         self.y_ndim_ = y.ndim
@@ -488,6 +516,25 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             self.module_, self.device_ = persistence.place_module(self.module_, self.device_)
 
     # --------------------------------------------------------------- helpers
+    def _compiles(self, device: torch.device, streaming: bool) -> bool:
+        """Whether this fit compiles its loss: ``torch_compile``, with "auto" resolved.
+
+        "auto" compiles where ``benchmarks/compile.py`` measured a faster CPU step
+        (``_compile_speeds_up_cpu``), on the CPU, for fits of at least
+        ``AUTO_COMPILE_MIN_STEPS`` steps (the one-off compile, seconds, must pay off),
+        when a C++ compiler is found. The streamed big-signal path is never compiled
+        automatically: its batches come from numpy arrays outside the graph.
+        """
+        if self.torch_compile != "auto":
+            return bool(self.torch_compile)
+        return (
+            self._compile_speeds_up_cpu
+            and device.type == "cpu"
+            and not streaming
+            and self.max_iter >= AUTO_COMPILE_MIN_STEPS
+            and cpp_compiler_available()
+        )
+
     def _checkpointing(self, module: nn.Module, X: np.ndarray, y: np.ndarray):
         """Resume state from ``checkpoint_path`` (loaded into ``module``) and a writer.
 

@@ -183,6 +183,8 @@ class EnsembleINR(BaseINR):
         Whether ``n_iter_no_change`` ended the last fit.
     fit_time_ : float
         Seconds the last ``fit`` took.
+    compiled_ : bool
+        Whether the last ``fit`` trained through ``torch.compile``.
     n_params_ : int
         Trainable parameters (all cells).
     domain_ : ndarray of shape (n_dims, 2)
@@ -230,6 +232,8 @@ class EnsembleINR(BaseINR):
     16
     """
 
+    _compile_speeds_up_cpu = True
+
     _parameter_constraints = {
         **BaseINR._parameter_constraints,
         "grid": [Interval(Integral, 1, None, closed="left"), tuple, list],
@@ -267,7 +271,7 @@ class EnsembleINR(BaseINR):
         checkpoint_path=None,
         checkpoint_every=100,
         precision="float32",
-        torch_compile=False,
+        torch_compile="auto",
     ):
         self.grid = grid
         self.width = width

@@ -104,6 +104,8 @@ class FourierFeatureMLP(BaseINR):
         Whether ``n_iter_no_change`` ended the last fit.
     fit_time_ : float
         Seconds the last ``fit`` took.
+    compiled_ : bool
+        Whether the last ``fit`` trained through ``torch.compile``.
     n_params_ : int
         Trainable parameters (``B`` is fixed and not counted).
     domain_ : ndarray of shape (n_dims, 2)
@@ -183,7 +185,7 @@ class FourierFeatureMLP(BaseINR):
         checkpoint_path=None,
         checkpoint_every=100,
         precision="float32",
-        torch_compile=False,
+        torch_compile="auto",
     ):
         self.width = width
         self.depth = depth

@@ -250,6 +250,8 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         Whether ``n_iter_no_change`` ended the last fit.
     fit_time_ : float
         Seconds the last ``fit`` took.
+    compiled_ : bool
+        Whether the last ``fit`` trained through ``torch.compile``.
     n_params_ : int
         Trainable parameters (kept local networks, global network, merge).
     domain_ : ndarray of shape (n_dims, 2)
@@ -300,6 +302,8 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
     >>> int(top.partition_mask_.sum()), top.n_params_ < model.n_params_
     (8, True)
     """
+
+    _compile_speeds_up_cpu = True
 
     _domain_is_footprint = True
 
@@ -353,7 +357,7 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         checkpoint_path=None,
         checkpoint_every=100,
         precision="float32",
-        torch_compile=False,
+        torch_compile="auto",
     ):
         self.partitions = partitions
         self.local_width = local_width

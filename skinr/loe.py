@@ -372,6 +372,8 @@ class LoESine(BaseINR):
         Whether ``n_iter_no_change`` ended the last fit.
     fit_time_ : float
         Seconds the last ``fit`` took.
+    compiled_ : bool
+        Whether the last ``fit`` trained through ``torch.compile``.
     n_params_ : int
         Trainable parameters (every expert of every layer).
     domain_ : ndarray of shape (n_dims, 2)
@@ -427,6 +429,8 @@ class LoESine(BaseINR):
     [16.0, 8.0, 4.0, 2.0]
     """
 
+    _compile_speeds_up_cpu = True
+
     _domain_is_footprint = True
 
     _parameter_constraints = {
@@ -470,7 +474,7 @@ class LoESine(BaseINR):
         checkpoint_path=None,
         checkpoint_every=100,
         precision="float32",
-        torch_compile=False,
+        torch_compile="auto",
     ):
         self.width = width
         self.depth = depth

@@ -295,6 +295,8 @@ class MultiHeadReLU(BaseINR):
         Whether ``n_iter_no_change`` ended the last fit.
     fit_time_ : float
         Seconds the last ``fit`` took.
+    compiled_ : bool
+        Whether the last ``fit`` trained through ``torch.compile``.
     n_params_ : int
         Trainable parameters (body and heads).
     domain_ : ndarray of shape (n_dims, 2)
@@ -387,7 +389,7 @@ class MultiHeadReLU(BaseINR):
         checkpoint_path=None,
         checkpoint_every=100,
         precision="float32",
-        torch_compile=False,
+        torch_compile="auto",
     ):
         self.heads = heads
         self.width = width

@@ -100,6 +100,8 @@ class SIREN(BaseINR):
         Whether ``n_iter_no_change`` ended the last fit.
     fit_time_ : float
         Seconds the last ``fit`` took.
+    compiled_ : bool
+        Whether the last ``fit`` trained through ``torch.compile``.
     n_params_ : int
         Trainable parameters.
     domain_ : ndarray of shape (n_dims, 2)
@@ -143,6 +145,8 @@ class SIREN(BaseINR):
     (64,)
     """
 
+    _compile_speeds_up_cpu = True
+
     _streams_batches = True
 
     _parameter_constraints = {
@@ -176,7 +180,7 @@ class SIREN(BaseINR):
         checkpoint_path=None,
         checkpoint_every=100,
         precision="float32",
-        torch_compile=False,
+        torch_compile="auto",
     ):
         self.width = width
         self.depth = depth

@@ -182,6 +182,8 @@ class SL2A(BaseINR):
         Whether ``n_iter_no_change`` ended the last fit.
     fit_time_ : float
         Seconds the last ``fit`` took.
+    compiled_ : bool
+        Whether the last ``fit`` trained through ``torch.compile``.
     n_params_ : int
         Trainable parameters (461,315 at the defaults for RGB images, the paper's 0.461 M).
     domain_ : ndarray of shape (n_dims, 2)
@@ -264,7 +266,7 @@ class SL2A(BaseINR):
         checkpoint_path=None,
         checkpoint_every=100,
         precision="float32",
-        torch_compile=False,
+        torch_compile="auto",
     ):
         self.width = width
         self.depth = depth
