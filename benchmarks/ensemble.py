@@ -1,6 +1,7 @@
 """EnsembleINR against SIREN: the direction of ENRP's Table I, step time, structure search.
 
 Run:  python benchmarks/ensemble.py            (~10 min on 2 CPU cores)
+      python benchmarks/ensemble.py --speed-only   (step time at 128 and 256, ~3 min)
       python benchmarks/ensemble.py --quick    (smoke test: 32 x 32, few steps)
 Writes docs/benchmarks/ensemble.md and ensemble.json.
 
@@ -60,13 +61,58 @@ def fit_row(label, grid, depth, width, X, y, steps, learning_rate=1e-4):
     }
 
 
+def step_speed(sizes=(128, 256), steps=30, repeats=2):
+    """ms per full-signal step of SIREN (d 3, w 256) and S4 (grid 32, d 1, w 128), one run.
+
+    The two alternate ``repeats`` times per size and the faster of each is kept, so a
+    burst of load on a shared machine does not land on one model only.
+    """
+    rows = []
+    for size in sizes:
+        X, y = to_coords(skinr.datasets.astronaut(size))
+        best = {"SIREN": math.inf, "S4": math.inf}
+        for _ in range(repeats):
+            common = dict(max_iter=steps, learning_rate=1e-4, random_state=0, device="cpu")
+            for label, model in (
+                ("SIREN", skinr.SIREN(256, 3, **common)),
+                ("S4", skinr.EnsembleINR(grid=32, width=128, depth=1, **common)),
+            ):
+                model.fit(X, y)
+                best[label] = min(best[label], 1000 * model.fit_time_ / model.n_iter_)
+        rows.append({"size": size, "siren_ms": best["SIREN"], "s4_ms": best["S4"]})
+        print(rows[-1], flush=True)
+    lines = [
+        "<!-- written by benchmarks/ensemble.py --speed-only -->",
+        f"Step time, astronaut RGB, {steps} full-signal steps, best of {repeats} "
+        "alternating runs, CPU (2 cores):",
+        "",
+        "| image | SIREN (d 3, w 256) ms/step | EnsembleINR S4 (grid 32, d 1, w 128) ms/step "
+        "| S4 speed-up |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['size']} x {r['size']} | {r['siren_ms']:.1f} | {r['s4_ms']:.1f} | "
+        f"{r['siren_ms'] / r['s4_ms']:.2f}x |"
+        for r in rows
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (RESULTS / "ensemble_speed.md").write_text(text)
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--search-steps", type=int, default=300)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--speed-only", action="store_true", help="only the SIREN vs S4 step-time table"
+    )
     args = parser.parse_args(argv)
+    if args.speed_only:
+        return step_speed()
     if args.quick:
         args.size, args.steps, args.search_steps = 32, 10, 5
     X, y = to_coords(skinr.datasets.astronaut(args.size))
