@@ -109,14 +109,18 @@ def accelerate(
     compiled = torch.compile(wrapped, dynamic=False)
     if not fall_back:
         return compiled
+    # Compilation happens lazily, on the first call with each kind of batch (the whole
+    # signal or a sampled batch); only those calls may fall back.
+    compiled_kinds: set[bool] = set()
     current = [compiled]
 
     def guarded(batch: Tensor | None) -> Tensor:
-        if current[0] is wrapped:
-            return wrapped(batch)
-        try:
+        kind = batch is None
+        if current[0] is wrapped or kind in compiled_kinds:
             return current[0](batch)
-        except Exception as error:  # compilation happens lazily, on the first calls
+        try:
+            loss = current[0](batch)
+        except Exception as error:
             warnings.warn(
                 f"torch.compile failed ({type(error).__name__}: {str(error)[:200]}); "
                 "training continues without it. Set torch_compile=False to skip the attempt.",
@@ -125,6 +129,8 @@ def accelerate(
             )
             current[0] = wrapped
             return wrapped(batch)
+        compiled_kinds.add(kind)
+        return loss
 
     return guarded
 

@@ -36,3 +36,43 @@ def test_compiled_training_matches_eager(image_signal):
     np.testing.assert_allclose(compiled.loss_curve_, eager.loss_curve_, rtol=1e-4)
     np.testing.assert_allclose(compiled.predict(X), eager.predict(X), atol=1e-4)
     assert compiled.get_params()["torch_compile"] is True
+
+
+def test_auto_compile_falls_back_to_eager_with_a_warning(monkeypatch):
+    import torch
+
+    from skinr._training import accelerate
+
+    def broken_compile(fn, **kwargs):
+        def fails(batch):
+            raise RuntimeError("no C++ compiler")
+
+        return fails
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+
+    def loss(batch):
+        return torch.tensor(2.0)
+
+    guarded = accelerate(loss, torch.device("cpu"), torch_compile=True, fall_back=True)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed .*no C\\+\\+ compiler"):
+        assert guarded(None).item() == 2.0
+    assert guarded(None).item() == 2.0  # eager from now on, no second warning
+    strict = accelerate(loss, torch.device("cpu"), torch_compile=True, fall_back=False)
+    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
+        strict(None)
+
+
+def test_auto_compiles_only_long_cpu_fits_of_measured_architectures(monkeypatch):
+    import torch
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr("skinr.base.cpp_compiler_available", lambda: True)
+    assert skinr.SIREN(max_iter=1000)._compiles(cpu, streaming=False)
+    assert not skinr.SIREN(max_iter=999)._compiles(cpu, streaming=False)
+    assert not skinr.SIREN(max_iter=1000)._compiles(cpu, streaming=True)
+    assert not skinr.SL2A(max_iter=5000)._compiles(cpu, streaming=False)  # measured slower
+    assert not skinr.SIREN(max_iter=1000)._compiles(torch.device("meta"), streaming=False)
+    assert skinr.SL2A(max_iter=5, torch_compile=True)._compiles(cpu, streaming=False)
+    monkeypatch.setattr("skinr.base.cpp_compiler_available", lambda: False)
+    assert not skinr.SIREN(max_iter=1000)._compiles(cpu, streaming=False)
