@@ -132,14 +132,12 @@ DYING_ON_DASK = textwrap.dedent(
     if __name__ == "__main__":
         X, y = to_coords(np.random.default_rng(0).random((8, 8)))
         search = dying_search()
-        # Retry a task once on another worker, then fail. The data are broadcast to
-        # every worker (docs/scaling.md#faults): joblib's automatic scatter keeps one
-        # copy, and a search whose only copy dies with its worker can wait forever.
+        # Retry a task once on another worker, then fail.
         with (
             dask.config.set({"distributed.scheduler.allowed-failures": 1}),
             local_cluster() as cluster,
             distributed.Client(cluster),
-            joblib.parallel_backend("dask", scatter=[X, y]),
+            joblib.parallel_backend("dask"),
         ):
             try:
                 search.fit(X, y)
