@@ -172,6 +172,9 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     - ``_prepare_module(module, coords, values)``: called once per fit before training
       with the normalised training data (checks that need the data, e.g. cells
       without points); raising here leaves the estimator unfitted.
+    - ``_prepare_streamed(module, chunks)``: the same for estimators that stream
+      (``_streams_batches``): ``chunks()`` yields the normalised coordinates a chunk at
+      a time, so the preparation never holds the whole signal.
     - ``_make_batches(coords, generator)``: the per-step sample indices (e.g. an equal
       number per partition).
     - ``_make_loss(module, coords, values)``: the training loss of a batch (e.g. a
@@ -183,9 +186,10 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     # Architectures whose cells must hold whole samples (equal pixels per cell) lay the
     # domain on the samples' footprint instead of their bounding box.
     _domain_is_footprint: bool = False
-    # Architectures that train with the default loss and need no pass over the whole
-    # signal before training: with ``batch_size`` set they read each batch straight from
-    # the caller's arrays, so a big signal is never copied (memory follows the batch).
+    # Architectures whose loss on a sampled batch needs only that batch (the default
+    # loss; any pass over the whole signal done chunk-wise in ``_prepare_streamed``):
+    # with ``batch_size`` set they read each batch straight from the caller's arrays,
+    # so a big signal is never copied (memory follows the batch).
     _streams_batches: bool = False
     # Measured by benchmarks/compile.py: torch.compile makes this architecture's CPU
     # training step faster (see docs/benchmarks/compile.md); drives torch_compile="auto".
@@ -264,6 +268,9 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         return None
 
     def _prepare_module(self, module: nn.Module, coords: Tensor, values: Tensor) -> None:
+        return None
+
+    def _prepare_streamed(self, module: nn.Module, chunks: Callable[[], Iterator[Tensor]]) -> None:
         return None
 
     def _make_batches(self, coords: Tensor, generator: torch.Generator) -> Iterator[Tensor | None]:
@@ -346,6 +353,14 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         if streaming:
             # Batches are gathered from numpy arrays: compile the network, not the loss.
             network = torch.compile(module, dynamic=False) if compiled else module
+
+            def chunks() -> Iterator[Tensor]:
+                for start in range(0, len(X), self.predict_batch_size):
+                    yield torch.from_numpy(
+                        _normalise(X[start : start + self.predict_batch_size], domain)
+                    )
+
+            self._prepare_streamed(module, chunks)
             loss_fn = _streamed_loss(network, X, y2d, domain, (y_offset, y_scale), device)
             batches = iterate_batches(len(X), self.batch_size, generator, torch.device("cpu"))
         else:

@@ -431,6 +431,8 @@ class LoESine(BaseINR):
 
     _compile_speeds_up_cpu = True
 
+    _streams_batches = True
+
     _domain_is_footprint = True
 
     _parameter_constraints = {
@@ -516,15 +518,18 @@ class LoESine(BaseINR):
         return DEFAULT_OMEGA_0[self.init]
 
     def _prepare_module(self, module, coords, values):
-        # No aliasing: a tiling cell must hold at least one sample spacing, or cells
-        # alternate faster than the samples and the experts are split arbitrarily.
-        with torch.no_grad():
-            for k in range(coords.shape[1]):
-                distinct = torch.unique(coords[:, k])
-                if distinct.numel() < 2:
-                    continue
-                spacing = float(torch.diff(distinct).min()) / 2  # in units of [0, 1]
-                module.scales[:, k].clamp_(max=1.0 / spacing)
+        _cap_scales(module, [torch.unique(coords[:, k]) for k in range(coords.shape[1])])
+
+    def _prepare_streamed(self, module, chunks):
+        distinct = None
+        for chunk in chunks():
+            found = [torch.unique(chunk[:, k]) for k in range(chunk.shape[1])]
+            distinct = (
+                found
+                if distinct is None
+                else [torch.unique(torch.cat(pair)) for pair in zip(distinct, found, strict=True)]
+            )
+        _cap_scales(module, distinct)
 
     def _make_loss(self, module, coords, values):
         # The routes of the full training signal are fixed for the whole fit.
@@ -541,3 +546,14 @@ class LoESine(BaseINR):
     def tile_scales_(self) -> np.ndarray:
         """Cells per unit length of each layer's tiling, ``(depth, n_dims)``."""
         return self.module_.scales.cpu().numpy().astype(np.float64)
+
+
+def _cap_scales(module: LoENet, distinct_per_dim: list[Tensor]) -> None:
+    """No aliasing: a tiling cell must span at least one sample spacing per dimension,
+    or cells alternate faster than the samples and split the experts arbitrarily."""
+    with torch.no_grad():
+        for k, distinct in enumerate(distinct_per_dim):
+            if distinct.numel() < 2:
+                continue
+            spacing = float(torch.diff(distinct).min()) / 2  # in units of [0, 1]
+            module.scales[:, k].clamp_(max=1.0 / spacing)
