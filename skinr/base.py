@@ -350,27 +350,13 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             self.batch_size is not None and self.batch_size < len(X)
         )
         compiled = self._compiles(device, streaming)
+        value_map = (y_offset, y_scale)
         if streaming:
-            # Batches are gathered from numpy arrays: compile the network, not the loss.
-            network = torch.compile(module, dynamic=False) if compiled else module
-
-            def chunks() -> Iterator[Tensor]:
-                for start in range(0, len(X), self.predict_batch_size):
-                    yield torch.from_numpy(
-                        _normalise(X[start : start + self.predict_batch_size], domain)
-                    )
-
-            self._prepare_streamed(module, chunks)
-            loss_fn = _streamed_loss(network, X, y2d, domain, (y_offset, y_scale), device)
-            batches = iterate_batches(len(X), self.batch_size, generator, torch.device("cpu"))
-        else:
-            coords = torch.as_tensor(_normalise(X, domain), dtype=torch.float32, device=device)
-            values = torch.as_tensor(
-                _normalise_values(y2d, y_offset, y_scale), dtype=torch.float32, device=device
+            loss_fn, batches = self._streamed_objective(
+                module, X, y2d, domain, value_map, generator, device, compiled
             )
-            self._prepare_module(module, coords, values)
-            loss_fn = self._make_loss(module, coords, values)
-            batches = self._make_batches(coords, generator)
+        else:
+            loss_fn, batches = self._objective(module, X, y2d, domain, value_map, generator, device)
         resume, save_checkpoint = self._checkpointing(module, X, y)
         loss_fn = accelerate(
             loss_fn,
@@ -531,6 +517,29 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             self.module_, self.device_ = persistence.place_module(self.module_, self.device_)
 
     # --------------------------------------------------------------- helpers
+    def _objective(self, module, X, y2d, domain, value_map, generator, device):
+        """Loss and batches over the normalised signal, held on ``device`` for the fit."""
+        coords = torch.as_tensor(_normalise(X, domain), dtype=torch.float32, device=device)
+        values = torch.as_tensor(
+            _normalise_values(y2d, *value_map), dtype=torch.float32, device=device
+        )
+        self._prepare_module(module, coords, values)
+        return self._make_loss(module, coords, values), self._make_batches(coords, generator)
+
+    def _streamed_objective(self, module, X, y2d, domain, value_map, generator, device, compiled):
+        """Loss and batches that read each batch from the caller's arrays (no copy)."""
+        chunk = self.predict_batch_size
+
+        def chunks() -> Iterator[Tensor]:
+            for start in range(0, len(X), chunk):
+                yield torch.from_numpy(_normalise(X[start : start + chunk], domain))
+
+        self._prepare_streamed(module, chunks)
+        # Batches are gathered from numpy arrays: compile the network, not the loss.
+        network = torch.compile(module, dynamic=False) if compiled else module
+        loss_fn = _streamed_loss(network, X, y2d, domain, value_map, device)
+        return loss_fn, iterate_batches(len(X), self.batch_size, generator, torch.device("cpu"))
+
     def _compiles(self, device: torch.device, streaming: bool) -> bool:
         """Whether this fit compiles its loss: ``torch_compile``, with "auto" resolved.
 
