@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "CellCensus",
     "CellLayout",
     "SharedGrid",
     "cell_bounds",
@@ -56,25 +57,58 @@ def resolve_cells(value, n_dims: int, name: str) -> tuple[int, ...]:
     return tuple(int(c) for c in cells)
 
 
+class CellCensus:
+    """Distinct coordinates per dimension and points per cell, gathered chunk by chunk.
+
+    What the cell-based estimators check before training (no more cells along a
+    dimension than distinct coordinates there; which cells got no points), computed
+    over one tensor or over a stream of chunks of a signal too big to hold twice.
+    """
+
+    def __init__(self, n_cells: Sequence[int]) -> None:
+        self.n_cells = tuple(n_cells)
+        self.distinct: list[Tensor] | None = None
+        self.counts: Tensor | None = None
+        self.n_samples = 0
+
+    def add(self, coords: Tensor) -> CellCensus:
+        found = [torch.unique(coords[:, k]) for k in range(coords.shape[1])]
+        if self.distinct is not None:
+            found = [
+                torch.unique(torch.cat(pair)) for pair in zip(self.distinct, found, strict=True)
+            ]
+        self.distinct = found
+        cell, _ = locate_cells(coords, self.n_cells)
+        counts = torch.bincount(cell, minlength=n_cells_total(self.n_cells))
+        self.counts = counts if self.counts is None else self.counts + counts
+        self.n_samples += coords.shape[0]
+        return self
+
+    def check_resolvable(self, name: str, value) -> None:
+        """Refuse more cells along a dimension than the data has distinct coordinates."""
+        for k, cells in enumerate(self.n_cells):
+            n_distinct = self.distinct[k].numel()
+            if cells > n_distinct:
+                n = self.n_samples
+                raise ValueError(
+                    f"{name}={value!r} asks for {cells} cells along dimension {k}, but "
+                    f"the training data has only {n_distinct} distinct coordinates there "
+                    f"({n} sample{'s' if n != 1 else ''} in all); use a coarser {name}."
+                )
+
+    def empty(self) -> Tensor:
+        """Row-major indices of the cells that hold no point."""
+        return torch.nonzero(self.counts == 0).ravel()
+
+
 def check_cells_resolvable(coords: Tensor, n_cells: Sequence[int], name: str, value) -> None:
     """Refuse more cells along a dimension than the data has distinct coordinates there."""
-    for k, cells in enumerate(n_cells):
-        n_distinct = torch.unique(coords[:, k]).numel()
-        if cells > n_distinct:
-            n_samples = coords.shape[0]
-            raise ValueError(
-                f"{name}={value!r} asks for {cells} cells along dimension {k}, but "
-                f"the training data has only {n_distinct} distinct coordinates there "
-                f"({n_samples} sample{'s' if n_samples != 1 else ''} in all); use a "
-                f"coarser {name}."
-            )
+    CellCensus(n_cells).add(coords).check_resolvable(name, value)
 
 
 def empty_cells(coords: Tensor, n_cells: Sequence[int]) -> Tensor:
     """Row-major indices of the cells that hold none of ``coords``."""
-    cell, _ = locate_cells(coords, n_cells)
-    counts = torch.bincount(cell, minlength=n_cells_total(n_cells))
-    return torch.nonzero(counts == 0).ravel()
+    return CellCensus(n_cells).add(coords).empty()
 
 
 def sample_footprint(X: np.ndarray) -> np.ndarray:

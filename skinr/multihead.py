@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from ._cells import (
+    CellCensus,
     SharedGrid,
     check_cells_resolvable,
     empty_cells,
@@ -350,6 +351,8 @@ class MultiHeadReLU(BaseINR):
     (64, True)
     """
 
+    _streams_batches = True
+
     _domain_is_footprint = True
 
     _parameter_constraints = {
@@ -422,10 +425,7 @@ class MultiHeadReLU(BaseINR):
         check_cells_resolvable(coords, module.grid, "heads", self.heads)
         if self.fast_path is True:
             if self.batch_size is not None and self.batch_size < coords.shape[0]:
-                raise ValueError(
-                    "fast_path=True trains on the whole grid every step; it cannot be "
-                    "combined with batch_size. Use fast_path='auto' or batch_size=None."
-                )
+                self._refuse_fast_path_with_batches()
             if module.shared_grid(coords) is None:
                 raise ValueError(
                     f"fast_path=True, but heads={self.heads!r} do not split the training "
@@ -434,6 +434,21 @@ class MultiHeadReLU(BaseINR):
                     "the grid's shape, or fast_path='auto' to train on the general path."
                 )
         module.silence_heads(empty_cells(coords, module.grid))
+
+    def _prepare_streamed(self, module, chunks):
+        self._refuse_fast_path_with_batches()
+        census = CellCensus(module.grid)
+        for chunk in chunks():
+            census.add(chunk)
+        census.check_resolvable("heads", self.heads)
+        module.silence_heads(census.empty())
+
+    def _refuse_fast_path_with_batches(self):
+        if self.fast_path is True and self.batch_size is not None:
+            raise ValueError(
+                "fast_path=True trains on the whole grid every step; it cannot be "
+                "combined with batch_size. Use fast_path='auto' or batch_size=None."
+            )
 
     def _shared_grid(self, module, coords) -> SharedGrid | None:
         return None if self.fast_path is False else module.shared_grid(coords)
@@ -457,7 +472,8 @@ class MultiHeadReLU(BaseINR):
 
     def _fit(self, X, y):
         super()._fit(X, y)
-        self.grid_fast_path_ = self.__dict__.pop("_trained_on_grid")
+        # A streamed fit (big signal, sampled batches) never takes the grid fast path.
+        self.grid_fast_path_ = self.__dict__.pop("_trained_on_grid", False)
         return self
 
     def _forward(self, module, coords):

@@ -11,7 +11,7 @@ from skinr._training import KeyedPermutation, iterate_batches
 
 from .conftest import make_fast
 
-STREAMING = [skinr.SIREN, skinr.FourierFeatureMLP, skinr.SL2A, skinr.LoESine]
+STREAMING = [skinr.SIREN, skinr.FourierFeatureMLP, skinr.SL2A, skinr.LoESine, skinr.MultiHeadReLU]
 
 
 @pytest.mark.parametrize("Estimator", STREAMING, ids=lambda c: c.__name__)
@@ -69,3 +69,17 @@ def test_batches_above_the_randperm_limit_cover_each_sample_once(monkeypatch):
     one_pass = torch.cat([next(batches) for _ in range(10)])
     assert torch.equal(torch.sort(one_pass).values, torch.arange(1000))
     assert not torch.equal(one_pass, torch.cat([next(batches) for _ in range(10)]))
+
+
+def test_streamed_multihead_checks_cells_chunk_wise(image_signal):
+    X, y, _ = image_signal
+    holes = np.abs(X[:, 0]) > 0.5  # the middle rows missing: some heads get no point
+    model = make_fast(skinr.MultiHeadReLU, heads=4, batch_size=64, predict_batch_size=37)
+    model.fit(X[holes], y[holes])
+    reference = make_fast(skinr.MultiHeadReLU, heads=4).fit(X[holes], y[holes])
+    assert not model.grid_fast_path_ and len(model.empty_cells_) > 0
+    np.testing.assert_array_equal(model.empty_cells_, reference.empty_cells_)
+    with pytest.raises(ValueError, match="asks for 32 cells along dimension 0"):
+        make_fast(skinr.MultiHeadReLU, heads=32, batch_size=64).fit(X, y)
+    with pytest.raises(ValueError, match="fast_path=True trains on the whole grid"):
+        make_fast(skinr.MultiHeadReLU, fast_path=True, batch_size=64).fit(X, y)
