@@ -32,6 +32,7 @@ __all__ = [
     "group_by_cell",
     "grouped_loss",
     "locate_cells",
+    "merge_distinct",
     "n_cells_total",
     "resolve_cells",
     "sample_footprint",
@@ -57,6 +58,18 @@ def resolve_cells(value, n_dims: int, name: str) -> tuple[int, ...]:
     return tuple(int(c) for c in cells)
 
 
+def merge_distinct(distinct: list[Tensor] | None, coords: Tensor) -> list[Tensor]:
+    """The sorted distinct values per dimension of ``coords`` joined with ``distinct``.
+
+    Lets a pass over a signal in chunks find what ``torch.unique`` per column of the
+    whole signal would, holding one chunk plus the distinct values.
+    """
+    found = [torch.unique(coords[:, k]) for k in range(coords.shape[1])]
+    if distinct is None:
+        return found
+    return [torch.unique(torch.cat(pair)) for pair in zip(distinct, found, strict=True)]
+
+
 class CellCensus:
     """Distinct coordinates per dimension and points per cell, gathered chunk by chunk.
 
@@ -72,12 +85,7 @@ class CellCensus:
         self.n_samples = 0
 
     def add(self, coords: Tensor) -> CellCensus:
-        found = [torch.unique(coords[:, k]) for k in range(coords.shape[1])]
-        if self.distinct is not None:
-            found = [
-                torch.unique(torch.cat(pair)) for pair in zip(self.distinct, found, strict=True)
-            ]
-        self.distinct = found
+        self.distinct = merge_distinct(self.distinct, coords)
         cell, _ = locate_cells(coords, self.n_cells)
         counts = torch.bincount(cell, minlength=n_cells_total(self.n_cells))
         self.counts = counts if self.counts is None else self.counts + counts

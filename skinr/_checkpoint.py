@@ -25,7 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["CheckpointError", "data_fingerprint", "read_checkpoint", "write_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "checkpointing",
+    "data_fingerprint",
+    "read_checkpoint",
+    "write_checkpoint",
+]
 
 FORMAT_VERSION = 1
 _MAGIC = b"skinr-checkpoint\n"
@@ -142,3 +148,33 @@ def read_checkpoint(path: str | os.PathLike, *, estimator_class: str, fingerprin
             f"data; {start_over}."
         )
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def checkpointing(estimator, module: torch.nn.Module, X: np.ndarray, y: np.ndarray):
+    """The resume state from ``estimator.checkpoint_path`` and a checkpoint writer.
+
+    A matching checkpoint's weights are loaded into ``module`` and its training state
+    returned for :func:`skinr._training.train`; ``(None, None)`` when checkpointing is
+    off. A checkpoint that does not belong to this fit raises before any training.
+    """
+    if estimator.checkpoint_path is None:
+        return None, None
+    path = Path(estimator.checkpoint_path)
+    header = {"class": type(estimator).__name__, "fingerprint": data_fingerprint(estimator, X, y)}
+    resume = None
+    if path.exists():
+        saved = read_checkpoint(
+            path, estimator_class=header["class"], fingerprint=header["fingerprint"]
+        )
+        module.load_state_dict(saved["module"])
+        resume = saved["training"]
+
+    def save_checkpoint(training_state: dict) -> None:
+        weights = {k: v.detach().to("cpu") for k, v in module.state_dict().items()}
+        write_checkpoint(
+            path,
+            {**header, "step": len(training_state["loss_curve"])},
+            {"module": weights, "training": training_state},
+        )
+
+    return resume, save_checkpoint

@@ -177,19 +177,11 @@ class PartitionEditingMixin:
     def _grown_module(self, mask, offset, sources):
         """A module over the grown grid: old weights in place, new ones mirrored."""
         old_module = self.module_
-        module = type(old_module)(
+        module = self._network(
             self.n_features_in_,
             self.n_outputs_,
-            tuple(mask.shape),
-            self.local_width_,
-            self.global_width_,
-            self.depth,
-            omega_0=self.omega_0,
-            first_omega_0=self.first_omega_0,
-            local_only=self.local_only,
-            merge=self.merge,
-            kept=torch.as_tensor(mask.ravel()),
-            generator=torch.Generator().manual_seed(0),  # overwritten below
+            mask,
+            torch.Generator().manual_seed(0),  # overwritten below
         ).to(old_module.slot_of_partition.device)
         old_slots = old_module.slot_of_partition.view(self.partitions_)
         origin = {}

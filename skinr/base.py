@@ -19,7 +19,8 @@ from torch import Tensor, nn
 
 from . import persistence
 from ._cells import sample_footprint
-from ._checkpoint import data_fingerprint, read_checkpoint, write_checkpoint
+from ._checkpoint import checkpointing
+from ._param_docs import MARKER, common_parameter_docs
 from ._training import (
     PRECISIONS,
     SCHEDULES,
@@ -43,95 +44,6 @@ from .metrics import psnr
 from .parallel import torch_threads
 
 __all__ = ["BaseINR", "common_params"]
-
-
-# Docs of the parameters every estimator shares (after learning_rate and max_iter, which
-# each estimator describes with its own measured default): written once, substituted
-# for ``%(common_parameters)s`` in each estimator's docstring with that estimator's
-# defaults, so the text cannot drift between estimators.
-_COMMON_PARAM_DOCS = {
-    "batch_size": (
-        "int or None",
-        """Coordinates per step: None uses the whole signal every step; an int samples
-        that many without replacement within each pass. Values above the number of
-        samples are clamped to it.""",
-    ),
-    "lr_schedule": (
-        '{"constant", "cosine", "exponential"} or None',
-        """Learning-rate multiplier over the steps: None/"constant" keeps it, "cosine"
-        anneals it to 0, "exponential" decays it to 0.1x.""",
-    ),
-    "tol": ("float", "Minimum loss improvement that resets the early-stopping counter."),
-    "n_iter_no_change": (
-        "int or None",
-        """Stop when the training loss has not improved by ``tol`` for this many
-        consecutive steps; None trains for ``max_iter`` steps.""",
-    ),
-    "warm_start": (
-        "bool",
-        """Continue from the fitted weights (and the fitted normalisation) on the next
-        ``fit`` instead of re-initialising; Adam's moments restart.""",
-    ),
-    "random_state": (
-        "int, RandomState instance or None",
-        """Seeds weight initialisation and batch sampling. The same int gives identical
-        predictions on the CPU.""",
-    ),
-    "device": (
-        "str or torch.device",
-        """"auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".""",
-    ),
-    "verbose": ("bool or int", "Show a progress bar with the loss and the training PSNR."),
-    "predict_batch_size": (
-        "int",
-        "Coordinates per forward pass in ``predict``; bounds memory at any resolution.",
-    ),
-    "data_range": (
-        "float or None",
-        "Peak used by ``score`` for PSNR; None uses the range of ``y`` seen at fit.",
-    ),
-    "domain": (
-        "array-like of shape (2,) or (n_dims, 2), or None",
-        """Coordinate box mapped to [-1, 1] for the network; None uses the bounding box
-        of ``X`` at fit. Set it when later data (extension, other crops) share a frame.""",
-    ),
-    "checkpoint_path": (
-        "str, path-like or None",
-        """File to save training checkpoints to. If it holds a checkpoint of the same
-        estimator, parameters and data, ``fit`` resumes from it and ends with the
-        predictions an uninterrupted fit would give; any other checkpoint there is
-        refused with an error. Removed when the fit completes; kept (and rewritten)
-        when training is interrupted.""",
-    ),
-    "checkpoint_every": ("int", "Steps between checkpoints when ``checkpoint_path`` is set."),
-    "precision": (
-        '{"float32", "tf32", "bf16"}',
-        """Arithmetic of training: "tf32" lets CUDA matmuls use TF32 (Ampere and newer;
-        no effect elsewhere), "bf16" runs the forward pass under bfloat16 autocast (fast
-        on GPUs, usually slower on CPUs). Weights, optimizer and predictions stay
-        float32.""",
-    ),
-    "torch_compile": (
-        '"auto" or bool',
-        """Compile the training loss with ``torch.compile`` (needs a C++ compiler on the
-        CPU). "auto" compiles on the CPU where it was measured to speed up this
-        architecture's step, for fits of at least 1000 steps, and falls back to eager
-        training (with a warning) if compilation fails; True always compiles; False
-        never does.""",
-    ),
-}
-_COMMON_DOCS_MARKER = "%(common_parameters)s"
-
-
-def _common_parameter_docs(cls) -> str:
-    """The shared parameter docs with ``cls``'s defaults, indented for a class docstring."""
-    defaults = inspect.signature(cls.__init__).parameters
-    lines = []
-    for name, (kind, text) in _COMMON_PARAM_DOCS.items():
-        default = defaults[name].default
-        shown = f'"{default}"' if isinstance(default, str) else repr(default)
-        lines.append(f"    {name} : {kind}, default={shown}\n        {text}")
-    return "\n".join(lines).lstrip()
 
 
 # "auto" compiles fits at least this long: a cold compile costs seconds.
@@ -197,8 +109,8 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.__doc__ and _COMMON_DOCS_MARKER in cls.__doc__:
-            cls.__doc__ = cls.__doc__.replace(_COMMON_DOCS_MARKER, _common_parameter_docs(cls))
+        if cls.__doc__ and MARKER in cls.__doc__:
+            cls.__doc__ = cls.__doc__.replace(MARKER, common_parameter_docs(cls))
 
     _parameter_constraints: dict = {
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -357,7 +269,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             )
         else:
             loss_fn, batches = self._objective(module, X, y2d, domain, value_map, generator, device)
-        resume, save_checkpoint = self._checkpointing(module, X, y)
+        resume, save_checkpoint = checkpointing(self, module, X, y)
         loss_fn = accelerate(
             loss_fn,
             device,
@@ -558,34 +470,6 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             and self.max_iter >= AUTO_COMPILE_MIN_STEPS
             and cpp_compiler_available()
         )
-
-    def _checkpointing(self, module: nn.Module, X: np.ndarray, y: np.ndarray):
-        """Resume state from ``checkpoint_path`` (loaded into ``module``) and a writer.
-
-        Returns ``(None, None)`` when checkpointing is off. A checkpoint that does not
-        belong to this fit raises before any training.
-        """
-        if self.checkpoint_path is None:
-            return None, None
-        path = Path(self.checkpoint_path)
-        header = {"class": type(self).__name__, "fingerprint": data_fingerprint(self, X, y)}
-        resume = None
-        if path.exists():
-            saved = read_checkpoint(
-                path, estimator_class=header["class"], fingerprint=header["fingerprint"]
-            )
-            module.load_state_dict(saved["module"])
-            resume = saved["training"]
-
-        def save_checkpoint(training_state: dict) -> None:
-            weights = {k: v.detach().to("cpu") for k, v in module.state_dict().items()}
-            write_checkpoint(
-                path,
-                {**header, "step": len(training_state["loss_curve"])},
-                {"module": weights, "training": training_state},
-            )
-
-        return resume, save_checkpoint
 
     def _fit_domain(self, X: np.ndarray) -> np.ndarray:
         """The coordinate box, ``(n_dims, 2)``, mapped to [-1, 1] for the network."""

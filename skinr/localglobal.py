@@ -406,10 +406,15 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         self.crop_outside_ = "raise"
 
     def _build_module(self, n_dims, n_outputs, generator):
+        return self._network(n_dims, n_outputs, self.partition_mask_, generator)
+
+    def _network(self, n_dims, n_outputs, partition_mask, generator) -> LocalGlobalNet:
+        """The network of this estimator's structure over a grid of partitions whose kept
+        ones are ``partition_mask`` (the fitted one, or a cropped or grown one)."""
         return LocalGlobalNet(
             n_dims,
             n_outputs,
-            self.partitions_,
+            tuple(partition_mask.shape),
             self.local_width_,
             self.global_width_,
             self.depth,
@@ -417,7 +422,7 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
             first_omega_0=self.first_omega_0,
             local_only=self.local_only,
             merge=self.merge,
-            kept=torch.as_tensor(self.partition_mask_.ravel()),
+            kept=torch.as_tensor(partition_mask.ravel()),
             generator=generator,
         )
 

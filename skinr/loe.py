@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._cells import n_cells_total, resolve_cells
+from ._cells import merge_distinct, n_cells_total, resolve_cells
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .flops import linear_flops
@@ -518,17 +518,12 @@ class LoESine(BaseINR):
         return DEFAULT_OMEGA_0[self.init]
 
     def _prepare_module(self, module, coords, values):
-        _cap_scales(module, [torch.unique(coords[:, k]) for k in range(coords.shape[1])])
+        _cap_scales(module, merge_distinct(None, coords))
 
     def _prepare_streamed(self, module, chunks):
         distinct = None
         for chunk in chunks():
-            found = [torch.unique(chunk[:, k]) for k in range(chunk.shape[1])]
-            distinct = (
-                found
-                if distinct is None
-                else [torch.unique(torch.cat(pair)) for pair in zip(distinct, found, strict=True)]
-            )
+            distinct = merge_distinct(distinct, chunk)
         _cap_scales(module, distinct)
 
     def _make_loss(self, module, coords, values):

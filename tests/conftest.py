@@ -60,3 +60,21 @@ def volume_signal():
     axis = np.linspace(-1, 1, 8)
     z, yy, x = np.meshgrid(axis, axis, axis, indexing="ij")
     return to_coords((x**2 + yy**2 + z**2 < 0.6).astype(float), channel_axis=None)
+
+
+def interrupt_after(model, n_steps, monkeypatch):
+    """Make ``model``'s fit raise KeyboardInterrupt (as Ctrl-C does) after ``n_steps``."""
+    make_loss = type(model)._make_loss
+
+    def interrupting_loss(self, module, coords, values):
+        loss_fn, calls = make_loss(self, module, coords, values), [0]
+
+        def wrapped(batch):
+            calls[0] += 1
+            if calls[0] > n_steps:
+                raise KeyboardInterrupt
+            return loss_fn(batch)
+
+        return wrapped
+
+    monkeypatch.setattr(type(model), "_make_loss", interrupting_loss)

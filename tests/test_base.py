@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 import skinr
 from skinr.metrics import psnr
 
-from .conftest import ALL_ESTIMATORS, make_fast
+from .conftest import ALL_ESTIMATORS, interrupt_after, make_fast
 
 FITTED_ATTRIBUTES = [
     "module_",
@@ -195,20 +195,7 @@ def test_minibatch_and_schedule(Estimator, image_signal):
 def test_ctrl_c_keeps_partial_model(Estimator, image_signal, monkeypatch):
     X, y, _ = image_signal
     model = make_fast(Estimator, max_iter=100)
-    make_loss = type(model)._make_loss
-
-    def interrupting_loss(self, module, coords, values):
-        loss_fn, calls = make_loss(self, module, coords, values), [0]
-
-        def wrapped(batch):
-            calls[0] += 1
-            if calls[0] > 5:
-                raise KeyboardInterrupt
-            return loss_fn(batch)
-
-        return wrapped
-
-    monkeypatch.setattr(type(model), "_make_loss", interrupting_loss)
+    interrupt_after(model, 5, monkeypatch)
     with pytest.warns(RuntimeWarning, match="interrupted after 5 of 100"):
         model.fit(X, y)
     assert model.n_iter_ == 5

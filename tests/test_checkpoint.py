@@ -12,7 +12,7 @@ import pytest
 import skinr
 from skinr._checkpoint import CheckpointError
 
-from .conftest import ALL_ESTIMATORS, make_fast
+from .conftest import ALL_ESTIMATORS, interrupt_after, make_fast
 
 # A fit in a child process that SIGKILLs itself right after its third checkpoint write,
 # or (mode "during-write") while writing its third, between the data and the rename.
@@ -42,8 +42,6 @@ KILLED_FIT = textwrap.dedent(
 
     os.replace = dying_replace
     ckpt.write_checkpoint = counting_write
-    import skinr.base
-    skinr.base.write_checkpoint = counting_write
     model = make_fast(skinr.ESTIMATORS[estimator_name], max_iter=40, batch_size=64,
                       lr_schedule="cosine", checkpoint_path=path, checkpoint_every=5)
     model.fit(data["X"], data["y"])
@@ -95,24 +93,6 @@ def test_kill_during_a_write_keeps_the_previous_checkpoint(image_signal, tmp_pat
     resumed = make_fast(skinr.SIREN, **params, checkpoint_path=path, checkpoint_every=5)
     reference = make_fast(skinr.SIREN, **params).fit(X, y)
     np.testing.assert_allclose(resumed.fit(X, y).predict(X), reference.predict(X), atol=1e-6)
-
-
-def interrupt_after(model, n_steps, monkeypatch):
-    """Make ``model``'s fit raise KeyboardInterrupt (as Ctrl-C does) after ``n_steps``."""
-    make_loss = type(model)._make_loss
-
-    def interrupting_loss(self, module, coords, values):
-        loss_fn, calls = make_loss(self, module, coords, values), [0]
-
-        def wrapped(batch):
-            calls[0] += 1
-            if calls[0] > n_steps:
-                raise KeyboardInterrupt
-            return loss_fn(batch)
-
-        return wrapped
-
-    monkeypatch.setattr(type(model), "_make_loss", interrupting_loss)
 
 
 def test_ctrl_c_writes_a_checkpoint_the_next_fit_resumes(image_signal, tmp_path, monkeypatch):
