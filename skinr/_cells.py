@@ -13,7 +13,7 @@ Cells are numbered in row-major order over the grid (the last dimension fastest)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -34,6 +34,7 @@ __all__ = [
     "locate_cells",
     "merge_distinct",
     "n_cells_total",
+    "order_by_cell",
     "resolve_cells",
     "sample_footprint",
     "shared_local_grid",
@@ -84,6 +85,14 @@ class CellCensus:
         self.counts: Tensor | None = None
         self.n_samples = 0
 
+    @classmethod
+    def of_chunks(cls, n_cells: Sequence[int], chunks: Iterable[Tensor]) -> CellCensus:
+        """The census of a signal given as an iterable of coordinate chunks."""
+        census = cls(n_cells)
+        for chunk in chunks:
+            census.add(chunk)
+        return census
+
     def add(self, coords: Tensor) -> CellCensus:
         self.distinct = merge_distinct(self.distinct, coords)
         cell, _ = locate_cells(coords, self.n_cells)
@@ -119,18 +128,54 @@ def empty_cells(coords: Tensor, n_cells: Sequence[int]) -> Tensor:
     return CellCensus(n_cells).add(coords).empty()
 
 
-def sample_footprint(X: np.ndarray) -> np.ndarray:
+def order_by_cell(
+    cells_of_chunks: Callable[[], Iterator[Tensor]], n_cells: int
+) -> tuple[Tensor, Tensor]:
+    """Points per cell and the sample indices sorted by cell, from a signal in chunks.
+
+    ``cells_of_chunks()`` yields each chunk's cell indices, in sample order; it is
+    called twice. Returns ``(counts, order)`` with ``order`` equal to
+    ``torch.argsort(cell, stable=True)`` of the whole signal: a counting sort that
+    holds one chunk plus the result, stored as int32 below 2**31 samples.
+    """
+    counts = None
+    for cell in cells_of_chunks():
+        found = torch.bincount(cell.cpu(), minlength=n_cells)
+        counts = found if counts is None else counts + found
+    n_samples = int(counts.sum())
+    index_dtype = torch.int32 if n_samples < 2**31 else torch.int64
+    order = torch.empty(n_samples, dtype=index_dtype)
+    next_free = torch.cumsum(counts, 0) - counts
+    offset = 0
+    for cell in cells_of_chunks():
+        cell = cell.cpu()
+        chunk_order = torch.argsort(cell, stable=True)
+        sorted_cells = cell[chunk_order]
+        chunk_counts = torch.bincount(cell, minlength=n_cells)
+        chunk_starts = torch.cumsum(chunk_counts, 0) - chunk_counts
+        rank = torch.arange(cell.numel()) - chunk_starts[sorted_cells]  # place within its cell
+        order[next_free[sorted_cells] + rank] = (chunk_order + offset).to(index_dtype)
+        next_free += chunk_counts
+        offset += cell.numel()
+    return counts, order
+
+
+def sample_footprint(X: np.ndarray, chunk_size: int = 65536) -> np.ndarray:
     """The area the samples of a regular grid stand for, ``(n_dims, 2)``.
 
     Along a dimension whose distinct coordinates are equally spaced (allowing missing
     ones, e.g. a masked image), each sample owns the interval of one spacing around it,
     so the footprint is the bounding box widened by half a spacing on each side: a
     256-pixel axis splits into 64 cells of exactly 4 pixels, at the same positions in
-    every cell. Other dimensions keep their bounding box.
+    every cell. Other dimensions keep their bounding box. The distinct coordinates are
+    gathered ``chunk_size`` rows at a time, so a big signal is never copied.
     """
     footprint = np.stack([X.min(axis=0), X.max(axis=0)], axis=1).astype(np.float64)
-    for k in range(X.shape[1]):
-        values = np.unique(X[:, k])
+    distinct = [np.unique(X[:chunk_size, k]) for k in range(X.shape[1])]
+    for start in range(chunk_size, X.shape[0], chunk_size):
+        chunk = X[start : start + chunk_size]
+        distinct = [np.union1d(seen, chunk[:, k]) for k, seen in enumerate(distinct)]
+    for k, values in enumerate(distinct):
         if values.size < 2:
             continue
         gaps = np.diff(values)
@@ -240,55 +285,65 @@ def cell_bounds(n_cells: Sequence[int]) -> Tensor:
 class CellLayout:
     """Where each point sits when points are grouped by cell into a padded batch.
 
-    ``order`` sorts the points by cell; point ``order[i]`` goes to row ``cell[i]``,
-    column ``slot[i]`` of a ``(n_cells, capacity, ...)`` tensor; ``valid`` marks the
-    filled entries; ``counts`` is the number of points per cell.
+    ``order`` sorts the points by cell; point ``order[i]`` goes to row ``row[i]``,
+    column ``slot[i]`` of a ``(n_rows, capacity, ...)`` tensor; ``valid`` marks the
+    filled entries; ``counts`` is the number of points per row. Rows are all the cells
+    (``groups`` is None) or, when at most half of them hold points (a chunk of a big
+    signal read in order), only those: row ``r`` is cell ``groups[r]``.
     """
 
     order: Tensor
-    cell: Tensor
+    row: Tensor
     slot: Tensor
     counts: Tensor
     capacity: int
     valid: Tensor
+    groups: Tensor | None
 
     @property
     def is_full(self) -> bool:
-        """True when every cell holds the same number of points (no padding)."""
+        """True when every row holds the same number of points (no padding)."""
         return bool((self.counts == self.capacity).all())
 
 
 def group_by_cell(cell: Tensor, n_cells: int) -> CellLayout:
     """Group points by cell index for batched per-cell computation (see ``CellLayout``)."""
     counts = torch.bincount(cell, minlength=n_cells)
+    groups = None
+    occupied = torch.nonzero(counts).ravel()
+    if occupied.numel() <= n_cells // 2:
+        # Rows for the occupied cells only: padding every cell would cost n_cells rows.
+        groups, counts = occupied, counts[occupied]
+        cell = torch.searchsorted(occupied, cell)
     order = torch.argsort(cell, stable=True)
-    sorted_cell = cell[order]
+    row = cell[order]
     starts = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(cell.shape[0], device=cell.device) - starts[sorted_cell]
+    slot = torch.arange(cell.shape[0], device=cell.device) - starts[row]
     capacity = int(counts.max()) if cell.numel() else 0
     valid = torch.arange(capacity, device=cell.device) < counts[:, None]
-    return CellLayout(order, sorted_cell, slot, counts, capacity, valid)
+    return CellLayout(order, row, slot, counts, capacity, valid, groups)
 
 
 def to_cells(points: Tensor, layout: CellLayout) -> Tensor:
-    """``(n, f) -> (n_cells, capacity, f)``, zero-padded."""
-    n_cells = layout.counts.shape[0]
-    padded = points.new_zeros((n_cells, layout.capacity, points.shape[-1]))
-    padded[layout.cell, layout.slot] = points[layout.order]
+    """``(n, f) -> (n_rows, capacity, f)``, zero-padded."""
+    n_rows = layout.counts.shape[0]
+    padded = points.new_zeros((n_rows, layout.capacity, points.shape[-1]))
+    padded[layout.row, layout.slot] = points[layout.order]
     return padded
 
 
 def from_cells(padded: Tensor, layout: CellLayout) -> Tensor:
-    """Inverse of :func:`to_cells`: ``(n_cells, capacity, f) -> (n, f)`` in the original order."""
+    """Inverse of :func:`to_cells`: ``(n_rows, capacity, f) -> (n, f)`` in the original order."""
     out = padded.new_empty((layout.order.shape[0], padded.shape[-1]))
-    out[layout.order] = padded[layout.cell, layout.slot]
+    out[layout.order] = padded[layout.row, layout.slot]
     return out
 
 
 def grouped_loss(forward_cells, cell: Tensor, inputs: Tensor, values: Tensor, n_cells: int):
     """The MSE training loss of a per-cell network, with points grouped by cell.
 
-    ``forward_cells`` maps ``(n_cells, n_points, f)`` grouped inputs to grouped outputs.
+    ``forward_cells(grouped, groups)`` maps ``(n_rows, n_points, f)`` grouped inputs to
+    grouped outputs, row ``r`` through cell ``groups[r]`` (all cells if None).
     The whole signal is grouped once per fit (cells with fewer points are padded and
     masked out); a batch of sample indices is grouped per step.
     """
@@ -301,12 +356,12 @@ def grouped_loss(forward_cells, cell: Tensor, inputs: Tensor, values: Tensor, n_
 
     def loss_fn(batch: Tensor | None) -> Tensor:
         if batch is None:
-            error = forward_cells(grouped_inputs) - grouped_values
+            error = forward_cells(grouped_inputs, layout.groups) - grouped_values
             if mask is None:
                 return error.square().mean()
             return (error.square() * mask).sum() / n_values
         batch_layout = group_by_cell(cell[batch], n_cells)
-        prediction = forward_cells(to_cells(inputs[batch], batch_layout))
+        prediction = forward_cells(to_cells(inputs[batch], batch_layout), batch_layout.groups)
         return F.mse_loss(from_cells(prediction, batch_layout), values[batch])
 
     return loss_fn

@@ -88,10 +88,13 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
       (``_streams_batches``): ``chunks()`` yields the normalised coordinates a chunk at
       a time, so the preparation never holds the whole signal.
     - ``_make_batches(coords, generator)``: the per-step sample indices (e.g. an equal
-      number per partition).
+      number per partition); ``_streamed_batches(chunks, n_samples, generator)`` the
+      same when streaming, from the chunks.
     - ``_make_loss(module, coords, values)``: the training loss of a batch (e.g. a
       grid fast path on the full signal).
     - ``_forward(module, coords)``: prediction on one chunk of coordinates.
+    - ``_batch_forward(module)``: the map a streamed batch's loss applies to its
+      coordinates (default: the module itself).
     - ``_count_flops(coords)``: FLOPs to predict at normalised ``coords``.
     """
 
@@ -187,6 +190,14 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _make_batches(self, coords: Tensor, generator: torch.Generator) -> Iterator[Tensor | None]:
         return iterate_batches(coords.shape[0], self.batch_size, generator, coords.device)
+
+    def _streamed_batches(
+        self, chunks: Callable[[], Iterator[Tensor]], n_samples: int, generator: torch.Generator
+    ) -> Iterator[Tensor]:
+        return iterate_batches(n_samples, self.batch_size, generator, torch.device("cpu"))
+
+    def _batch_forward(self, module: nn.Module) -> Callable[[Tensor], Tensor]:
+        return module
 
     def _make_loss(
         self, module: nn.Module, coords: Tensor, values: Tensor
@@ -449,8 +460,9 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         self._prepare_streamed(module, chunks)
         # Batches are gathered from numpy arrays: compile the network, not the loss.
         network = torch.compile(module, dynamic=False) if compiled else module
-        loss_fn = _streamed_loss(network, X, y2d, domain, value_map, device)
-        return loss_fn, iterate_batches(len(X), self.batch_size, generator, torch.device("cpu"))
+        forward = self._batch_forward(network)
+        loss_fn = _streamed_loss(forward, X, y2d, domain, value_map, device)
+        return loss_fn, self._streamed_batches(chunks, len(X), generator)
 
     def _compiles(self, device: torch.device, streaming: bool) -> bool:
         """Whether this fit compiles its loss: ``torch_compile``, with "auto" resolved.
@@ -474,7 +486,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     def _fit_domain(self, X: np.ndarray) -> np.ndarray:
         """The coordinate box, ``(n_dims, 2)``, mapped to [-1, 1] for the network."""
         if self.domain is None and self._domain_is_footprint:
-            return sample_footprint(X)
+            return sample_footprint(X, chunk_size=self.predict_batch_size)
         if self.domain is None:
             return np.stack([X.min(axis=0), X.max(axis=0)], axis=1).astype(np.float64)
         domain = np.asarray(self.domain, dtype=np.float64)
@@ -518,7 +530,7 @@ def _normalise_values(y2d: np.ndarray, offset: float, scale: float) -> np.ndarra
     return ((y2d.astype(np.float64, copy=False) - offset) / scale).astype(np.float32)
 
 
-def _streamed_loss(module, X, y2d, domain, value_map, device) -> Callable[[Tensor], Tensor]:
+def _streamed_loss(forward, X, y2d, domain, value_map, device) -> Callable[[Tensor], Tensor]:
     """The MSE of a batch of sample indices, normalised from the raw arrays per step."""
     offset, scale = value_map
 
@@ -526,7 +538,7 @@ def _streamed_loss(module, X, y2d, domain, value_map, device) -> Callable[[Tenso
         index = batch.numpy()
         coords = torch.from_numpy(_normalise(X[index], domain)).to(device)
         values = torch.from_numpy(_normalise_values(y2d[index], offset, scale)).to(device)
-        return nn.functional.mse_loss(module(coords), values)
+        return nn.functional.mse_loss(forward(coords), values)
 
     return loss_fn
 

@@ -30,8 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ._cells import (
-    check_cells_resolvable,
-    empty_cells,
+    CellCensus,
     from_cells,
     group_by_cell,
     grouped_loss,
@@ -62,7 +61,8 @@ class EnsembleNet(nn.Module):
 
     ``forward`` maps ``(n_samples, n_dims)`` coordinates in [-1, 1] to
     ``(n_samples, n_outputs)``; ``forward_cells`` maps local coordinates already grouped
-    by cell, ``(n_cells, n_points, n_dims)``, to ``(n_cells, n_points, n_outputs)``.
+    by cell, ``(n_cells, n_points, n_dims)``, to ``(n_cells, n_points, n_outputs)``, or
+    those of the given ``cells`` only, ``(len(cells), n_points, n_dims)``.
     ``depth`` counts the ``width x width`` layers of each sub-network (the paper's d).
     """
 
@@ -103,20 +103,21 @@ class EnsembleNet(nn.Module):
         )
         self.register_buffer("cell_is_empty", torch.zeros(self.n_cells, dtype=torch.bool))
 
-    def forward_cells(self, local: Tensor) -> Tensor:
+    def forward_cells(self, local: Tensor, cells: Tensor | None = None) -> Tensor:
         h = local
         if self.base == "fourier":
-            phase = (2 * torch.pi) * torch.bmm((local + 1) * 0.5, self.frequencies)
+            frequencies = self.frequencies if cells is None else self.frequencies[cells]
+            phase = (2 * torch.pi) * torch.bmm((local + 1) * 0.5, frequencies)
             h = torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
         for layer in self.hidden:
-            h = layer(h)
+            h = layer(h, cells)
             h = torch.sin(self.omega_0 * h) if self.activation == "sine" else torch.relu(h)
-        return self.output(h)
+        return self.output(h, cells)
 
     def forward(self, coords: Tensor) -> Tensor:
         cell, local = locate_cells(coords, self.grid)
         layout = group_by_cell(cell, self.n_cells)
-        return from_cells(self.forward_cells(to_cells(local, layout)), layout)
+        return from_cells(self.forward_cells(to_cells(local, layout), layout.groups), layout)
 
     def flops(self, n_samples: int) -> int:
         """ENRP's closed form ``2 N (d_in w + d w^2 + w d_out)`` (+ the Fourier projection)."""
@@ -233,6 +234,7 @@ class EnsembleINR(BaseINR):
     """
 
     _compile_speeds_up_cpu = True
+    _streams_batches = True
 
     _parameter_constraints = {
         **BaseINR._parameter_constraints,
@@ -297,8 +299,14 @@ class EnsembleINR(BaseINR):
         )
 
     def _prepare_module(self, module, coords, values):
-        check_cells_resolvable(coords, module.grid, "grid", self.grid)
-        module.silence_cells(empty_cells(coords, module.grid))
+        self._prepare_cells(module, CellCensus(module.grid).add(coords))
+
+    def _prepare_streamed(self, module, chunks):
+        self._prepare_cells(module, CellCensus.of_chunks(module.grid, chunks()))
+
+    def _prepare_cells(self, module, census):
+        census.check_resolvable("grid", self.grid)
+        module.silence_cells(census.empty())
 
     @property
     def n_cells_(self) -> int:

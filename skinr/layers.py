@@ -213,10 +213,19 @@ class BatchedLinear(nn.Module):
         """Initialise every group from ``INITS[self.init]`` with fan-in ``n_in``."""
         INITS[self.init](self.weight, self.bias, self.n_in, self.omega_0, generator)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if self.bias is None:
-            return torch.bmm(x, self.weight)
-        return torch.baddbmm(self.bias, x, self.weight)
+    def forward(self, x: Tensor, groups: Tensor | None = None) -> Tensor:
+        """Apply each group's map to its points; ``groups`` (indices) picks a subset.
+
+        With ``groups``, ``x`` is ``(len(groups), n_points, n_in)`` and row ``i`` goes
+        through group ``groups[i]`` (e.g. the cells a chunk of points falls in).
+        """
+        weight, bias = self.weight, self.bias
+        if groups is not None:
+            weight = weight.index_select(0, groups)
+            bias = None if bias is None else bias.index_select(0, groups)
+        if bias is None:
+            return torch.bmm(x, weight)
+        return torch.baddbmm(bias, x, weight)
 
     def flops(self, n_samples: int) -> int:
         """FLOPs for ``n_samples`` points in total (each goes through one group)."""

@@ -25,6 +25,7 @@ Where skinr departs from the official code, and why:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from numbers import Integral, Real
@@ -34,13 +35,13 @@ import torch
 from torch import Tensor, nn
 
 from ._cells import (
-    check_cells_resolvable,
-    empty_cells,
+    CellCensus,
     from_cells,
     group_by_cell,
     grouped_loss,
     locate_cells,
     n_cells_total,
+    order_by_cell,
     resolve_cells,
     to_cells,
 )
@@ -59,7 +60,8 @@ class LocalGlobalNet(nn.Module):
     """Local SIRENs (one per kept partition) merged with one global SIREN.
 
     ``forward_groups`` maps global coordinates grouped by partition slot,
-    ``(n_slots, n_points, n_dims)``, to ``(n_slots, n_points, n_outputs)``. ``depth``
+    ``(n_slots, n_points, n_dims)``, to ``(n_slots, n_points, n_outputs)`` (or those of
+    the given ``slots`` only). ``depth``
     counts the hidden ``local_width x local_width`` layers of each local network (the
     paper's 3: five layers); the global network has ``depth + 1`` sine layers.
     ``slot_of_partition`` maps each partition of the grid (row-major) to its slot in
@@ -135,12 +137,12 @@ class LocalGlobalNet(nn.Module):
     def n_slots(self) -> int:
         return self.local_output.n_groups
 
-    def forward_groups(self, coords: Tensor) -> Tensor:
+    def forward_groups(self, coords: Tensor, slots: Tensor | None = None) -> Tensor:
         n_slots, n_points, n_dims = coords.shape
         h = coords
         g = coords.reshape(-1, n_dims)
         for k, layer in enumerate(self.local):
-            h = torch.sin((self.first_omega_0 if k == 0 else self.omega_0) * layer(h))
+            h = torch.sin((self.first_omega_0 if k == 0 else self.omega_0) * layer(h, slots))
             if self.local_only:
                 continue
             g = self.global_layers[k](g)
@@ -149,7 +151,7 @@ class LocalGlobalNet(nn.Module):
                 h = torch.sin(self.omega_0 * self.merge(torch.cat([h, g_grouped], dim=-1)))
             else:
                 h = h + torch.sin(self.omega_0 * self.projections[k](g_grouped))
-        return self.local_output(h)
+        return self.local_output(h, slots)
 
     def flops(self, n_samples: int) -> int:
         """Per point: its local network, the global network and the merges."""
@@ -304,6 +306,7 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
     """
 
     _compile_speeds_up_cpu = True
+    _streams_batches = True
 
     _domain_is_footprint = True
 
@@ -427,13 +430,21 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         )
 
     def _prepare_module(self, module, coords, values):
+        self._prepare_partitions(module, lambda: iter([coords]))
+
+    def _prepare_streamed(self, module, chunks):
+        self._prepare_partitions(module, chunks)
+
+    def _prepare_partitions(self, module, chunks):
+        """Check the partitions against the data and silence those without points."""
         extension = getattr(self, "_extension", None)
         if extension is not None:
             extension.freeze(module)
             return
-        grid_coords = self._grid_coords(coords)
-        check_cells_resolvable(grid_coords, module.partitions, "partitions", self.partitions)
-        empty = empty_cells(grid_coords, module.partitions)
+        grid_coords = (self._grid_coords(chunk) for chunk in chunks())
+        census = CellCensus.of_chunks(module.partitions, grid_coords)
+        census.check_resolvable("partitions", self.partitions)
+        empty = census.empty().to(module.slot_of_partition.device)
         slots = module.slot_of_partition[empty]
         with torch.no_grad():
             module.local_output.weight[slots[slots >= 0]] = 0
@@ -461,21 +472,29 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
 
     # -------------------------------------------------------------- training
     def _make_batches(self, coords, generator):
-        n_samples = coords.shape[0]
-        if self.batch_size is None or self.batch_size >= n_samples:
-            yield from super()._make_batches(coords, generator)
-            return
-        cell = self._cells(coords)
-        counts = torch.bincount(cell, minlength=n_cells_total(self.partitions_)).cpu()
-        order = torch.argsort(cell.cpu(), stable=True)
+        if self.batch_size is None or self.batch_size >= coords.shape[0]:
+            return super()._make_batches(coords, generator)
+        return self._partition_batches(lambda: iter([coords]), generator, coords.device)
+
+    def _streamed_batches(self, chunks, n_samples, generator):
+        return self._partition_batches(chunks, generator, torch.device("cpu"))
+
+    def _partition_batches(self, chunks, generator, device):
+        """Batches of the same number of points from every partition, drawn with
+        replacement; the points are sorted by partition once, chunk by chunk."""
+        counts, order = order_by_cell(
+            lambda: (self._cells(chunk) for chunk in chunks()), n_cells_total(self.partitions_)
+        )
         occupied = torch.nonzero(counts).ravel()
         starts = (torch.cumsum(counts, 0) - counts)[occupied]
         per_partition = max(1, self.batch_size // occupied.numel())
         while True:
-            # The same number of points from every partition, drawn with replacement.
             draws = torch.rand(occupied.numel(), per_partition, generator=generator)
             picks = starts[:, None] + (draws * counts[occupied][:, None]).long()
-            yield order[picks.ravel()].to(coords.device)
+            yield order[picks.ravel()].long().to(device)
+
+    def _batch_forward(self, module):
+        return functools.partial(self._forward, module)
 
     def _make_loss(self, module, coords, values):
         slots = self._slots(module, coords)
@@ -497,7 +516,7 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
             )
         inside = torch.nonzero(~outside).ravel()
         layout = group_by_cell(slots[inside], module.n_slots)
-        grouped = module.forward_groups(to_cells(coords[inside], layout))
+        grouped = module.forward_groups(to_cells(coords[inside], layout), layout.groups)
         out[inside] = from_cells(grouped, layout)
         return out
 

@@ -437,9 +437,7 @@ class MultiHeadReLU(BaseINR):
 
     def _prepare_streamed(self, module, chunks):
         self._refuse_fast_path_with_batches()
-        census = CellCensus(module.grid)
-        for chunk in chunks():
-            census.add(chunk)
+        census = CellCensus.of_chunks(module.grid, chunks())
         census.check_resolvable("heads", self.heads)
         module.silence_heads(census.empty())
 

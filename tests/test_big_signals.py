@@ -7,11 +7,12 @@ import pytest
 import torch
 
 import skinr
+from skinr._cells import order_by_cell
 from skinr._training import KeyedPermutation, iterate_batches
 
 from .conftest import make_fast
 
-STREAMING = [skinr.SIREN, skinr.FourierFeatureMLP, skinr.SL2A, skinr.LoESine, skinr.MultiHeadReLU]
+STREAMING = list(skinr.ESTIMATORS.values())
 
 
 @pytest.mark.parametrize("Estimator", STREAMING, ids=lambda c: c.__name__)
@@ -20,7 +21,8 @@ def test_streamed_batches_train_exactly_like_materialised_ones(
 ):
     X, y, _ = image_signal
     X32, y32 = X.astype(np.float32), y.astype(np.float32)
-    # Small chunks: whole-signal preparation (LoESine's sample spacing) runs chunk-wise.
+    # Small chunks: whole-signal passes (LoESine's sample spacing, the cell checks,
+    # LocalGlobalSIREN's sort by partition) run chunk-wise.
     streamed = make_fast(Estimator, batch_size=64, predict_batch_size=50).fit(X32, y32)
     monkeypatch.setattr(Estimator, "_streams_batches", False)
     materialised = make_fast(Estimator, batch_size=64, predict_batch_size=50).fit(X32, y32)
@@ -37,12 +39,15 @@ def peak_numpy_bytes_during(fn):
         tracemalloc.stop()
 
 
-def test_sampled_fit_does_not_copy_the_signal():
+@pytest.mark.parametrize("Estimator", STREAMING, ids=lambda c: c.__name__)
+def test_sampled_fit_does_not_copy_the_signal(Estimator):
     # A 64 x 64 x 64 grayscale "video" in float32: 262,144 samples, 3 MB of coordinates.
     X, y = skinr.signals.to_coords(np.random.default_rng(0).random((64, 64, 64)))
     X, y = X.astype(np.float32), y.astype(np.float32)
-    model = skinr.SIREN(width=8, depth=1, max_iter=3, batch_size=512, device="cpu")
-    model.fit(X[:1024], y[:1024])  # first-use imports and caches are not the signal's
+    # Whole-signal passes (cell checks, sort by partition) read chunks of 2,048 rows.
+    model = make_fast(Estimator, max_iter=3, batch_size=512, predict_batch_size=2048)
+    warm_up = np.random.default_rng(1).choice(len(X), 4096, replace=False)
+    model.fit(X[warm_up], y[warm_up])  # first-use imports and caches are not the signal's
     peak = peak_numpy_bytes_during(lambda: model.fit(X, y))
     # Per-batch arrays only; normalising the whole signal would allocate 2 x X.nbytes.
     assert peak < X.nbytes / 10, peak
@@ -83,3 +88,31 @@ def test_streamed_multihead_checks_cells_chunk_wise(image_signal):
         make_fast(skinr.MultiHeadReLU, heads=32, batch_size=64).fit(X, y)
     with pytest.raises(ValueError, match="fast_path=True trains on the whole grid"):
         make_fast(skinr.MultiHeadReLU, fast_path=True, batch_size=64).fit(X, y)
+
+
+def test_every_estimator_streams_big_signals():
+    assert all(Estimator._streams_batches for Estimator in skinr.ESTIMATORS.values())
+
+
+def test_order_by_cell_is_a_stable_argsort_across_chunks():
+    cell = torch.randint(0, 7, (1003,), generator=torch.Generator().manual_seed(0))
+    for chunk in (1, 50, 1003, 5000):
+        counts, order = order_by_cell(lambda chunk=chunk: iter(cell.split(chunk)), n_cells=9)
+        assert order.dtype == torch.int32
+        assert torch.equal(order.long(), torch.argsort(cell, stable=True)), chunk
+        assert torch.equal(counts, torch.bincount(cell, minlength=9))
+
+
+@pytest.mark.parametrize(
+    "Estimator, name", [(skinr.EnsembleINR, "grid"), (skinr.LocalGlobalSIREN, "partitions")]
+)
+def test_streamed_cell_models_check_cells_chunk_wise(Estimator, name, image_signal):
+    X, y, _ = image_signal
+    holes = np.abs(X[:, 0]) > 0.5  # the middle rows missing: some cells get no point
+    streamed = make_fast(Estimator, **{name: 4}, batch_size=64, predict_batch_size=37)
+    streamed.fit(X[holes], y[holes])
+    reference = make_fast(Estimator, **{name: 4}).fit(X[holes], y[holes])
+    assert len(streamed.empty_cells_) > 0
+    np.testing.assert_array_equal(streamed.empty_cells_, reference.empty_cells_)
+    with pytest.raises(ValueError, match="asks for 32 cells along dimension 0"):
+        make_fast(Estimator, **{name: 32}, batch_size=64, predict_batch_size=37).fit(X, y)

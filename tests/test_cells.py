@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from skinr._cells import cell_bounds, locate_cells, n_cells_total
+from skinr._cells import (
+    cell_bounds,
+    from_cells,
+    group_by_cell,
+    locate_cells,
+    n_cells_total,
+    to_cells,
+)
+from skinr.ensemble import EnsembleNet
 
 
 def test_one_dimension_borders_and_local_coordinates():
@@ -41,3 +49,35 @@ def test_points_outside_go_to_edge_cells():
 def test_dimension_mismatch():
     with pytest.raises(ValueError, match="2 dimensions cannot locate coordinates with 3"):
         locate_cells(torch.zeros(1, 3), [2, 2])
+
+
+def test_grouping_keeps_rows_for_occupied_cells_only_when_few_are():
+    points = torch.arange(12.0).reshape(6, 2)
+    # 3 of 8 cells occupied: rows for those three only, in cell order.
+    sparse = group_by_cell(torch.tensor([5, 1, 5, 7, 1, 5]), n_cells=8)
+    assert torch.equal(sparse.groups, torch.tensor([1, 5, 7]))
+    grouped = to_cells(points, sparse)
+    assert grouped.shape == (3, 3, 2)
+    assert torch.equal(grouped[0, :2], points[[1, 4]])  # cell 1's points, in order
+    assert torch.equal(from_cells(grouped, sparse), points)
+    # 3 of 4 occupied: a row per cell, the empty one padded.
+    dense = group_by_cell(torch.tensor([0, 1, 3, 3, 1, 0]), n_cells=4)
+    assert dense.groups is None and to_cells(points, dense).shape == (4, 2, 2)
+    assert torch.equal(from_cells(to_cells(points, dense), dense), points)
+
+
+def test_sub_networks_of_a_chunk_match_the_full_ensemble():
+    net = EnsembleNet(2, 3, (4, 4), width=8, depth=1, generator=torch.Generator().manual_seed(0))
+    coords = torch.rand(64, 2, generator=torch.Generator().manual_seed(1)) - 1  # 4 of 16 cells
+    cell, local = locate_cells(coords, (4, 4))
+    layout = group_by_cell(cell, 16)
+    assert layout.groups is not None and len(layout.groups) == 4
+    # Row r of a compact batch goes through cell groups[r]'s sub-network.
+    grouped = to_cells(local, layout)
+    padded = torch.zeros(16, *grouped.shape[1:])
+    padded[layout.groups] = grouped
+    with torch.no_grad():
+        compact = net.forward_cells(grouped, layout.groups)
+        reference = net.forward_cells(padded)[layout.groups]
+        torch.testing.assert_close(compact, reference)
+        torch.testing.assert_close(net(coords), from_cells(reference, layout))

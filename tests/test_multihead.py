@@ -109,6 +109,12 @@ def test_sample_footprint_widens_regular_axes_by_half_a_spacing():
     np.testing.assert_allclose(sample_footprint(X[X[:, 0] != 2])[0], [-0.5, 4.5])
     scattered = np.array([[0.0], [0.3], [1.0]])
     np.testing.assert_allclose(sample_footprint(scattered), [[0.0, 1.0]])
+    # Gathered chunk by chunk (big signals), the distinct coordinates are the same.
+    for chunk_size in (1, 2, 4):
+        np.testing.assert_array_equal(sample_footprint(X, chunk_size), sample_footprint(X))
+        np.testing.assert_array_equal(
+            sample_footprint(scattered, chunk_size), sample_footprint(scattered)
+        )
 
 
 def test_a_point_reads_only_its_own_head(texture):
