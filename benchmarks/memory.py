@@ -7,7 +7,8 @@ Writes docs/benchmarks/memory.md and memory.json.
 Each row runs in a fresh process: it builds an RGB video of T x H x W pixels as float32
 coordinates and values (what a user would hold), then resets the kernel's peak-RSS mark
 (``/proc/self/clear_refs``) and reads it back after ``fit`` (a few sampled steps of a
-SIREN) and after ``predict`` over every pixel. Reported: the peak above the memory held
+SIREN; in the last sweep each estimator at its defaults, with and without streaming) and
+after ``predict`` over every pixel. Reported: the peak above the memory held
 before the call, i.e. what skinr adds to the caller's arrays; for ``predict`` the
 float64 output array it returns (n x 3 x 8 bytes) is listed apart.
 """
@@ -20,7 +21,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import skinr
+
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
+# Sizes other than the defaults: a small SIREN (the signal and batch sweeps); heads per
+# dimension that a 3-D video can hold (the default, 64, is meant for images).
+SIZES = {"SIREN": {"width": 64, "depth": 2}, "MultiHeadReLU": {"heads": 8}}
 
 CHILD = r"""
 import gc, json, sys, time
@@ -28,6 +34,7 @@ import numpy as np
 import skinr
 
 frames, side, batch, streams = (int(v) for v in sys.argv[1:5])
+name = sys.argv[5]
 
 def rss_kb(field):
     for line in open("/proc/self/status"):
@@ -44,9 +51,12 @@ X = np.stack(np.meshgrid(t, s, s, indexing="ij"), axis=-1).reshape(-1, 3)
 rng = np.random.default_rng(0)
 y = rng.random((X.shape[0], 3), dtype=np.float32)
 gc.collect()
-skinr.SIREN._streams_batches = bool(streams)
-model = skinr.SIREN(width=64, depth=2, max_iter=5, batch_size=batch, device="cpu", random_state=0)
-model.fit(X[:4096], y[:4096])  # first-use imports and caches, not the signal's memory
+Estimator = skinr.ESTIMATORS[name]
+Estimator._streams_batches = bool(streams)
+size = json.loads(sys.argv[6])
+model = Estimator(**size, max_iter=5, batch_size=batch, device="cpu", random_state=0)
+warm_up = rng.choice(X.shape[0], 4096, replace=False)
+model.fit(X[warm_up], y[warm_up])  # first-use imports and caches, not the signal's memory
 gc.collect()
 before = rss_kb("VmRSS")
 reset_peak()
@@ -62,7 +72,7 @@ prediction = model.predict(X)
 predict_seconds = time.perf_counter() - started
 predict_peak = rss_kb("VmHWM") - before
 print(json.dumps({
-    "frames": frames, "side": side, "samples": X.shape[0], "batch": batch,
+    "estimator": name, "frames": frames, "side": side, "samples": X.shape[0], "batch": batch,
     "streams": bool(streams), "signal_mb": (X.nbytes + y.nbytes) / 2**20,
     "fit_extra_mb": fit_peak / 1024, "fit_seconds": fit_seconds,
     "predict_extra_mb": predict_peak / 1024, "output_mb": prediction.nbytes / 2**20,
@@ -71,9 +81,11 @@ print(json.dumps({
 """
 
 
-def measure(frames: int, side: int, batch: int, streams: bool = True) -> dict:
+def measure(frames: int, side: int, batch: int, streams: bool = True, estimator="SIREN") -> dict:
+    size = json.dumps(SIZES.get(estimator, {}))
+    arguments = [str(frames), str(side), str(batch), str(int(streams)), estimator, size]
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(frames), str(side), str(batch), str(int(streams))],
+        [sys.executable, "-c", CHILD, *arguments],
         capture_output=True,
         text=True,
         check=True,
@@ -88,9 +100,11 @@ def main(argv=None):
     if args.quick:
         by_signal = [(4, 32), (16, 32)]
         batches, batch_signal, full = [256, 1024], (8, 32), None
+        estimators = ["EnsembleINR", "LocalGlobalSIREN"]
     else:
         by_signal = [(16, 128), (64, 128), (64, 256), (300, 256)]
         batches, batch_signal, full = [4096, 16384, 65536], (64, 256), (300, 512)
+        estimators = list(skinr.ESTIMATORS)
     fixed_batch = batches[-1]
     rows = []
     for frames, side in by_signal:
@@ -104,24 +118,31 @@ def main(argv=None):
     if full is not None:
         rows.append({"sweep": "video", **measure(*full, fixed_batch)})
         print(rows[-1], flush=True)
+    for estimator in estimators:
+        for streams in (True, False):
+            row = measure(*batch_signal, fixed_batch, streams=streams, estimator=estimator)
+            rows.append({"sweep": "estimator", **row})
+            print(rows[-1], flush=True)
 
     header = [
-        "| sweep | video (T x H x W x 3) | samples | batch | signal arrays (MB) | fit: peak "
-        "added (MB) | fit (s, 5 steps) | predict: peak added (MB) | of which output (MB) |"
-        " predict (s) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| sweep | estimator | video (T x H x W x 3) | samples | batch | signal arrays (MB) "
+        "| fit: peak added (MB) | fit (s, 5 steps) | predict: peak added (MB) "
+        "| of which output (MB) | predict (s) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines = [
-        "SIREN (width 64, depth 2), 5 sampled steps, float32 coordinates and values, "
-        "CPU (2 cores); peak RSS added by the call, each row in a fresh process.",
+        "SIREN (width 64, depth 2) in the signal and batch sweeps, every estimator at its "
+        "default size (MultiHeadReLU: heads=8) in the estimator sweep; 5 sampled steps, "
+        "float32 coordinates and values, CPU (2 cores); peak RSS added by the call, each "
+        "row in a fresh process.",
         "",
         *header,
     ]
     for r in rows:
         label = r["sweep"] + ("" if r["streams"] else " (no streaming)")
         lines.append(
-            f"| {label} | {r['frames']} x {r['side']} x {r['side']} | {r['samples']:,} | "
-            f"{r['batch']:,} | {r['signal_mb']:.0f} | {r['fit_extra_mb']:.0f} | "
+            f"| {label} | {r['estimator']} | {r['frames']} x {r['side']} x {r['side']} | "
+            f"{r['samples']:,} | {r['batch']:,} | {r['signal_mb']:.0f} | {r['fit_extra_mb']:.0f} | "
             f"{r['fit_seconds']:.1f} | {r['predict_extra_mb']:.0f} | {r['output_mb']:.0f} | "
             f"{r['predict_seconds']:.1f} |"
         )

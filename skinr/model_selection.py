@@ -15,12 +15,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 
 from ._validation import Interval, check_is_fitted, fit_context
+from .parallel import parallel_map
 
 __all__ = ["FullSignalSplit", "StructureSearchCV", "flops_penalized_scorer"]
 
@@ -341,9 +341,7 @@ class StructureSearchCV(MetaEstimatorMixin, BaseEstimator):
             for c in candidates
             for r in range(self.n_repeats)
         ]
-        outputs = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_and_score)(est, X, y) for _, _, est in jobs
-        )
+        outputs = parallel_map(_fit_and_score, [(est, X, y) for _, _, est in jobs], self.n_jobs)
         for (candidate, repeat, _), (fitted, psnr, mse, seconds) in zip(jobs, outputs, strict=True):
             record = self._records.setdefault(
                 candidate, {"psnr": [], "mse": [], "time": [], "round": round_}

@@ -86,6 +86,46 @@ def _fit_one(estimator, X, y):
     return clone(estimator).fit(X, y)
 
 
+def parallel_map(function, arguments: list[tuple], n_jobs: int | None = None) -> Iterator:
+    """``function(*args)`` for each tuple of ``arguments``, in order, in parallel.
+
+    Runs through joblib's active backend. Results are yielded as they arrive (in order)
+    where the backend can stream them. Under joblib's Dask backend the calls go to its
+    client directly: joblib 1.6's Dask backend never returns when a task fails inside
+    Dask itself (``KilledWorker``: the workers running it died, retries used up), since
+    only successful tasks reach joblib's completion callback. Submitted here, such a
+    task raises its error and the other calls are cancelled.
+    """
+    backend, _ = parallel_config_backend()
+    client = getattr(backend, "client", None)
+    if type(backend).__name__ == "DaskDistributedBackend" and client is not None:
+        yield from _dask_map(client, function, arguments, backend.submit_kwargs)
+        return
+    # Ray's backend returns every result at the end; the others stream them.
+    streaming = getattr(backend, "supports_return_generator", False)
+    yield from Parallel(n_jobs=n_jobs, return_as="generator" if streaming else "list")(
+        delayed(function)(*args) for args in arguments
+    )
+
+
+def _dask_map(client, function, arguments, submit_kwargs):
+    # Large arrays travel to the cluster once, however many calls share them.
+    shared = {}
+    for args in arguments:
+        for value in args:
+            if isinstance(value, np.ndarray) and value.nbytes > 2**20 and id(value) not in shared:
+                shared[id(value)] = client.scatter(value, hash=False)
+    futures = [
+        client.submit(function, *(shared.get(id(v), v) for v in args), pure=False, **submit_kwargs)
+        for args in arguments
+    ]
+    try:
+        for future in futures:
+            yield future.result()
+    finally:
+        client.cancel(futures)
+
+
 def fit_many(estimator, signals: Iterable, *, n_jobs: int | None = None, verbose: bool = False):
     """Fit one clone of ``estimator`` to each signal, in parallel through joblib.
 
@@ -120,12 +160,7 @@ def fit_many(estimator, signals: Iterable, *, n_jobs: int | None = None, verbose
     [5, 5, 5]
     """
     pairs = [_as_coords(signal, i) for i, signal in enumerate(signals)]
-    tasks = (delayed(_fit_one)(estimator, X, y) for X, y in pairs)
-    backend, _ = parallel_config_backend()
-    # Results stream back one by one (for the progress bar) where the backend can do it;
-    # Ray's backend returns them all at the end.
-    streaming = getattr(backend, "supports_return_generator", False)
-    results = Parallel(n_jobs=n_jobs, return_as="generator" if streaming else "list")(tasks)
+    results = parallel_map(_fit_one, [(estimator, X, y) for X, y in pairs], n_jobs)
     if not verbose:
         return list(results)
     from tqdm.auto import tqdm
