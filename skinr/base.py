@@ -459,8 +459,9 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
         self._prepare_streamed(module, chunks)
         # Batches are gathered from numpy arrays: compile the network, not the loss.
-        network = torch.compile(module, dynamic=False) if compiled else module
-        forward = self._batch_forward(network)
+        forward = self._batch_forward(module)
+        if compiled:
+            forward = torch.compile(forward, dynamic=False)
         loss_fn = _streamed_loss(forward, X, y2d, domain, value_map, device)
         return loss_fn, self._streamed_batches(chunks, len(X), generator)
 
