@@ -38,6 +38,27 @@ def test_compiled_training_matches_eager(image_signal):
     assert compiled.get_params()["torch_compile"] is True
 
 
+def test_streamed_fit_compiles_the_forward_it_trains_with(image_signal, monkeypatch):
+    # LocalGlobalSIREN trains with a grouped forward of its own, not module.forward:
+    # that is what must go to torch.compile (a stand-in records the calls it gets).
+    import torch
+
+    X, y, _ = image_signal
+    calls = []
+
+    def compile_stand_in(target, **options):
+        def call(*args):
+            calls.append(type(target).__name__)
+            return target(*args)
+
+        return call
+
+    monkeypatch.setattr(torch, "compile", compile_stand_in)
+    model = make_fast(skinr.LocalGlobalSIREN, max_iter=3, batch_size=64, torch_compile=True)
+    model.fit(X.astype(np.float32), y.astype(np.float32))
+    assert model.compiled_ and calls == ["partial"] * 3
+
+
 def test_auto_compile_falls_back_to_eager_with_a_warning(monkeypatch):
     import torch
 
