@@ -146,7 +146,7 @@ class LocalGlobalNet(nn.Module):
             if self.local_only:
                 continue
             g = self.global_layers[k](g)
-            g_grouped = g.view(n_slots, n_points, -1)
+            g_grouped = g.view(n_slots, n_points, g.shape[-1])
             if self.merge_kind == "concat":
                 h = torch.sin(self.omega_0 * self.merge(torch.cat([h, g_grouped], dim=-1)))
             else:

@@ -130,6 +130,8 @@ def test_crop_keeps_predictions_and_drops_parameters(picture, tmp_path):
     as_nan = model.crop(keep=([-1, -1], [-0.1, -0.1]), outside="nan")
     predicted = as_nan.predict(X)
     assert np.isnan(predicted[~inside]).all() and not np.isnan(predicted[inside]).any()
+    # A chunk of points all outside (a whole predict call, or one predict_batch_size chunk).
+    assert np.isnan(as_nan.predict(X[~inside])).all()
     # The same crop as a partition mask; both survive pickling and save/load.
     mask = np.zeros((4, 4), dtype=bool)
     mask[:2, :2] = True
