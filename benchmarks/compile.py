@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch._inductor.config
+from _steps import step_seconds
 
 import skinr
 from skinr.signals import to_coords
@@ -29,27 +29,9 @@ STEPS = 40
 
 
 def step_cost(estimator, X, y, **options):
-    """Steady seconds per step, one-off seconds and final PSNR of a short fit.
-
-    The training loop reports every step of a short fit to its ``progress`` callback;
-    a wrapper around it records the time of each report.
-    """
-    stamps = []
-    train = skinr.base.train
-
-    def timed_train(*args, **kwargs):
-        kwargs["progress"] = lambda step, loss: stamps.append(time.perf_counter())
-        stamps.append(time.perf_counter())
-        return train(*args, **kwargs)
-
-    skinr.base.train = timed_train
-    try:
-        model = skinr.ESTIMATORS[estimator](
-            max_iter=STEPS, device="cpu", random_state=0, **options
-        ).fit(X, y)
-    finally:
-        skinr.base.train = train
-    durations = np.diff(stamps)
+    """Steady seconds per step, one-off seconds and final PSNR of a short fit."""
+    model = skinr.ESTIMATORS[estimator](max_iter=STEPS, device="cpu", random_state=0, **options)
+    durations, model = step_seconds(model, X, y)
     per_step = float(np.median(durations[STEPS // 2 :]))
     return per_step, max(float(durations[0]) - per_step, 0.0), model.score(X, y)
 
