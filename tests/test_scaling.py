@@ -343,3 +343,38 @@ def test_gpu_style_worker_resources_route_tasks(image_signal):
         models = skinr.fit_many(make_fast(skinr.SIREN), images)
     assert [m.n_iter_ for m in models] == [20, 20, 20]
     assert len({task["worker"] for task in stream.data}) >= 1
+
+
+def test_dask_path_forwards_worker_resources_and_ships_shared_arrays_once():
+    # skinr's own parallel calls submit to joblib's Dask client with the backend's
+    # submit options (resources={"GPU": 1} is how a task asks for a GPU worker).
+    from concurrent.futures import Future
+
+    from skinr.parallel import _dask_map
+
+    class RecordingClient:
+        def __init__(self):
+            self.scattered, self.submitted, self.cancelled = [], [], []
+
+        def scatter(self, value, hash):
+            self.scattered.append(value)
+            return f"scattered-{len(self.scattered)}"
+
+        def submit(self, function, *args, pure, **options):
+            self.submitted.append((args, pure, options))
+            future = Future()
+            future.set_result(function(*args))
+            return future
+
+        def cancel(self, futures):
+            self.cancelled.extend(futures)
+
+    client = RecordingClient()
+    big, small = np.zeros(2**18 + 1), np.zeros(3)  # just over 1 MB, and tiny
+    calls = [(big, small, 1), (big, small, 2)]
+    results = list(_dask_map(client, lambda a, b, k: (a, k), calls, {"resources": {"GPU": 1}}))
+    assert results == [("scattered-1", 1), ("scattered-1", 2)]  # in order
+    assert len(client.scattered) == 1 and client.scattered[0] is big
+    for args, pure, options in client.submitted:
+        assert args[1] is small and pure is False and options == {"resources": {"GPU": 1}}
+    assert len(client.cancelled) == 2  # nothing left running once the results are in
