@@ -1,9 +1,11 @@
 """Many fits at once: one INR per signal, and torch's thread count inside workers.
 
-Everything parallel in skinr goes through joblib, so the backend is the user's choice
-and needs no code from skinr: processes on this machine (joblib's default, loky), a
-Dask cluster (``with joblib.parallel_backend("dask"):``) or Ray
-(``ray.util.joblib.register_ray()``, then ``parallel_backend("ray")``).
+Everything parallel in skinr follows joblib's active backend, so the backend is the
+user's choice and needs no code from skinr: processes on this machine (joblib's default,
+loky), a Dask cluster (``with joblib.parallel_backend("dask"):``) or Ray
+(``ray.util.joblib.register_ray()``, then ``parallel_backend("ray")``). On Dask, skinr's
+own calls (:func:`fit_many`, ``StructureSearchCV``) submit to that backend's client
+directly, so that a task Dask gives up on raises (see :func:`parallel_map`).
 
 Threads: torch runs each fit on a pool of intra-op threads, one per core by default.
 Several workers on one machine would then each start that many threads and fight for
