@@ -26,8 +26,6 @@ __all__ = [
     "CellLayout",
     "SharedGrid",
     "cell_bounds",
-    "check_cells_resolvable",
-    "empty_cells",
     "from_cells",
     "group_by_cell",
     "grouped_loss",
@@ -116,16 +114,6 @@ class CellCensus:
     def empty(self) -> Tensor:
         """Row-major indices of the cells that hold no point."""
         return torch.nonzero(self.counts == 0).ravel()
-
-
-def check_cells_resolvable(coords: Tensor, n_cells: Sequence[int], name: str, value) -> None:
-    """Refuse more cells along a dimension than the data has distinct coordinates there."""
-    CellCensus(n_cells).add(coords).check_resolvable(name, value)
-
-
-def empty_cells(coords: Tensor, n_cells: Sequence[int]) -> Tensor:
-    """Row-major indices of the cells that hold none of ``coords``."""
-    return CellCensus(n_cells).add(coords).empty()
 
 
 def order_by_cell(

@@ -112,14 +112,15 @@ def accelerate(
     # Compilation happens lazily, on the first call with each kind of batch (the whole
     # signal or a sampled batch); only those calls may fall back.
     compiled_kinds: set[bool] = set()
-    current = [compiled]
+    current = compiled
 
     def guarded(batch: Tensor | None) -> Tensor:
+        nonlocal current
         kind = batch is None
-        if current[0] is wrapped or kind in compiled_kinds:
-            return current[0](batch)
+        if current is wrapped or kind in compiled_kinds:
+            return current(batch)
         try:
-            loss = current[0](batch)
+            loss = current(batch)
         except Exception as error:
             warnings.warn(
                 f"torch.compile failed ({type(error).__name__}: {str(error)[:200]}); "
@@ -127,7 +128,7 @@ def accelerate(
                 RuntimeWarning,
                 stacklevel=2,
             )
-            current[0] = wrapped
+            current = wrapped
             return wrapped(batch)
         compiled_kinds.add(kind)
         return loss

@@ -81,15 +81,16 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
       fresh module is built, to fix a data-dependent structure in fitted attributes
       that ``_build_module`` reads (e.g. automatic partitioning); :func:`load` restores
       those attributes before rebuilding the module.
-    - ``_prepare_module(module, coords, values)``: called once per fit before training
-      with the normalised training data (checks that need the data, e.g. cells
-      without points); raising here leaves the estimator unfitted.
-    - ``_prepare_streamed(module, chunks)``: the same for estimators that stream
-      (``_streams_batches``): ``chunks()`` yields the normalised coordinates a chunk at
-      a time, so the preparation never holds the whole signal.
-    - ``_make_batches(coords, generator)``: the per-step sample indices (e.g. an equal
-      number per partition); ``_streamed_batches(chunks, n_samples, generator)`` the
-      same when streaming, from the chunks.
+    - ``_prepare_chunks(module, chunks)``: called once per fit before training, for
+      checks and set-up that need the training coordinates (e.g. cells without
+      points); ``chunks()`` yields the normalised coordinates a chunk at a time (the
+      whole signal as one chunk when it is held on the device), so the same code never
+      holds a big signal twice. Raising here leaves the estimator unfitted.
+    - ``_prepare_module(module, coords, values)``: the same with the whole normalised
+      signal, when it is held (defaults to ``_prepare_chunks``); for checks that only
+      the whole-signal path needs.
+    - ``_make_batches(chunks, n_samples, generator, device)``: the per-step sample
+      indices (e.g. an equal number per partition), from the coordinates in chunks.
     - ``_make_loss(module, coords, values)``: the training loss of a batch (e.g. a
       grid fast path on the full signal).
     - ``_forward(module, coords)``: prediction on one chunk of coordinates.
@@ -101,11 +102,11 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     # Architectures whose cells must hold whole samples (equal pixels per cell) lay the
     # domain on the samples' footprint instead of their bounding box.
     _domain_is_footprint: bool = False
-    # Architectures whose loss on a sampled batch needs only that batch (the default
-    # loss; any pass over the whole signal done chunk-wise in ``_prepare_streamed``):
-    # with ``batch_size`` set they read each batch straight from the caller's arrays,
-    # so a big signal is never copied (memory follows the batch).
-    _streams_batches: bool = False
+    # With ``batch_size`` set, training reads each batch straight from the caller's
+    # arrays, so a big signal is never copied (memory follows the batch); passes over
+    # the whole signal run chunk-wise in ``_prepare_chunks``. An architecture whose
+    # sampled loss needs the whole signal held would set this False.
+    _streams_batches: bool = True
     # Measured by benchmarks/compile.py: torch.compile makes this architecture's CPU
     # training step faster (see docs/benchmarks/compile.md); drives torch_compile="auto".
     _compile_speeds_up_cpu: bool = False
@@ -182,19 +183,20 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     def _configure(self, X: np.ndarray, n_outputs: int) -> None:
         return None
 
+    def _prepare_chunks(self, module: nn.Module, chunks: Callable[[], Iterator[Tensor]]) -> None:
+        return None
+
     def _prepare_module(self, module: nn.Module, coords: Tensor, values: Tensor) -> None:
-        return None
+        self._prepare_chunks(module, lambda: iter([coords]))
 
-    def _prepare_streamed(self, module: nn.Module, chunks: Callable[[], Iterator[Tensor]]) -> None:
-        return None
-
-    def _make_batches(self, coords: Tensor, generator: torch.Generator) -> Iterator[Tensor | None]:
-        return iterate_batches(coords.shape[0], self.batch_size, generator, coords.device)
-
-    def _streamed_batches(
-        self, chunks: Callable[[], Iterator[Tensor]], n_samples: int, generator: torch.Generator
-    ) -> Iterator[Tensor]:
-        return iterate_batches(n_samples, self.batch_size, generator, torch.device("cpu"))
+    def _make_batches(
+        self,
+        chunks: Callable[[], Iterator[Tensor]],
+        n_samples: int,
+        generator: torch.Generator,
+        device: torch.device,
+    ) -> Iterator[Tensor | None]:
+        return iterate_batches(n_samples, self.batch_size, generator, device)
 
     def _batch_forward(self, module: nn.Module) -> Callable[[Tensor], Tensor]:
         return module
@@ -447,7 +449,8 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             _normalise_values(y2d, *value_map), dtype=torch.float32, device=device
         )
         self._prepare_module(module, coords, values)
-        return self._make_loss(module, coords, values), self._make_batches(coords, generator)
+        batches = self._make_batches(lambda: iter([coords]), len(X), generator, device)
+        return self._make_loss(module, coords, values), batches
 
     def _streamed_objective(self, module, X, y2d, domain, value_map, generator, device, compiled):
         """Loss and batches that read each batch from the caller's arrays (no copy)."""
@@ -457,13 +460,13 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             for start in range(0, len(X), chunk):
                 yield torch.from_numpy(_normalise(X[start : start + chunk], domain))
 
-        self._prepare_streamed(module, chunks)
+        self._prepare_chunks(module, chunks)
         # Batches are gathered from numpy arrays: compile the network, not the loss.
         forward = self._batch_forward(module)
         if compiled:
             forward = torch.compile(forward, dynamic=False)
         loss_fn = _streamed_loss(forward, X, y2d, domain, value_map, device)
-        return loss_fn, self._streamed_batches(chunks, len(X), generator)
+        return loss_fn, self._make_batches(chunks, len(X), generator, torch.device("cpu"))
 
     def _compiles(self, device: torch.device, streaming: bool) -> bool:
         """Whether this fit compiles its loss: ``torch_compile``, with "auto" resolved.

@@ -234,7 +234,6 @@ class EnsembleINR(BaseINR):
     """
 
     _compile_speeds_up_cpu = True
-    _streams_batches = True
 
     _parameter_constraints = {
         **BaseINR._parameter_constraints,
@@ -298,13 +297,8 @@ class EnsembleINR(BaseINR):
             generator=generator,
         )
 
-    def _prepare_module(self, module, coords, values):
-        self._prepare_cells(module, CellCensus(module.grid).add(coords))
-
-    def _prepare_streamed(self, module, chunks):
-        self._prepare_cells(module, CellCensus.of_chunks(module.grid, chunks()))
-
-    def _prepare_cells(self, module, census):
+    def _prepare_chunks(self, module, chunks):
+        census = CellCensus.of_chunks(module.grid, chunks())
         census.check_resolvable("grid", self.grid)
         module.silence_cells(census.empty())
 

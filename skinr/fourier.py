@@ -150,8 +150,6 @@ class FourierFeatureMLP(BaseINR):
     (64,)
     """
 
-    _streams_batches = True
-
     _parameter_constraints = {
         **BaseINR._parameter_constraints,
         "width": [Interval(Integral, 1, None, closed="left")],

@@ -306,7 +306,6 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
     """
 
     _compile_speeds_up_cpu = True
-    _streams_batches = True
 
     _domain_is_footprint = True
 
@@ -429,13 +428,7 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
             generator=generator,
         )
 
-    def _prepare_module(self, module, coords, values):
-        self._prepare_partitions(module, lambda: iter([coords]))
-
-    def _prepare_streamed(self, module, chunks):
-        self._prepare_partitions(module, chunks)
-
-    def _prepare_partitions(self, module, chunks):
+    def _prepare_chunks(self, module, chunks):
         """Check the partitions against the data and silence those without points."""
         extension = getattr(self, "_extension", None)
         if extension is not None:
@@ -471,17 +464,12 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         return module.slot_of_partition[self._cells(coords)]
 
     # -------------------------------------------------------------- training
-    def _make_batches(self, coords, generator):
-        if self.batch_size is None or self.batch_size >= coords.shape[0]:
-            return super()._make_batches(coords, generator)
-        return self._partition_batches(lambda: iter([coords]), generator, coords.device)
-
-    def _streamed_batches(self, chunks, n_samples, generator):
-        return self._partition_batches(chunks, generator, torch.device("cpu"))
-
-    def _partition_batches(self, chunks, generator, device):
-        """Batches of the same number of points from every partition, drawn with
-        replacement; the points are sorted by partition once, chunk by chunk."""
+    def _make_batches(self, chunks, n_samples, generator, device):
+        if self.batch_size is None or self.batch_size >= n_samples:
+            yield from super()._make_batches(chunks, n_samples, generator, device)
+            return
+        # The same number of points from every partition, drawn with replacement; the
+        # points are sorted by partition once, chunk by chunk.
         counts, order = order_by_cell(
             lambda: (self._cells(chunk) for chunk in chunks()), n_cells_total(self.partitions_)
         )

@@ -431,8 +431,6 @@ class LoESine(BaseINR):
 
     _compile_speeds_up_cpu = True
 
-    _streams_batches = True
-
     _domain_is_footprint = True
 
     _parameter_constraints = {
@@ -517,10 +515,7 @@ class LoESine(BaseINR):
             return float(self.omega_0)
         return DEFAULT_OMEGA_0[self.init]
 
-    def _prepare_module(self, module, coords, values):
-        _cap_scales(module, merge_distinct(None, coords))
-
-    def _prepare_streamed(self, module, chunks):
+    def _prepare_chunks(self, module, chunks):
         distinct = None
         for chunk in chunks():
             distinct = merge_distinct(distinct, chunk)

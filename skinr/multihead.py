@@ -42,8 +42,6 @@ from torch import Tensor, nn
 from ._cells import (
     CellCensus,
     SharedGrid,
-    check_cells_resolvable,
-    empty_cells,
     locate_cells,
     n_cells_total,
     resolve_cells,
@@ -351,8 +349,6 @@ class MultiHeadReLU(BaseINR):
     (64, True)
     """
 
-    _streams_batches = True
-
     _domain_is_footprint = True
 
     _parameter_constraints = {
@@ -422,31 +418,25 @@ class MultiHeadReLU(BaseINR):
         )
 
     def _prepare_module(self, module, coords, values):
-        check_cells_resolvable(coords, module.grid, "heads", self.heads)
-        if self.fast_path is True:
-            if self.batch_size is not None and self.batch_size < coords.shape[0]:
-                self._refuse_fast_path_with_batches()
-            if module.shared_grid(coords) is None:
-                raise ValueError(
-                    f"fast_path=True, but heads={self.heads!r} do not split the training "
-                    "coordinates into cells holding the same local positions (the data "
-                    "are not a grid whose shape the heads divide). Use heads that divide "
-                    "the grid's shape, or fast_path='auto' to train on the general path."
-                )
-        module.silence_heads(empty_cells(coords, module.grid))
+        super()._prepare_module(module, coords, values)
+        if self.fast_path is True and module.shared_grid(coords) is None:
+            raise ValueError(
+                f"fast_path=True, but heads={self.heads!r} do not split the training "
+                "coordinates into cells holding the same local positions (the data "
+                "are not a grid whose shape the heads divide). Use heads that divide "
+                "the grid's shape, or fast_path='auto' to train on the general path."
+            )
 
-    def _prepare_streamed(self, module, chunks):
-        self._refuse_fast_path_with_batches()
+    def _prepare_chunks(self, module, chunks):
         census = CellCensus.of_chunks(module.grid, chunks())
         census.check_resolvable("heads", self.heads)
-        module.silence_heads(census.empty())
-
-    def _refuse_fast_path_with_batches(self):
         if self.fast_path is True and self.batch_size is not None:
-            raise ValueError(
-                "fast_path=True trains on the whole grid every step; it cannot be "
-                "combined with batch_size. Use fast_path='auto' or batch_size=None."
-            )
+            if self.batch_size < census.n_samples:
+                raise ValueError(
+                    "fast_path=True trains on the whole grid every step; it cannot be "
+                    "combined with batch_size. Use fast_path='auto' or batch_size=None."
+                )
+        module.silence_heads(census.empty())
 
     def _shared_grid(self, module, coords) -> SharedGrid | None:
         return None if self.fast_path is False else module.shared_grid(coords)

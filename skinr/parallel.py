@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 from joblib import Parallel, delayed
-from joblib.parallel import get_active_backend as parallel_config_backend
+from joblib.parallel import get_active_backend
 from sklearn.base import clone
 
 from .signals import to_coords
@@ -98,7 +98,7 @@ def parallel_map(function, arguments: list[tuple], n_jobs: int | None = None) ->
     only successful tasks reach joblib's completion callback. Submitted here, such a
     task raises its error and the other calls are cancelled.
     """
-    backend, _ = parallel_config_backend()
+    backend, _ = get_active_backend()
     client = getattr(backend, "client", None)
     if type(backend).__name__ == "DaskDistributedBackend" and client is not None:
         yield from _dask_map(client, function, arguments, backend.submit_kwargs)

@@ -147,8 +147,6 @@ class SIREN(BaseINR):
 
     _compile_speeds_up_cpu = True
 
-    _streams_batches = True
-
     _parameter_constraints = {
         **BaseINR._parameter_constraints,
         "width": [Interval(Integral, 1, None, closed="left")],

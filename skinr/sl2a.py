@@ -231,8 +231,6 @@ class SL2A(BaseINR):
     (64,)
     """
 
-    _streams_batches = True
-
     _parameter_constraints = {
         **BaseINR._parameter_constraints,
         "width": [Interval(Integral, 1, None, closed="left")],

@@ -99,7 +99,8 @@ def test_batches_hold_the_same_number_of_points_per_partition(picture):
     model = small(batch_size=48)
     model._configure(X, 1)
     coords = torch.as_tensor((X - X.mean(0)) / (np.ptp(X, 0) / 2) * 15 / 16, dtype=torch.float32)
-    batches = model._make_batches(coords, torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    batches = model._make_batches(lambda: iter([coords]), len(coords), generator, coords.device)
     from skinr._cells import locate_cells
 
     for _ in range(3):
