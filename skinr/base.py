@@ -349,10 +349,9 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         device = torch.device(self.device_)
         step = self.predict_batch_size
         with torch.inference_mode(), torch_threads():
-            for start in range(0, X.shape[0], step):
-                chunk = _normalise(X[start : start + step], self.domain_)
-                coords = torch.as_tensor(chunk, dtype=torch.float32, device=device)
-                out[start : start + step] = self._forward(self.module_, coords).cpu().numpy()
+            for start, coords in _normalised_chunks(X, self.domain_, step):
+                prediction = self._forward(self.module_, coords.to(device))
+                out[start : start + step] = prediction.cpu().numpy()
         out *= self.y_scale_  # in place: a second output-sized array is what chunks avoid
         out += self.y_offset_
         return out.ravel() if self.y_ndim_ == 1 else out
@@ -454,11 +453,10 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _streamed_objective(self, module, X, y2d, domain, value_map, generator, device, compiled):
         """Loss and batches that read each batch from the caller's arrays (no copy)."""
-        chunk = self.predict_batch_size
 
         def chunks() -> Iterator[Tensor]:
-            for start in range(0, len(X), chunk):
-                yield torch.from_numpy(_normalise(X[start : start + chunk], domain))
+            for _, coords in _normalised_chunks(X, domain, self.predict_batch_size):
+                yield coords
 
         self._prepare_chunks(module, chunks)
         # Batches are gathered from numpy arrays: compile the network, not the loss.
@@ -527,6 +525,12 @@ def _normalise(X: np.ndarray, domain: np.ndarray) -> np.ndarray:
     half = (domain[:, 1] - domain[:, 0]) / 2
     half = np.where(half > 0, half, 1.0)
     return ((X - center) / half).astype(np.float32)
+
+
+def _normalised_chunks(X: np.ndarray, domain: np.ndarray, size: int) -> Iterator[tuple]:
+    """``(start, coords)`` for each ``size``-row chunk of ``X``, normalised, on the CPU."""
+    for start in range(0, X.shape[0], size):
+        yield start, torch.from_numpy(_normalise(X[start : start + size], domain))
 
 
 def _normalise_values(y2d: np.ndarray, offset: float, scale: float) -> np.ndarray:
