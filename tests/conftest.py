@@ -1,5 +1,9 @@
 """Shared fixtures: small signals made in code, and fast settings per estimator."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -29,6 +33,20 @@ FAST_PARAMS = {
     SL2A: dict(width=8, depth=1, degree=6, rank=4, max_iter=20),
 }
 ALL_ESTIMATORS = list(FAST_PARAMS)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_script(script: str, *args, deadline: float) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh Python from the repository root (so it can import
+    ``tests``), with ``args`` as its argv; past ``deadline`` seconds it fails the test
+    instead of stalling the suite."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=deadline,
+    )
 
 
 def make_fast(Estimator, **overrides):

@@ -1,9 +1,6 @@
 """Checkpoints: a killed fit resumes exactly; bad checkpoints are refused before training."""
 
-import os
 import signal
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -12,7 +9,7 @@ import pytest
 import skinr
 from skinr._checkpoint import CheckpointError
 
-from .conftest import ALL_ESTIMATORS, interrupt_after, make_fast
+from .conftest import ALL_ESTIMATORS, interrupt_after, make_fast, run_script
 
 # A fit in a child process that SIGKILLs itself right after its third checkpoint write,
 # or (mode "during-write") while writing its third, between the data and the rename.
@@ -54,14 +51,7 @@ def run_killed_fit(tmp_path, Estimator, X, y, mode):
     data = tmp_path / "signal.npz"
     np.savez(data, X=X, y=y)
     path = tmp_path / "fit.ckpt"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    child = subprocess.run(
-        [sys.executable, "-c", KILLED_FIT, Estimator.__name__, str(path), mode, str(data)],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    child = run_script(KILLED_FIT, Estimator.__name__, path, mode, data, deadline=300)
     assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
     return path
 

@@ -5,7 +5,6 @@ import re
 import runpy
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ import pytest
 import skinr
 from skinr.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import ROOT
 
 
 def test_fit_writes_every_output(tmp_path, capsys):

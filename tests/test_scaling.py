@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import sys
 import textwrap
 
 import joblib
@@ -15,7 +14,7 @@ import skinr
 from skinr.model_selection import FullSignalSplit, StructureSearchCV, flops_penalized_scorer
 from skinr.parallel import torch_threads
 
-from .conftest import make_fast
+from .conftest import make_fast, run_script
 
 distributed = pytest.importorskip("distributed")
 
@@ -162,12 +161,8 @@ def test_dask_workers_do_not_oversubscribe(dask_client):
 
 
 def run_in_child(script: str, deadline: float) -> subprocess.CompletedProcess:
-    """Run ``script`` in a fresh Python from the repository root; it must exit cleanly
-    within ``deadline`` seconds (a hang fails the test instead of stalling the suite)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    child = subprocess.run(
-        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=deadline
-    )
+    """``script`` run in a fresh Python; it must exit cleanly within ``deadline``."""
+    child = run_script(script, deadline=deadline)
     assert child.returncode == 0, child.stderr[-2000:]
     return child
 
