@@ -1,6 +1,6 @@
 """Peak memory of sampled training and chunked prediction on video-sized signals.
 
-Run:  python benchmarks/memory.py            (~5 min on 2 CPU cores, needs ~8 GB)
+Run:  python benchmarks/memory.py            (~15 min on 2 CPU cores, needs ~8 GB)
       python benchmarks/memory.py --quick    (smoke test: small signals, writes nothing)
 Writes docs/benchmarks/memory.md and memory.json.
 
