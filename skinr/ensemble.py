@@ -110,8 +110,10 @@ class EnsembleNet(nn.Module):
             phase = (2 * torch.pi) * torch.bmm((local + 1) * 0.5, frequencies)
             h = torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
         for layer in self.hidden:
-            h = layer(h, cells)
-            h = torch.sin(self.omega_0 * h) if self.activation == "sine" else torch.relu(h)
+            if self.activation == "sine":
+                h = torch.sin(layer(h, cells, scale=self.omega_0))
+            else:
+                h = torch.relu(layer(h, cells))
         return self.output(h, cells)
 
     def forward(self, coords: Tensor) -> Tensor:

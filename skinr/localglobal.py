@@ -142,7 +142,7 @@ class LocalGlobalNet(nn.Module):
         h = coords
         g = coords.reshape(-1, n_dims)
         for k, layer in enumerate(self.local):
-            h = torch.sin((self.first_omega_0 if k == 0 else self.omega_0) * layer(h, slots))
+            h = torch.sin(layer(h, slots, scale=self.first_omega_0 if k == 0 else self.omega_0))
             if self.local_only:
                 continue
             g = self.global_layers[k](g)

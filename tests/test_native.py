@@ -1,0 +1,147 @@
+"""The native per-cell kernels (skinr._native) against torch's batched matmul."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import skinr
+from skinr import _native as native
+from skinr.layers import BatchedLinear
+
+LIBRARY = native.kernel()
+needs_kernel = pytest.mark.skipif(LIBRARY is None, reason="native kernels not built here")
+
+
+def lanes() -> int:
+    return LIBRARY.skinr_vector_length()
+
+
+def test_kernel_builds_where_a_compiler_is():
+    """On Linux with a C compiler and PyPI's torch the kernels build (no silent fallback)."""
+    if not sys.platform.startswith("linux") or shutil.which(os.environ.get("CC", "cc")) is None:
+        pytest.skip("no C compiler or not Linux")
+    if os.environ.get("SKINR_NATIVE") == "0":
+        pytest.skip("switched off by SKINR_NATIVE=0")
+    assert LIBRARY is not None
+    assert lanes() in (4, 8, 16)
+
+
+def reference(x, weight, bias, scale):
+    out = torch.bmm(x, weight) if bias is None else torch.baddbmm(bias, x, weight)
+    return scale * out
+
+
+# (cells, points, n_in, n_out): "v" is the machine's vector length, "2v" twice it.
+LAYER_SHAPES = [
+    (3, 16, 128, 128),  # the benchmark's hidden layer, 16 points per cell
+    (5, 7, 13, "v"),  # rows and inputs that fill no tile
+    (2, 1, 2, "2v"),  # a first layer on one point
+    (4, 33, 40, "5v"),  # a column tile edge (5 vectors)
+    (6, 5, "2v", 1),  # narrow: grey output layer
+    (3, 18, "v", 3),  # narrow: RGB output layer, points past one lane group
+    (1, 0, 8, "v"),  # no points
+]
+
+
+def resolve(size):
+    if isinstance(size, str):
+        return lanes() * (int(size[:-1]) if size[:-1] else 1)
+    return size
+
+
+@needs_kernel
+@pytest.mark.parametrize("shape", LAYER_SHAPES)
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_forward_and_gradients_match_batched_matmul(shape, scale, with_bias):
+    n_cells, n_points, n_in, n_out = (resolve(s) for s in shape)
+    generator = torch.Generator().manual_seed(n_cells * 1000 + n_points)
+    x = torch.randn(n_cells, n_points, n_in, generator=generator)
+    weight = torch.randn(n_cells, n_in, n_out, generator=generator) / n_in**0.5
+    bias = torch.randn(n_cells, 1, n_out, generator=generator) if with_bias else None
+    assert native.supports(x, weight)
+    grad = torch.randn(n_cells, n_points, n_out, generator=generator)
+
+    leaves = [t.clone().requires_grad_() for t in (x, weight) + ((bias,) if with_bias else ())]
+    ours = native.grouped_linear(*leaves[:2], leaves[2] if with_bias else None, scale)
+    ours.backward(grad)
+    expected_leaves = [t.detach().clone().requires_grad_() for t in leaves]
+    expected = reference(*expected_leaves[:2], expected_leaves[2] if with_bias else None, scale)
+    expected.backward(grad)
+
+    tolerance = dict(rtol=1e-4, atol=1e-4 * scale)
+    torch.testing.assert_close(ours, expected, **tolerance)
+    for mine, theirs in zip(leaves, expected_leaves, strict=True):
+        torch.testing.assert_close(mine.grad, theirs.grad, **tolerance)
+
+
+@needs_kernel
+def test_input_gradient_skipped_when_not_needed():
+    x = torch.randn(4, 16, 2)
+    weight = torch.randn(4, 2, lanes(), requires_grad=True)
+    native.grouped_linear(x, weight).sum().backward()
+    assert x.grad is None and weight.grad is not None
+
+
+@needs_kernel
+def test_falls_back_off_float32_and_for_unsupported_widths():
+    weight = torch.randn(2, 8, lanes())
+    assert not native.supports(torch.randn(2, 3, 8, dtype=torch.float64), weight.double())
+    # an odd output width that is neither wide nor narrow-with-aligned-inputs
+    assert not native.supports(torch.randn(2, 3, 7), torch.randn(2, 7, lanes() + 1))
+    layer = BatchedLinear(2, 8, lanes(), generator=torch.Generator().manual_seed(0)).double()
+    x = torch.randn(2, 3, 8, dtype=torch.float64)
+    torch.testing.assert_close(layer(x, scale=2.0), reference(x, layer.weight, layer.bias, 2.0))
+
+
+@needs_kernel
+def test_batched_linear_groups_go_through_the_kernel():
+    layer = BatchedLinear(6, 16, lanes(), generator=torch.Generator().manual_seed(1))
+    groups = torch.tensor([4, 1, 4])
+    x = torch.randn(3, 5, 16)
+    got = layer(x, groups, scale=3.0)
+    expected = reference(x, layer.weight[groups], layer.bias[groups], 3.0)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@needs_kernel
+def test_ensemble_fit_native_matches_batched_matmul(monkeypatch):
+    """A whole EnsembleINR fit through the kernels follows the torch.baddbmm fit."""
+    n = 32
+    grid = np.linspace(-1, 1, n)
+    X = np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
+    y = np.stack([np.sin(3 * X[:, 0]) * np.cos(2 * X[:, 1]), X[:, 0] * X[:, 1]], axis=1)
+    params = dict(grid=4, width=2 * lanes(), depth=1, max_iter=30, random_state=0, device="cpu")
+    fitted = skinr.EnsembleINR(**params).fit(X, y)
+    monkeypatch.setattr(native, "supports", lambda x, weight: False)
+    fallback = skinr.EnsembleINR(**params).fit(X, y)
+    np.testing.assert_allclose(fitted.loss_curve_, fallback.loss_curve_, rtol=1e-3)
+    np.testing.assert_allclose(fitted.predict(X), fallback.predict(X), atol=1e-3)
+    assert fitted.loss_curve_[-1] < 0.5 * fitted.loss_curve_[0]
+
+
+def test_switched_off_by_environment():
+    code = "import skinr._native as n; print(n.kernel() is None)"
+    env = dict(os.environ, SKINR_NATIVE="0")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "True"
+
+
+@needs_kernel
+def test_build_caches_by_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKINR_CACHE_DIR", str(tmp_path))
+    compiler = shutil.which(os.environ.get("CC", "cc"))
+    first = native._build(compiler)
+    assert first.parent == tmp_path and first.exists()
+    stamp = first.stat().st_mtime_ns
+    assert native._build(compiler) == first and first.stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no partial files left
