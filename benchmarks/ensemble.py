@@ -20,9 +20,11 @@ import math
 from pathlib import Path
 
 import numpy as np
+import torch
 from _steps import step_seconds
 
 import skinr
+import skinr._native
 from skinr.model_selection import StructureSearchCV
 from skinr.signals import to_coords
 
@@ -64,18 +66,21 @@ def fit_row(label, grid, depth, width, X, y, steps, learning_rate=1e-4):
     }
 
 
-def step_speed(sizes=(128, 256), steps=40, repeats=2):
+def step_speed(sizes=(128, 256), steps=40, repeats=3):
     """ms per full-signal step of SIREN (d 3, w 256) and S4 (grid 32, d 1, w 128), one run.
 
     A step's time is the median over the last half of a ``steps``-step fit (set-up, such
-    as initialising S4's 17.7 M parameters, is not a step). The two alternate
-    ``repeats`` times per size and the faster of each is kept, so a burst of load on a
+    as initialising S4's 17.7 M parameters, is not a step). The models alternate
+    ``repeats`` times per size and the fastest of each is kept, so a burst of load on a
     shared machine does not land on one model only. Eager (``torch_compile=False``).
+    S4 runs twice: with skinr's native per-cell kernels (the default where they build)
+    and with them switched off (``torch.baddbmm``), to show what they contribute.
     """
+    native_supports = skinr._native.supports
     rows = []
     for size in sizes:
         X, y = to_coords(skinr.datasets.astronaut(size))
-        best = {"SIREN": math.inf, "S4": math.inf}
+        best = {"SIREN": math.inf, "S4": math.inf, "S4 baddbmm": math.inf}
         for _ in range(repeats):
             common = dict(
                 max_iter=steps,
@@ -84,26 +89,36 @@ def step_speed(sizes=(128, 256), steps=40, repeats=2):
                 device="cpu",
                 torch_compile=False,
             )
-            for label, model in (
-                ("SIREN", skinr.SIREN(256, 3, **common)),
-                ("S4", skinr.EnsembleINR(grid=32, width=128, depth=1, **common)),
-            ):
-                durations, _ = step_seconds(model, X, y)
+            for label in best:
+                if label == "SIREN":
+                    model = skinr.SIREN(256, 3, **common)
+                else:
+                    model = skinr.EnsembleINR(grid=32, width=128, depth=1, **common)
+                if label == "S4 baddbmm":
+                    skinr._native.supports = lambda x, weight: False
+                try:
+                    durations, _ = step_seconds(model, X, y)
+                finally:
+                    skinr._native.supports = native_supports
                 best[label] = min(best[label], 1000 * float(np.median(durations[steps // 2 :])))
-        rows.append({"size": size, "siren_ms": best["SIREN"], "s4_ms": best["S4"]})
+        rows.append({"size": size, **best})
         print(rows[-1], flush=True)
+    lanes = skinr._native.vector_length()
+    kernels = f"built, {lanes} floats per vector" if lanes else "not available here"
     lines = [
         "<!-- written by benchmarks/ensemble.py --speed-only -->",
         f"Step time, astronaut RGB: median of the last {steps // 2} of {steps} full-signal "
-        f"steps, best of {repeats} alternating runs, eager, CPU (2 cores):",
+        f"steps, fastest of {repeats} alternating runs, eager, CPU "
+        f"({torch.get_num_threads()} threads); native kernels {kernels}:",
         "",
-        "| image | SIREN (d 3, w 256) ms/step | EnsembleINR S4 (grid 32, d 1, w 128) ms/step "
-        "| S4 speed-up |",
-        "|---|---:|---:|---:|",
+        "| image | SIREN (d 3, w 256) ms/step | S4 (grid 32, d 1, w 128) ms/step "
+        "| S4 speed-up | S4 with torch.baddbmm ms/step | its speed-up |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r['size']} x {r['size']} | {r['siren_ms']:.1f} | {r['s4_ms']:.1f} | "
-        f"{r['siren_ms'] / r['s4_ms']:.2f}x |"
+        f"| {r['size']} x {r['size']} | {r['SIREN']:.1f} | {r['S4']:.1f} | "
+        f"{r['SIREN'] / r['S4']:.2f}x | {r['S4 baddbmm']:.1f} | "
+        f"{r['SIREN'] / r['S4 baddbmm']:.2f}x |"
         for r in rows
     ]
     text = "\n".join(lines) + "\n"

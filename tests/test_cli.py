@@ -107,7 +107,16 @@ def test_benchmark_runner_quick_mode():
 
 
 @pytest.mark.parametrize(
-    "script", ["ensemble.py", "localglobal.py", "loe.py", "multihead.py", "sl2a.py", "memory.py"]
+    "script",
+    [
+        "ensemble.py",
+        "localglobal.py",
+        "loe.py",
+        "multihead.py",
+        "sl2a.py",
+        "memory.py",
+        "native.py",
+    ],
 )
 def test_benchmark_scripts_quick_mode(script):
     """The architecture benchmarks run end to end in their smoke-test mode (writes nothing)."""

@@ -102,6 +102,17 @@ def test_falls_back_off_float32_and_for_unsupported_widths():
 
 
 @needs_kernel
+def test_autocast_keeps_baddbmm():
+    """precision="bf16" autocasts baddbmm to bfloat16; the float32 kernels must step aside."""
+    x, weight = torch.randn(2, 16, 16), torch.randn(2, 16, lanes())
+    assert native.supports(x, weight)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not native.supports(x, weight)
+        layer = BatchedLinear(2, 16, lanes())
+        assert layer(x).dtype == torch.bfloat16
+
+
+@needs_kernel
 def test_batched_linear_groups_go_through_the_kernel():
     layer = BatchedLinear(6, 16, lanes(), generator=torch.Generator().manual_seed(1))
     groups = torch.tensor([4, 1, 4])

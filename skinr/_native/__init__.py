@@ -158,13 +158,15 @@ _VECTOR_LENGTH: int | None = None
 def supports(x: Tensor, weight: Tensor) -> bool:
     """Whether :func:`grouped_linear` can compute ``bmm(x, weight)`` here.
 
-    CPU, float32, and a wide layer (``n_out`` a multiple of the vector length) or a
+    CPU, float32 without autocast, and a wide layer (``n_out`` a multiple of the vector length) or a
     narrow one (``n_out`` below it and ``n_in`` a multiple of it, as an output layer).
     """
     if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32:
         return False
     if x.dim() != 3 or weight.dim() != 3 or x.shape[0] != weight.shape[0]:
         return False
+    if torch.is_autocast_enabled("cpu"):
+        return False  # bf16 autocast casts baddbmm's operands; the kernels are float32 only
     lanes = vector_length()
     if lanes is None:
         return False
