@@ -17,6 +17,10 @@ from skinr.layers import BatchedLinear
 
 LIBRARY = native.kernel()
 needs_kernel = pytest.mark.skipif(LIBRARY is None, reason="native kernels not built here")
+needs_fast_kernel = pytest.mark.skipif(
+    LIBRARY is None or LIBRARY.skinr_vector_length() < native.MIN_VECTOR_LENGTH,
+    reason="BatchedLinear uses the kernels on AVX-512 builds only",
+)
 
 
 def lanes() -> int:
@@ -66,7 +70,7 @@ def test_forward_and_gradients_match_batched_matmul(shape, scale, with_bias):
     x = torch.randn(n_cells, n_points, n_in, generator=generator)
     weight = torch.randn(n_cells, n_in, n_out, generator=generator) / n_in**0.5
     bias = torch.randn(n_cells, 1, n_out, generator=generator) if with_bias else None
-    assert native.supports(x, weight)
+    assert native.fits(n_in, n_out, lanes())
     grad = torch.randn(n_cells, n_points, n_out, generator=generator)
 
     leaves = [t.clone().requires_grad_() for t in (x, weight) + ((bias,) if with_bias else ())]
@@ -90,7 +94,7 @@ def test_input_gradient_skipped_when_not_needed():
     assert x.grad is None and weight.grad is not None
 
 
-@needs_kernel
+@needs_fast_kernel
 def test_falls_back_off_float32_and_for_unsupported_widths():
     weight = torch.randn(2, 8, lanes())
     assert not native.supports(torch.randn(2, 3, 8, dtype=torch.float64), weight.double())
@@ -101,7 +105,7 @@ def test_falls_back_off_float32_and_for_unsupported_widths():
     torch.testing.assert_close(layer(x, scale=2.0), reference(x, layer.weight, layer.bias, 2.0))
 
 
-@needs_kernel
+@needs_fast_kernel
 def test_autocast_keeps_baddbmm():
     """precision="bf16" autocasts baddbmm to bfloat16; the float32 kernels must step aside."""
     x, weight = torch.randn(2, 16, 16), torch.randn(2, 16, lanes())
@@ -112,17 +116,32 @@ def test_autocast_keeps_baddbmm():
         assert layer(x).dtype == torch.bfloat16
 
 
-@needs_kernel
-def test_batched_linear_groups_go_through_the_kernel():
+@needs_fast_kernel
+def count_kernel_calls(monkeypatch) -> list:
+    calls = []
+    grouped_linear = native.grouped_linear
+
+    def counted(*args, **kwargs):
+        calls.append(args[1].shape)
+        return grouped_linear(*args, **kwargs)
+
+    monkeypatch.setattr(native, "grouped_linear", counted)
+    return calls
+
+
+@needs_fast_kernel
+def test_batched_linear_groups_go_through_the_kernel(monkeypatch):
+    calls = count_kernel_calls(monkeypatch)
     layer = BatchedLinear(6, 16, lanes(), generator=torch.Generator().manual_seed(1))
     groups = torch.tensor([4, 1, 4])
     x = torch.randn(3, 5, 16)
     got = layer(x, groups, scale=3.0)
     expected = reference(x, layer.weight[groups], layer.bias[groups], 3.0)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    assert calls == [(3, 16, lanes())]
 
 
-@needs_kernel
+@needs_fast_kernel
 def test_ensemble_fit_native_matches_batched_matmul(monkeypatch):
     """A whole EnsembleINR fit through the kernels follows the torch.baddbmm fit."""
     n = 32
@@ -130,7 +149,9 @@ def test_ensemble_fit_native_matches_batched_matmul(monkeypatch):
     X = np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
     y = np.stack([np.sin(3 * X[:, 0]) * np.cos(2 * X[:, 1]), X[:, 0] * X[:, 1]], axis=1)
     params = dict(grid=4, width=2 * lanes(), depth=1, max_iter=30, random_state=0, device="cpu")
+    calls = count_kernel_calls(monkeypatch)
     fitted = skinr.EnsembleINR(**params).fit(X, y)
+    assert len(calls) >= 3 * 30  # first, hidden and output layer, every step
     monkeypatch.setattr(native, "supports", lambda x, weight: False)
     fallback = skinr.EnsembleINR(**params).fit(X, y)
     np.testing.assert_allclose(fitted.loss_curve_, fallback.loss_curve_, rtol=1e-3)

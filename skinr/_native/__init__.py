@@ -3,7 +3,8 @@
 :class:`skinr.layers.BatchedLinear` multiplies each cell's few points by the cell's own
 weight. At 16 points per cell MKL's batched GEMM runs at about half its large-matrix
 rate, which is the case EnsembleINR's fine grids live in; ``grouped_linear.c`` keeps
-the output tile in registers instead (about 2x faster per product on AVX-512).
+the output tile in registers instead (1.4-1.9x faster per product on AVX-512, more for
+narrow output layers: ``benchmarks/native.py``).
 
 The C file is compiled once per machine with the system C compiler
 (``$CC``, else ``cc``) and OpenMP, as torch's own inductor does, into
@@ -31,7 +32,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["grouped_linear", "kernel", "supports", "vector_length"]
+__all__ = ["fits", "grouped_linear", "kernel", "supports", "vector_length"]
 
 logger = logging.getLogger(__name__)
 
@@ -155,11 +156,27 @@ def vector_length() -> int | None:
 _VECTOR_LENGTH: int | None = None
 
 
-def supports(x: Tensor, weight: Tensor) -> bool:
-    """Whether :func:`grouped_linear` can compute ``bmm(x, weight)`` here.
+# The kernels beat MKL only where measured: AVX-512 (16 floats per vector). Built
+# for AVX2 they tied MKL at 16 points per cell and lost at 256 on the development CPU
+# (benchmarks/native.py's shapes, AVX2 build against MKL's AVX-512), so there, and on
+# CPUs not measured at all, torch.baddbmm keeps the work; the tests still check them.
+MIN_VECTOR_LENGTH = 16
 
-    CPU, float32 without autocast, and a wide layer (``n_out`` a multiple of the vector length) or a
-    narrow one (``n_out`` below it and ``n_in`` a multiple of it, as an output layer).
+
+def fits(n_in: int, n_out: int, lanes: int) -> bool:
+    """Whether the kernels handle an ``n_in -> n_out`` layer at ``lanes`` floats per vector.
+
+    Wide layers have ``n_out`` a multiple of ``lanes``; narrow ones (an output layer)
+    ``n_out`` below it and ``n_in`` a multiple of it.
+    """
+    return n_out % lanes == 0 or (n_out < lanes and n_in % lanes == 0)
+
+
+def supports(x: Tensor, weight: Tensor) -> bool:
+    """Whether BatchedLinear should compute ``bmm(x, weight)`` through the kernels here.
+
+    CPU, float32 without autocast, an AVX-512 build, and a layer the kernels
+    :func:`fits`.
     """
     if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32:
         return False
@@ -168,10 +185,9 @@ def supports(x: Tensor, weight: Tensor) -> bool:
     if torch.is_autocast_enabled("cpu"):
         return False  # bf16 autocast casts baddbmm's operands; the kernels are float32 only
     lanes = vector_length()
-    if lanes is None:
+    if lanes is None or lanes < MIN_VECTOR_LENGTH:
         return False
-    n_in, n_out = weight.shape[-2:]
-    return n_out % lanes == 0 or (n_out < lanes and n_in % lanes == 0)
+    return fits(*weight.shape[-2:], lanes)
 
 
 def _pointer(tensor: Tensor | None) -> int | None:
@@ -261,8 +277,9 @@ def grouped_linear(
 ) -> Tensor:
     """``scale * (x[c] @ weight[c] + bias[c])`` for every cell ``c``.
 
-    Call only where :func:`supports` holds. ``x`` is ``(n_cells, n_points, n_in)``,
-    ``weight`` ``(n_cells, n_in, n_out)``, ``bias`` ``(n_cells, 1, n_out)`` or None.
+    Call only where :func:`fits` holds (:func:`supports` also asks whether to).
+    ``x`` is ``(n_cells, n_points, n_in)``, ``weight`` ``(n_cells, n_in, n_out)``,
+    ``bias`` ``(n_cells, 1, n_out)`` or None.
     Differentiable once (no double backward).
     """
     return _forward(x, weight, bias, float(scale))
