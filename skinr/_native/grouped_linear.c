@@ -102,7 +102,7 @@ static void gemm(int M, int N, int K, const float* A, ptrdiff_t ars, ptrdiff_t a
 
 /* Floats of scratch each thread needs (the caller allocates threads times this). */
 long skinr_scratch_floats(int P, int K, int N) {
-  long lanes = (long)(N + K) * VL, transposed = 2L * N * K;
+  long lanes = (long)(N + K) * VL, transposed = (long)N * K;
   (void)P;
   return lanes > transposed ? lanes : transposed;
 }
