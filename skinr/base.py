@@ -462,7 +462,11 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         # Batches are gathered from numpy arrays: compile the network, not the loss.
         forward = self._batch_forward(module)
         if compiled:
-            forward = torch.compile(forward, dynamic=False)
+            # The grouping estimators pad each batch's cells to that batch's fullest
+            # cell, so shapes change from step to step; dynamic=None lets torch.compile
+            # switch to a shape-generic graph after the first change instead of
+            # recompiling for every new padding (a fixed-shape batch compiles once).
+            forward = torch.compile(forward, dynamic=None)
         loss_fn = _streamed_loss(forward, X, y2d, domain, value_map, device)
         return loss_fn, self._make_batches(chunks, len(X), generator, torch.device("cpu"))
 
