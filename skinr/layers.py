@@ -190,8 +190,9 @@ class BatchedLinear(nn.Module):
     points go through weight ``g``. Used for the cells of an ensemble and the
     partitions of a locally connected layer. Each group is initialised as an
     independent :class:`Linear` with the same ``init`` (fan-in = ``n_in``).
-    On the CPU in float32 the products run through skinr's native kernels where they
-    could be built (:mod:`skinr._native`), else through ``torch.baddbmm``.
+    The products run through skinr's native CPU kernels where
+    :func:`skinr._native.supports` allows (AVX-512, float32, widths a multiple of 16),
+    else through ``torch.baddbmm``.
     """
 
     def __init__(
