@@ -202,3 +202,16 @@ def test_compiled_fit_calls_the_kernels(monkeypatch):
     assert compiled.compiled_
     assert len(calls) - eager_calls >= 3 * 5  # three layers, five compiled steps
     np.testing.assert_allclose(compiled.loss_curve_, eager.loss_curve_, rtol=1e-4)
+
+
+def test_refuses_a_compiler_other_than_gcc(monkeypatch):
+    """Clang's -fopenmp would load a second OpenMP runtime beside torch's libgomp."""
+    monkeypatch.setattr(native, "_compiler_version", lambda compiler: "clang version 17.0.6\n")
+    monkeypatch.setattr(native.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(native, "_libgomp_loaded", lambda: True)
+    monkeypatch.delenv("SKINR_NATIVE", raising=False)
+    monkeypatch.setattr(native.sys, "platform", "linux")
+    built = []
+    monkeypatch.setattr(native, "_build", lambda compiler: built.append(compiler))
+    assert native.kernel.__wrapped__() is None
+    assert built == []

@@ -119,6 +119,10 @@ def kernel() -> ctypes.CDLL | None:
     if compiler is None:
         return None
     try:
+        if "Free Software Foundation" not in _compiler_version(compiler):
+            # Clang's -fopenmp links LLVM's runtime, a second thread pool beside torch's.
+            logger.info("skinr: native kernels need GCC (found %s); using torch.baddbmm", compiler)
+            return None
         library = ctypes.CDLL(str(_build(compiler)))
     except (OSError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", "") or error
