@@ -6,12 +6,12 @@ rate, which is the case EnsembleINR's fine grids live in; ``grouped_linear.c`` k
 the output tile in registers instead (1.4-1.9x faster per product on AVX-512, more for
 narrow output layers: ``benchmarks/native.py``).
 
-The C file is compiled once per machine with the system C compiler
-(``$CC``, else ``cc``) and OpenMP, as torch's own inductor does, into
+The C file is compiled once per machine with the system's GCC (``$CC``, else ``cc``)
+and OpenMP, as torch's own inductor compiles its kernels, into
 ``$SKINR_CACHE_DIR`` (default ``$XDG_CACHE_HOME/skinr`` or ``~/.cache/skinr``) under a
 name keyed by the source, the compiler and the CPU, so a cache shared between machines
-never loads code built for another CPU. Nothing here is required: without a compiler,
-off Linux, with a torch that runs another OpenMP than GNU's, or with ``SKINR_NATIVE=0``,
+never loads code built for another CPU. Nothing here is required: without GCC, off
+Linux, with a torch that runs another OpenMP than GNU's, or with ``SKINR_NATIVE=0``,
 :func:`kernel` returns None and BatchedLinear uses ``torch.baddbmm``.
 """
 
