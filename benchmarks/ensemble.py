@@ -77,18 +77,14 @@ def step_speed(sizes=(128, 256), steps=40, repeats=3):
     and with them switched off (``torch.baddbmm``), to show what they contribute.
     """
     native_supports = skinr._native.supports
+    common = dict(
+        max_iter=steps, learning_rate=1e-4, random_state=0, device="cpu", torch_compile=False
+    )
     rows = []
     for size in sizes:
         X, y = to_coords(skinr.datasets.astronaut(size))
         best = {"SIREN": math.inf, "S4": math.inf, "S4 baddbmm": math.inf}
         for _ in range(repeats):
-            common = dict(
-                max_iter=steps,
-                learning_rate=1e-4,
-                random_state=0,
-                device="cpu",
-                torch_compile=False,
-            )
             for label in best:
                 if label == "SIREN":
                     model = skinr.SIREN(256, 3, **common)

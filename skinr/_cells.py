@@ -117,19 +117,21 @@ class CellCensus:
 
 
 def order_by_cell(
-    cells_of_chunks: Callable[[], Iterator[Tensor]], n_cells: int
+    cells_of_chunks: Callable[[], Iterator[Tensor]], n_cells: int, counts: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
     """Points per cell and the sample indices sorted by cell, from a signal in chunks.
 
     ``cells_of_chunks()`` yields each chunk's cell indices, in sample order; it is
-    called twice. Returns ``(counts, order)`` with ``order`` equal to
-    ``torch.argsort(cell, stable=True)`` of the whole signal: a counting sort that
-    holds one chunk plus the result, stored as int32 below 2**31 samples.
+    called twice, or once when the points per cell are given as ``counts`` (e.g. from
+    a :class:`CellCensus` of the same cells). Returns ``(counts, order)`` with ``order``
+    equal to ``torch.argsort(cell, stable=True)`` of the whole signal: a counting sort
+    that holds one chunk plus the result, stored as int32 below 2**31 samples.
     """
-    counts = None
-    for cell in cells_of_chunks():
-        found = torch.bincount(cell.cpu(), minlength=n_cells)
-        counts = found if counts is None else counts + found
+    if counts is None:
+        for cell in cells_of_chunks():
+            found = torch.bincount(cell.cpu(), minlength=n_cells)
+            counts = found if counts is None else counts + found
+    counts = counts.cpu()
     n_samples = int(counts.sum())
     index_dtype = torch.int32 if n_samples < 2**31 else torch.int64
     order = torch.empty(n_samples, dtype=index_dtype)
@@ -159,11 +161,11 @@ def sample_footprint(X: np.ndarray, chunk_size: int = 65536) -> np.ndarray:
     gathered ``chunk_size`` rows at a time, so a big signal is never copied.
     """
     footprint = np.stack([X.min(axis=0), X.max(axis=0)], axis=1).astype(np.float64)
-    distinct = [np.unique(X[:chunk_size, k]) for k in range(X.shape[1])]
-    for start in range(chunk_size, X.shape[0], chunk_size):
-        chunk = X[start : start + chunk_size]
-        distinct = [np.union1d(seen, chunk[:, k]) for k, seen in enumerate(distinct)]
-    for k, values in enumerate(distinct):
+    distinct = None
+    for start in range(0, X.shape[0], chunk_size):
+        # A copy of one chunk: torch.from_numpy would warn on a read-only caller array.
+        distinct = merge_distinct(distinct, torch.tensor(X[start : start + chunk_size]))
+    for k, values in enumerate(value.numpy() for value in distinct):
         if values.size < 2:
             continue
         gaps = np.diff(values)

@@ -442,13 +442,16 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         with torch.no_grad():
             module.local_output.weight[slots[slots >= 0]] = 0
             module.local_output.bias[slots[slots >= 0]] = 0
-        self._empty_partitions = empty
+        # For this fit only: empty_cells_, and the sampler's sort by partition.
+        self._partition_census = census
 
     def _fit(self, X, y):
-        super()._fit(X, y)
-        empty = self.__dict__.pop("_empty_partitions", None)
-        if empty is not None:
-            self.empty_cells_ = empty.cpu().numpy()
+        try:
+            super()._fit(X, y)
+        finally:
+            census = self.__dict__.pop("_partition_census", None)
+        if census is not None:
+            self.empty_cells_ = census.empty().cpu().numpy()
         return self
 
     def _grid_coords(self, coords: Tensor) -> Tensor:
@@ -469,9 +472,13 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
             yield from super()._make_batches(chunks, n_samples, generator, device)
             return
         # The same number of points from every partition, drawn with replacement; the
-        # points are sorted by partition once, chunk by chunk.
+        # points are sorted by partition once, chunk by chunk, reusing the census's
+        # counts (an extend fit takes no census, so the sort counts them itself).
+        census = self.__dict__.get("_partition_census")
         counts, order = order_by_cell(
-            lambda: (self._cells(chunk) for chunk in chunks()), n_cells_total(self.partitions_)
+            lambda: (self._cells(chunk) for chunk in chunks()),
+            n_cells_total(self.partitions_),
+            counts=None if census is None else census.counts,
         )
         occupied = torch.nonzero(counts).ravel()
         starts = (torch.cumsum(counts, 0) - counts)[occupied]

@@ -103,6 +103,21 @@ def test_order_by_cell_is_a_stable_argsort_across_chunks():
         assert torch.equal(counts, torch.bincount(cell, minlength=9))
 
 
+def test_order_by_cell_with_known_counts_reads_the_signal_once():
+    cell = torch.randint(0, 7, (1003,), generator=torch.Generator().manual_seed(0))
+    passes = []
+
+    def chunks():
+        passes.append(1)
+        return iter(cell.split(100))
+
+    known = torch.bincount(cell, minlength=9)
+    counts, order = order_by_cell(chunks, n_cells=9, counts=known)
+    assert len(passes) == 1
+    assert torch.equal(order.long(), torch.argsort(cell, stable=True))
+    assert torch.equal(counts, known)
+
+
 @pytest.mark.parametrize(
     "Estimator, name", [(skinr.EnsembleINR, "grid"), (skinr.LocalGlobalSIREN, "partitions")]
 )

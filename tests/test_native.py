@@ -142,12 +142,9 @@ def test_batched_linear_groups_go_through_the_kernel(monkeypatch):
 
 
 @needs_fast_kernel
-def test_ensemble_fit_native_matches_batched_matmul(monkeypatch):
+def test_ensemble_fit_native_matches_batched_matmul(monkeypatch, image_signal):
     """A whole EnsembleINR fit through the kernels follows the torch.baddbmm fit."""
-    n = 32
-    grid = np.linspace(-1, 1, n)
-    X = np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
-    y = np.stack([np.sin(3 * X[:, 0]) * np.cos(2 * X[:, 1]), X[:, 0] * X[:, 1]], axis=1)
+    X, y, _ = image_signal
     params = dict(grid=4, width=2 * lanes(), depth=1, max_iter=30, random_state=0, device="cpu")
     calls = count_kernel_calls(monkeypatch)
     fitted = skinr.EnsembleINR(**params).fit(X, y)
@@ -172,16 +169,17 @@ def test_switched_off_by_environment():
 def test_build_caches_by_key(tmp_path, monkeypatch):
     monkeypatch.setenv("SKINR_CACHE_DIR", str(tmp_path))
     compiler = shutil.which(os.environ.get("CC", "cc"))
-    first = native._build(compiler)
+    version = native._compiler_version(compiler)
+    first = native._build(compiler, version)
     assert first.parent == tmp_path and first.exists()
     stamp = first.stat().st_mtime_ns
-    assert native._build(compiler) == first and first.stat().st_mtime_ns == stamp
+    assert native._build(compiler, version) == first and first.stat().st_mtime_ns == stamp
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no partial files left
 
 
 @needs_fast_kernel
 @pytest.mark.skipif(shutil.which("c++") is None, reason="torch.compile needs a C++ compiler")
-def test_compiled_fit_calls_the_kernels(monkeypatch):
+def test_compiled_fit_calls_the_kernels(monkeypatch, image_signal):
     """torch.compile keeps the kernels (custom operators) in its graph and trains as eager."""
     calls = []
     forward = LIBRARY.skinr_grouped_forward
@@ -191,10 +189,7 @@ def test_compiled_fit_calls_the_kernels(monkeypatch):
         return forward(*args)
 
     monkeypatch.setattr(LIBRARY, "skinr_grouped_forward", counted)
-    n = 16
-    grid = np.linspace(-1, 1, n)
-    X = np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
-    y = np.sin(3 * X[:, 0]) * np.cos(2 * X[:, 1])
+    X, y, _ = image_signal
     params = dict(grid=2, width=lanes(), depth=1, max_iter=5, random_state=0, device="cpu")
     eager = skinr.EnsembleINR(**params, torch_compile=False).fit(X, y)
     eager_calls = len(calls)
@@ -212,6 +207,6 @@ def test_refuses_a_compiler_other_than_gcc(monkeypatch):
     monkeypatch.delenv("SKINR_NATIVE", raising=False)
     monkeypatch.setattr(native.sys, "platform", "linux")
     built = []
-    monkeypatch.setattr(native, "_build", lambda compiler: built.append(compiler))
+    monkeypatch.setattr(native, "_build", lambda compiler, version: built.append(compiler))
     assert native.kernel.__wrapped__() is None
     assert built == []

@@ -71,18 +71,14 @@ def _compiler_version(compiler: str) -> str:
     return done.stdout
 
 
-def _build(compiler: str) -> Path:
+def _build(compiler: str, version: str) -> Path:
+    """The compiled library's path, building it unless the cache already holds it.
+
+    ``version`` is what ``compiler --version`` printed: part of the cache key.
+    """
     source = SOURCE.read_bytes()
-    key = hashlib.sha256(
-        b"\0".join(
-            [
-                source,
-                " ".join(FLAGS).encode(),
-                _compiler_version(compiler).encode(),
-                _cpu_signature().encode(),
-            ]
-        )
-    ).hexdigest()[:16]
+    parts = [source, " ".join(FLAGS).encode(), version.encode(), _cpu_signature().encode()]
+    key = hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
     target = cache_dir() / f"grouped_linear-{key}.so"
     if target.exists():
         return target
@@ -119,11 +115,12 @@ def kernel() -> ctypes.CDLL | None:
     if compiler is None:
         return None
     try:
-        if "Free Software Foundation" not in _compiler_version(compiler):
+        version = _compiler_version(compiler)
+        if "Free Software Foundation" not in version:
             # Clang's -fopenmp links LLVM's runtime, a second thread pool beside torch's.
             logger.info("skinr: native kernels need GCC (found %s); using torch.baddbmm", compiler)
             return None
-        library = ctypes.CDLL(str(_build(compiler)))
+        library = ctypes.CDLL(str(_build(compiler, version)))
     except (OSError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", "") or error
         logger.info("skinr: native kernels unavailable, using torch.baddbmm (%s)", detail)

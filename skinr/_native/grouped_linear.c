@@ -107,6 +107,11 @@ long skinr_scratch_floats(int P, int K, int N) {
   return lanes > transposed ? lanes : transposed;
 }
 
+/* This thread's part of the caller's scratch buffer. */
+static float* thread_scratch(float* scratch, int P, int K, int N) {
+  return scratch + (size_t)omp_get_thread_num() * skinr_scratch_floats(P, K, N);
+}
+
 static void transpose(int rows, int cols, const float* in, float* out) {
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
@@ -119,7 +124,7 @@ void skinr_grouped_forward(int threads, int C, int P, int K, int N, const float*
                            const float* W, const float* b, float* Y, float scale, float* scratch) {
 #pragma omp parallel num_threads(threads)
   {
-    float* w_t = scratch + (size_t)omp_get_thread_num() * skinr_scratch_floats(P, K, N);
+    float* w_t = thread_scratch(scratch, P, K, N);
 #pragma omp for schedule(static)
     for (int c = 0; c < C; ++c) {
       const float* x = X + (ptrdiff_t)c * P * K;
@@ -149,7 +154,7 @@ void skinr_grouped_weight_grad(int threads, int C, int P, int K, int N, const fl
                                const float* G, float* DW, float scale, float* scratch) {
 #pragma omp parallel num_threads(threads)
   {
-    float* dw_t = scratch + (size_t)omp_get_thread_num() * skinr_scratch_floats(P, K, N);
+    float* dw_t = thread_scratch(scratch, P, K, N);
 #pragma omp for schedule(static)
     for (int c = 0; c < C; ++c) {
       const float* x = X + (ptrdiff_t)c * P * K;
@@ -174,7 +179,7 @@ void skinr_grouped_input_grad(int threads, int C, int P, int K, int N, const flo
                               const float* W, float* DX, float scale, float* scratch) {
 #pragma omp parallel num_threads(threads)
   {
-    float* g_t = scratch + (size_t)omp_get_thread_num() * skinr_scratch_floats(P, K, N);
+    float* g_t = thread_scratch(scratch, P, K, N);
     float* dx_t = g_t + (size_t)N * VL;
 #pragma omp for schedule(static)
     for (int c = 0; c < C; ++c) {
