@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from skinr import _native as native
-from skinr._training import reuse_freed_memory
+from skinr._acceleration import reuse_freed_memory
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 

@@ -5,6 +5,8 @@ from coordinates to values, then evaluate it anywhere.
 """
 
 from . import datasets, metrics, model_selection, parallel, signals
+from ._registry import ESTIMATORS
+from ._version import __version__
 from .base import BaseINR
 from .ensemble import EnsembleINR
 from .fourier import FourierFeatureMLP
@@ -15,22 +17,6 @@ from .parallel import fit_many
 from .persistence import DeviceWarning, load
 from .siren import SIREN
 from .sl2a import SL2A
-
-__version__ = "0.1.0.dev0"
-
-#: Estimators :func:`load` may rebuild, by class name.
-ESTIMATORS = {
-    cls.__name__: cls
-    for cls in (
-        SIREN,
-        FourierFeatureMLP,
-        EnsembleINR,
-        MultiHeadReLU,
-        LoESine,
-        LocalGlobalSIREN,
-        SL2A,
-    )
-}
 
 __all__ = [
     "ESTIMATORS",

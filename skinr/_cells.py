@@ -24,11 +24,13 @@ from torch import Tensor
 __all__ = [
     "CellCensus",
     "CellLayout",
+    "CellSort",
     "SharedGrid",
     "cell_bounds",
+    "check_cells",
     "from_cells",
     "group_by_cell",
-    "grouped_loss",
+    "grouped_mse",
     "locate_cells",
     "merge_distinct",
     "n_cells_total",
@@ -36,6 +38,7 @@ __all__ = [
     "resolve_cells",
     "sample_footprint",
     "shared_local_grid",
+    "sort_by_cell",
     "to_cells",
 ]
 
@@ -116,6 +119,50 @@ class CellCensus:
         return torch.nonzero(self.counts == 0).ravel()
 
 
+def check_cells(module, chunks: Iterable[Tensor], name: str, value) -> CellCensus:
+    """The one way the cell architectures meet their training data.
+
+    Counts the points per cell of ``module.grid`` over ``chunks`` (normalised
+    coordinates), refuses more cells along a dimension than the data has distinct
+    coordinates (``name=value`` is the parameter in the message), and silences the
+    cells without points (``module.silence_cells``: they predict the middle of the
+    training range). The census's ``empty()`` is what the estimator reports as
+    ``empty_cells_``.
+    """
+    census = CellCensus.of_chunks(module.grid, chunks)
+    census.check_resolvable(name, value)
+    module.silence_cells(census.empty())
+    return census
+
+
+@dataclass
+class CellSort:
+    """Points sorted by cell with a counting sort: ``order`` is a stable argsort of the
+    cells, ``sorted_cell`` the cells in that order, ``rank`` each sorted point's place
+    within its cell, ``counts`` the points per cell."""
+
+    counts: Tensor
+    order: Tensor
+    sorted_cell: Tensor
+    rank: Tensor
+
+    @property
+    def starts(self) -> Tensor:
+        """Index of each cell's first point in the sorted order."""
+        return torch.cumsum(self.counts, 0) - self.counts
+
+
+def sort_by_cell(cell: Tensor, n_cells: int, counts: Tensor | None = None) -> CellSort:
+    """Sort points by cell index (``counts``: the points per cell, when known)."""
+    if counts is None:
+        counts = torch.bincount(cell, minlength=n_cells)
+    order = torch.argsort(cell, stable=True)
+    sorted_cell = cell[order]
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(cell.numel(), device=cell.device) - starts[sorted_cell]
+    return CellSort(counts, order, sorted_cell, rank)
+
+
 def order_by_cell(
     cells_of_chunks: Callable[[], Iterator[Tensor]], n_cells: int, counts: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
@@ -138,14 +185,10 @@ def order_by_cell(
     next_free = torch.cumsum(counts, 0) - counts
     offset = 0
     for cell in cells_of_chunks():
-        cell = cell.cpu()
-        chunk_order = torch.argsort(cell, stable=True)
-        sorted_cells = cell[chunk_order]
-        chunk_counts = torch.bincount(cell, minlength=n_cells)
-        chunk_starts = torch.cumsum(chunk_counts, 0) - chunk_counts
-        rank = torch.arange(cell.numel()) - chunk_starts[sorted_cells]  # place within its cell
-        order[next_free[sorted_cells] + rank] = (chunk_order + offset).to(index_dtype)
-        next_free += chunk_counts
+        chunk = sort_by_cell(cell.cpu(), n_cells)
+        destination = next_free[chunk.sorted_cell] + chunk.rank
+        order[destination] = (chunk.order + offset).to(index_dtype)
+        next_free += chunk.counts
         offset += cell.numel()
     return counts, order
 
@@ -305,13 +348,10 @@ def group_by_cell(cell: Tensor, n_cells: int) -> CellLayout:
         # Rows for the occupied cells only: padding every cell would cost n_cells rows.
         groups, counts = occupied, counts[occupied]
         cell = torch.searchsorted(occupied, cell)
-    order = torch.argsort(cell, stable=True)
-    row = cell[order]
-    starts = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(cell.shape[0], device=cell.device) - starts[row]
+    sort = sort_by_cell(cell, counts.numel(), counts)
     capacity = int(counts.max()) if cell.numel() else 0
     valid = torch.arange(capacity, device=cell.device) < counts[:, None]
-    return CellLayout(order, row, slot, counts, capacity, valid, groups)
+    return CellLayout(sort.order, sort.sorted_cell, sort.rank, counts, capacity, valid, groups)
 
 
 def to_cells(points: Tensor, layout: CellLayout) -> Tensor:
@@ -329,29 +369,29 @@ def from_cells(padded: Tensor, layout: CellLayout) -> Tensor:
     return out
 
 
-def grouped_loss(forward_cells, cell: Tensor, inputs: Tensor, values: Tensor, n_cells: int):
-    """The MSE training loss of a per-cell network, with points grouped by cell.
+def grouped_mse(forward_cells, cell: Tensor, inputs: Tensor, values: Tensor, n_cells: int):
+    """The mean squared error of a per-cell network over a whole held signal.
 
     ``forward_cells(grouped, groups)`` maps ``(n_rows, n_points, f)`` grouped inputs to
-    grouped outputs, row ``r`` through cell ``groups[r]`` (all cells if None).
-    The whole signal is grouped once per fit (cells with fewer points are padded and
-    masked out); a batch of sample indices is grouped per step.
+    grouped outputs, row ``r`` through cell ``groups[r]`` (all cells if None). The
+    signal is grouped once, here; cells with fewer points are padded and masked out.
+    Returns ``loss()``.
     """
-    import torch.nn.functional as F
-
     layout = group_by_cell(cell, n_cells)
     grouped_inputs, grouped_values = to_cells(inputs, layout), to_cells(values, layout)
     mask = None if layout.is_full else layout.valid.unsqueeze(-1).to(values.dtype)
     n_values = values.numel()
 
-    def loss_fn(batch: Tensor | None) -> Tensor:
-        if batch is None:
-            error = forward_cells(grouped_inputs, layout.groups) - grouped_values
-            if mask is None:
-                return error.square().mean()
-            return (error.square() * mask).sum() / n_values
-        batch_layout = group_by_cell(cell[batch], n_cells)
-        prediction = forward_cells(to_cells(inputs[batch], batch_layout), batch_layout.groups)
-        return F.mse_loss(from_cells(prediction, batch_layout), values[batch])
+    def loss() -> Tensor:
+        error = forward_cells(grouped_inputs, layout.groups) - grouped_values
+        if mask is None:
+            return error.square().mean()
+        return (error.square() * mask).sum() / n_values
 
-    return loss_fn
+    return loss
+
+
+def grouped_forward(forward_cells, cell: Tensor, inputs: Tensor, n_cells: int) -> Tensor:
+    """A per-cell network at points in any order: grouped by ``cell``, then ungrouped."""
+    layout = group_by_cell(cell, n_cells)
+    return from_cells(forward_cells(to_cells(inputs, layout), layout.groups), layout)

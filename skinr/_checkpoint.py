@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._version import __version__
+
 __all__ = [
     "CheckpointError",
     "checkpointing",
@@ -79,8 +81,6 @@ def data_fingerprint(estimator, X: np.ndarray, y: np.ndarray) -> str:
 
 def write_checkpoint(path: str | os.PathLike, header: dict, body: dict) -> None:
     """Write ``body`` (tensors and plain containers) under ``header``, atomically."""
-    from . import __version__
-
     buffer = io.BytesIO()
     torch.save(body, buffer)
     data = buffer.getvalue()
@@ -112,8 +112,6 @@ def read_checkpoint(path: str | os.PathLike, *, estimator_class: str, fingerprin
         The file is not a skinr checkpoint or is corrupt, or it was written by another
         skinr version, for another estimator, or for other parameters or data.
     """
-    from . import __version__
-
     path = Path(path)
     where = f"Checkpoint {str(path)!r}"
     start_over = "delete it (or choose another checkpoint_path) to start a fresh fit"

@@ -7,14 +7,15 @@ Kept apart from the estimator's training code: :class:`PartitionEditingMixin` ad
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ._cells import cell_bounds, n_cells_total
+from ._domain import normalise
 from ._validation import check_coords, check_is_fitted
-from .base import _normalise
 
 __all__ = ["PartitionEditingMixin"]
 
@@ -109,7 +110,7 @@ class PartitionEditingMixin:
         if fine_tune not in ("all", "new"):
             raise ValueError(f"fine_tune={fine_tune!r} must be 'all' or 'new'.")
         X = check_coords(self, X)
-        grid_coords = self._grid_coords(torch.as_tensor(_normalise(X, self.domain_))).double()
+        grid_coords = self._grid_coords(torch.as_tensor(normalise(X, self.domain_))).double()
         old = np.asarray(self.partitions_)
         # Partition index along each dimension, unclamped: negative or >= old beyond.
         index = torch.floor((grid_coords + 1) * torch.as_tensor(old / 2)).long().numpy()
@@ -149,14 +150,21 @@ class PartitionEditingMixin:
         }
         saved = {name: getattr(extended, name) for name in overrides}
         extended.set_params(**overrides)
-        extended._extension = _Extension(fine_tune, new_slots)
         try:
-            extended.fit(X, y)
+            extended._validate_params()
+            extended._fit(
+                X, y, functools.partial(extended._extension_objective, fine_tune, new_slots)
+            )
         finally:
-            extended._extension.release()
-            del extended._extension
             extended.set_params(**saved)
         return extended
+
+    def _extension_objective(self, fine_tune, new_slots, module, signal, generator):
+        """Fine-tuning after :meth:`extend`: the partitions' usual loss, without a
+        census (the grown grid's empty cells are known), and with "new" every gradient
+        but the new partitions' local ones masked out."""
+        frozen = [] if fine_tune == "all" else _all_but_new_local(module, new_slots)
+        return self._partition_objective(module, signal, generator, frozen=frozen)
 
     def _mirror_sources(self, created: np.ndarray, offset: np.ndarray) -> dict:
         """For each new partition, the old partition (grid index) its weights copy."""
@@ -219,28 +227,16 @@ class PartitionEditingMixin:
         return overlaps.reshape(self.partitions_)
 
 
-class _Extension:
-    """Fine-tuning state of :meth:`LocalGlobalSIREN.extend`: which gradients to keep."""
-
-    def __init__(self, fine_tune: str, new_slots: Tensor) -> None:
-        self.fine_tune, self.new_slots, self.handles = fine_tune, new_slots, []
-
-    def freeze(self, module) -> None:
-        """For "new": zero every gradient but the new partitions' local ones."""
-        if self.fine_tune == "all":
-            return
-        keep = torch.zeros(module.n_slots, dtype=torch.bool, device=self.new_slots.device)
-        keep[self.new_slots] = True
-        local = {
-            id(p) for layer in [*module.local, module.local_output] for p in layer.parameters()
-        }
-        for parameter in module.parameters():
-            if id(parameter) in local:
-                mask = keep.view(-1, *([1] * (parameter.dim() - 1))).to(parameter.dtype)
-                self.handles.append(parameter.register_hook(lambda grad, m=mask: grad * m))
-            else:
-                self.handles.append(parameter.register_hook(torch.zeros_like))
-
-    def release(self) -> None:
-        for handle in self.handles:
-            handle.remove()
+def _all_but_new_local(module, new_slots: Tensor) -> list:
+    """Gradient masks keeping only the local networks at ``new_slots``."""
+    keep = torch.zeros(module.n_slots, dtype=torch.bool, device=new_slots.device)
+    keep[new_slots] = True
+    local = {id(p) for layer in [*module.local, module.local_output] for p in layer.parameters()}
+    frozen = []
+    for parameter in module.parameters():
+        if id(parameter) in local:
+            mask = keep.view(-1, *([1] * (parameter.dim() - 1))).to(parameter.dtype)
+            frozen.append((parameter, mask))
+        else:
+            frozen.append((parameter, None))
+    return frozen

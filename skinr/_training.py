@@ -1,18 +1,15 @@
 """The optimisation loop, as plain functions over torch objects.
 
 Nothing here knows about scikit-learn or about any architecture: the estimator hands
-over a loss function of a batch of sample indices and an iterator of batches. Because
-the loop is a plain function, a benchmark can compare it step for step with a
+over a loss function of a batch of sample indices and an iterator of batches (see
+:mod:`skinr._sampling`), already accelerated as asked (:mod:`skinr._acceleration`).
+Because the loop is a plain function, a benchmark can compare it step for step with a
 hand-written PyTorch loop.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
-import os
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -22,15 +19,11 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "PRECISIONS",
     "SCHEDULES",
+    "EarlyStopping",
     "TrainingResult",
-    "accelerate",
-    "cpp_compiler_available",
-    "iterate_batches",
     "make_optimizer",
     "make_scheduler",
-    "matmul_precision",
     "train",
 ]
 
@@ -77,122 +70,6 @@ def make_optimizer(parameters: Iterable[Tensor], learning_rate: float) -> torch.
     return torch.optim.Adam(parameters, lr=learning_rate, fused=fused)
 
 
-PRECISIONS = ("float32", "tf32", "bf16")
-
-
-def accelerate(
-    loss_fn: Callable[[Tensor | None], Tensor],
-    device: torch.device,
-    *,
-    precision: str = "float32",
-    torch_compile: bool = False,
-    fall_back: bool = False,
-) -> Callable[[Tensor | None], Tensor]:
-    """``loss_fn`` under bf16 autocast and/or ``torch.compile``, as asked.
-
-    bf16 runs the forward pass's matmuls in bfloat16 (autocast) and returns the loss in
-    float32; the weights and Adam's state stay float32. ``torch_compile`` compiles the
-    whole loss (forward and, through AOTAutograd, backward) once per batch shape. With
-    ``fall_back``, a compilation that fails (no working C++ compiler, an unsupported
-    operation) warns and trains eagerly instead of raising.
-    """
-    wrapped = loss_fn
-    if precision == "bf16":
-
-        def wrapped(batch: Tensor | None) -> Tensor:
-            with torch.autocast(device.type, dtype=torch.bfloat16):
-                loss = loss_fn(batch)
-            return loss.float()
-
-    if not torch_compile:
-        return wrapped
-    compiled = torch.compile(wrapped, dynamic=False)
-    if not fall_back:
-        return compiled
-    # Compilation happens lazily, on the first call with each kind of batch (the whole
-    # signal or a sampled batch); only those calls may fall back.
-    compiled_kinds: set[bool] = set()
-    current = compiled
-
-    def guarded(batch: Tensor | None) -> Tensor:
-        nonlocal current
-        kind = batch is None
-        if current is wrapped or kind in compiled_kinds:
-            return current(batch)
-        try:
-            loss = current(batch)
-        except Exception as error:
-            warnings.warn(
-                f"torch.compile failed ({type(error).__name__}: {str(error)[:200]}); "
-                "training continues without it. Set torch_compile=False to skip the attempt.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            current = wrapped
-            return wrapped(batch)
-        compiled_kinds.add(kind)
-        return loss
-
-    return guarded
-
-
-def cpp_compiler_available() -> bool:
-    """Whether torch.compile's CPU backend can find a C++ compiler here."""
-    import shutil
-
-    candidates = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
-    return not sys.platform.startswith("win") and any(c and shutil.which(c) for c in candidates)
-
-
-@contextlib.contextmanager
-def matmul_precision(precision: str) -> Iterator[None]:
-    """Allow TF32 matmuls and convolutions (CUDA Ampere and newer) while inside.
-
-    On other devices TF32 does not exist and nothing changes.
-    """
-    if precision != "tf32":
-        yield
-        return
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
-_MALLOC_TUNED = False
-
-
-def reuse_freed_memory() -> bool:
-    """Let glibc recycle large freed blocks instead of returning them to the OS.
-
-    glibc serves blocks above 32 MB with a fresh ``mmap`` and unmaps them when freed, so
-    a tensor of that size allocated every training step (the weight gradient of a large
-    ensemble) pays a page fault per 4 kB page, every step: writing it costs more than
-    computing it. Raising the mmap and trim thresholds to 1 GiB keeps such blocks in the
-    heap for reuse (what jemalloc and tcmalloc do; PyTorch's CPU tuning guide recommends
-    them). The process then keeps its peak memory instead of returning it between steps.
-    Done once per process, on Linux with glibc only; set the environment variable
-    ``SKINR_MALLOC_TUNING=0`` to leave malloc alone. Returns whether it was applied.
-    """
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED:
-        return True
-    if os.environ.get("SKINR_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl or another libc
-        return False
-    m_trim_threshold, m_mmap_threshold, limit = -1, -3, 1 << 30
-    _MALLOC_TUNED = bool(mallopt(m_mmap_threshold, limit)) and bool(
-        mallopt(m_trim_threshold, limit)
-    )
-    return _MALLOC_TUNED
-
-
 def make_scheduler(
     optimizer: torch.optim.Optimizer, schedule: str | None, max_iter: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
@@ -204,70 +81,24 @@ def make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor(min(step / span, 1.0)))
 
 
-# Above this many samples a pass's order comes from a keyed permutation computed per
-# batch instead of a stored ``randperm`` (8 bytes per sample: 625 MB for a 78 M-sample
-# video), so sampling memory follows the batch, not the signal.
-RANDPERM_LIMIT = 1 << 24
+@dataclass
+class EarlyStopping:
+    """Stop when the loss has not fallen below ``best - tol`` for ``patience`` steps.
 
-
-class KeyedPermutation:
-    """A pseudo-random permutation of ``range(n)``, evaluated for any indices on demand.
-
-    A balanced Feistel network (6 rounds, keys from ``generator``) permutes the smallest
-    even power-of-two domain holding ``n``; values that land at or above ``n`` are
-    mapped again until they fall inside (cycle walking), which keeps it a bijection on
-    ``range(n)``. The domain is at most 4 n, so few extra rounds are needed.
+    ``patience=None`` never stops; the bookkeeping still runs, so a resumed fit that
+    replays its loss curve through :meth:`update` continues exactly where it was.
     """
 
-    ROUNDS = 6
+    tol: float = 0.0
+    patience: int | None = None
+    best: float = math.inf
+    stale: int = 0
 
-    def __init__(self, n: int, generator: torch.Generator) -> None:
-        self.n = n
-        self.half_bits = max(1, (max(n - 1, 1).bit_length() + 1) // 2)
-        self.mask = (1 << self.half_bits) - 1
-        self.keys = torch.randint(0, 1 << 31, (self.ROUNDS,), generator=generator).tolist()
-
-    def _once(self, x: Tensor) -> Tensor:
-        left, right = x >> self.half_bits, x & self.mask
-        for key in self.keys:
-            # An integer hash of (right, key), reduced to half_bits bits.
-            mixed = (right * 0x2545F491 + key) & 0xFFFFFFFF
-            mixed = (mixed ^ (mixed >> 15)) * 0x2C1B3C6D & 0xFFFFFFFF
-            mixed = (mixed ^ (mixed >> 12)) & self.mask
-            left, right = right, left ^ mixed
-        return (left << self.half_bits) | right
-
-    def __call__(self, index: Tensor) -> Tensor:
-        out = self._once(index)
-        outside = out >= self.n
-        while outside.any():
-            out[outside] = self._once(out[outside])
-            outside = out >= self.n
-        return out
-
-
-def iterate_batches(
-    n_samples: int, batch_size: int | None, generator: torch.Generator, device: torch.device
-) -> Iterator[Tensor | None]:
-    """Endless batches of sample indices; ``None`` means "all samples".
-
-    Mini-batches walk through a fresh random permutation per pass (no sample repeats
-    within a pass); an incomplete tail batch is skipped so every step sees the same
-    number of samples. Above ``RANDPERM_LIMIT`` samples the permutation is a
-    :class:`KeyedPermutation`, computed batch by batch.
-    """
-    if batch_size is None or batch_size >= n_samples:
-        while True:
-            yield None
-    while True:
-        if n_samples <= RANDPERM_LIMIT:
-            order = torch.randperm(n_samples, generator=generator).to(device)
-            for start in range(0, n_samples - batch_size + 1, batch_size):
-                yield order[start : start + batch_size]
-        else:
-            permutation = KeyedPermutation(n_samples, generator)
-            for start in range(0, n_samples - batch_size + 1, batch_size):
-                yield permutation(torch.arange(start, start + batch_size)).to(device)
+    def update(self, loss: float) -> bool:
+        """Record one step's loss; True when training should stop."""
+        self.stale = 0 if loss < self.best - self.tol else self.stale + 1
+        self.best = min(self.best, loss)
+        return self.patience is not None and self.stale >= self.patience
 
 
 def train(
@@ -294,7 +125,7 @@ def train(
     loss_fn : callable
         ``loss_fn(batch) -> scalar Tensor`` for a batch from ``batches``.
     batches : iterator
-        Yields one batch per step (see :func:`iterate_batches`).
+        Yields one batch per step (see :func:`skinr._sampling.iterate_batches`).
     learning_rate, max_iter, schedule
         Adam's step size, the number of steps and an optional key of ``SCHEDULES``.
     tol, n_iter_no_change : float, int or None
@@ -317,22 +148,12 @@ def train(
         The loss curve, the steps taken and why training ended. Ctrl-C ends training
         cleanly with a warning; the parameters keep what was learned.
     """
-    reuse_freed_memory()
     optimizer = make_optimizer(parameters, learning_rate)
     scheduler = make_scheduler(optimizer, schedule, max_iter)
+    stopping = EarlyStopping(tol, n_iter_no_change)
     result = TrainingResult()
-    best, stale = math.inf, 0
     if resume is not None:
-        optimizer.load_state_dict(resume["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(resume["scheduler"])
-        result.loss_curve = [float(v) for v in resume["loss_curve"]]
-        result.n_iter = len(result.loss_curve)
-        for value in result.loss_curve:  # replay early stopping's bookkeeping
-            stale = 0 if value < best - tol else stale + 1
-            best = min(best, value)
-        for _ in range(result.n_iter):
-            next(batches)
+        _restore(resume, optimizer, scheduler, stopping, result, batches)
 
     def state() -> dict:
         return {
@@ -357,12 +178,9 @@ def train(
             result.n_iter = step + 1
             if progress is not None and (step % report_every == 0 or step + 1 == max_iter):
                 progress(step + 1, value)
-            if n_iter_no_change is not None:
-                stale = 0 if value < best - tol else stale + 1
-                best = min(best, value)
-                if stale >= n_iter_no_change:
-                    result.stopped_early = True
-                    break
+            if stopping.update(value):
+                result.stopped_early = True
+                break
             if checkpoint is not None and checkpoint_every and step + 1 < max_iter:
                 if (step + 1) % checkpoint_every == 0:
                     checkpoint(state())
@@ -378,3 +196,17 @@ def train(
         )
     result.fit_time = time.perf_counter() - start
     return result
+
+
+def _restore(resume, optimizer, scheduler, stopping, result, batches) -> None:
+    """Continue from a checkpoint's training state: optimiser, schedule, loss curve,
+    early stopping, and the batches already drawn."""
+    optimizer.load_state_dict(resume["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(resume["scheduler"])
+    result.loss_curve = [float(v) for v in resume["loss_curve"]]
+    result.n_iter = len(result.loss_curve)
+    for value in result.loss_curve:
+        stopping.update(value)
+    for _ in range(result.n_iter):
+        next(batches)

@@ -8,7 +8,7 @@ import math
 import os
 import time
 from abc import ABCMeta, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -18,18 +18,18 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from torch import Tensor, nn
 
 from . import persistence
-from ._cells import sample_footprint
-from ._checkpoint import checkpointing
-from ._param_docs import MARKER, common_parameter_docs
-from ._training import (
+from ._acceleration import (
     PRECISIONS,
-    SCHEDULES,
     accelerate,
     cpp_compiler_available,
-    iterate_batches,
     matmul_precision,
-    train,
+    reuse_freed_memory,
 )
+from ._checkpoint import checkpointing
+from ._domain import fit_domain, normalise, normalised_chunks
+from ._objective import FitSignal, Objective
+from ._param_docs import MARKER, common_parameter_docs
+from ._training import SCHEDULES, train
 from ._validation import (
     Interval,
     StrOptions,
@@ -72,30 +72,22 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     - predicts in chunks of ``predict_batch_size`` coordinates;
     - scores by PSNR, counts FLOPs, pickles with CPU tensors and saves safely.
 
-    Subclasses implement one hook and may override a few:
+    Subclasses implement one hook and may override four:
 
     - ``_build_module(n_dims, n_outputs, generator) -> nn.Module`` (required): the
       network, mapping normalised coordinates ``(n, n_dims)`` in [-1, 1] to normalised
       values ``(n, n_outputs)``; it must offer ``flops(n_samples)``.
-    - ``_configure(X, n_outputs)``: called with the validated coordinates before a
-      fresh module is built, to fix a data-dependent structure in fitted attributes
-      that ``_build_module`` reads (e.g. automatic partitioning); :func:`load` restores
-      those attributes before rebuilding the module.
-    - ``_prepare_chunks(module, chunks)``: called once per fit before training, for
-      checks and set-up that need the training coordinates (e.g. cells without
-      points); ``chunks()`` yields the normalised coordinates a chunk at a time (the
-      whole signal as one chunk when it is held on the device), so the same code never
-      holds a big signal twice. Raising here leaves the estimator unfitted.
-    - ``_prepare_module(module, coords, values)``: the same with the whole normalised
-      signal, when it is held (defaults to ``_prepare_chunks``); for checks that only
-      the whole-signal path needs.
-    - ``_make_batches(chunks, n_samples, generator, device)``: the per-step sample
-      indices (e.g. an equal number per partition), from the coordinates in chunks.
-    - ``_make_loss(module, coords, values)``: the training loss of a batch (e.g. a
-      grid fast path on the full signal).
+    - ``_structure(X, n_outputs) -> dict``: fitted attributes that fix a
+      data-dependent structure (e.g. automatic partitioning), computed from the
+      validated coordinates before a fresh module is built; the base assigns them and
+      ``_build_module`` reads them (:func:`load` restores them before rebuilding).
+    - ``_objective(module, signal, generator) -> Objective``: what the fit trains over
+      a :class:`~skinr._objective.FitSignal` (held on the device or streamed from the
+      caller's arrays): the loss of a batch, the batches, and the fitted attributes
+      the fit produces (e.g. cells without points). Checks that need the training
+      coordinates raise here, before training; the default is the mean squared error
+      of ``module`` over ``batch_size`` samples per step.
     - ``_forward(module, coords)``: prediction on one chunk of coordinates.
-    - ``_batch_forward(module)``: the map a streamed batch's loss applies to its
-      coordinates (default: the module itself).
     - ``_count_flops(coords)``: FLOPs to predict at normalised ``coords``.
     """
 
@@ -104,7 +96,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     _domain_is_footprint: bool = False
     # With ``batch_size`` set, training reads each batch straight from the caller's
     # arrays, so a big signal is never copied (memory follows the batch); passes over
-    # the whole signal run chunk-wise in ``_prepare_chunks``. An architecture whose
+    # the whole signal run chunk-wise (``FitSignal.chunks``). An architecture whose
     # sampled loss needs the whole signal held would set this False.
     _streams_batches: bool = True
     # Measured by benchmarks/compile.py: torch.compile makes this architecture's CPU
@@ -180,36 +172,13 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     def _build_module(self, n_dims: int, n_outputs: int, generator: torch.Generator) -> nn.Module:
         """The untrained network for ``n_dims`` coordinates and ``n_outputs`` channels."""
 
-    def _configure(self, X: np.ndarray, n_outputs: int) -> None:
-        return None
+    def _structure(self, X: np.ndarray, n_outputs: int) -> dict:
+        return {}
 
-    def _prepare_chunks(self, module: nn.Module, chunks: Callable[[], Iterator[Tensor]]) -> None:
-        return None
-
-    def _prepare_module(self, module: nn.Module, coords: Tensor, values: Tensor) -> None:
-        self._prepare_chunks(module, lambda: iter([coords]))
-
-    def _make_batches(
-        self,
-        chunks: Callable[[], Iterator[Tensor]],
-        n_samples: int,
-        generator: torch.Generator,
-        device: torch.device,
-    ) -> Iterator[Tensor | None]:
-        return iterate_batches(n_samples, self.batch_size, generator, device)
-
-    def _batch_forward(self, module: nn.Module) -> Callable[[Tensor], Tensor]:
-        return module
-
-    def _make_loss(
-        self, module: nn.Module, coords: Tensor, values: Tensor
-    ) -> Callable[[Tensor | None], Tensor]:
-        def loss_fn(batch: Tensor | None) -> Tensor:
-            if batch is None:
-                return nn.functional.mse_loss(module(coords), values)
-            return nn.functional.mse_loss(module(coords[batch]), values[batch])
-
-        return loss_fn
+    def _objective(
+        self, module: nn.Module, signal: FitSignal, generator: torch.Generator
+    ) -> Objective:
+        return signal.objective(module, generator)
 
     def _forward(self, module: nn.Module, coords: Tensor) -> Tensor:
         return module(coords)
@@ -234,86 +203,52 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted estimator.
         """
+        return self._fit(X, y, self._objective)
+
+    def _fit(self, X, y, make_objective: Callable[..., Objective]):
+        """Fit with the objective ``make_objective(module, signal, generator)`` builds.
+
+        ``fit`` passes the architecture's own; a fitted model's editing methods (e.g.
+        :meth:`LocalGlobalSIREN.extend`) pass another. A failed fit leaves the
+        estimator as it was: unfitted, or its previous fit.
+        """
         before = dict(vars(self))
         try:
             with torch_threads():
-                return self._fit(X, y)
+                return self._train(X, y, make_objective)
         except Exception:
-            # A failed fit leaves the estimator as it was: unfitted, or its previous fit.
             vars(self).clear()
             vars(self).update(before)
             raise
 
-    def _fit(self, X, y):
+    def _train(self, X, y, make_objective):
         started = time.perf_counter()
         warm = self.warm_start and hasattr(self, "module_")
         device = resolve_device(self.device)
         X, y = check_training_data(self, X, y, reset=not warm)
         y2d = y.reshape(len(y), -1)
         generator = make_generator(self.random_state)
-        if warm:
-            if y2d.shape[1] != self.n_outputs_:
-                raise ValueError(
-                    f"warm_start=True: y has {y2d.shape[1]} outputs, but the fitted model "
-                    f"has {self.n_outputs_}; fit a new estimator or set warm_start=False."
-                )
-            domain, y_offset, y_scale, data_range = (
-                self.domain_,
-                self.y_offset_,
-                self.y_scale_,
-                self.data_range_,
-            )
-            module = copy.deepcopy(self.module_).to(device)
-        else:
-            domain = self._fit_domain(X)
-            y_min, y_max = float(y2d.min()), float(y2d.max())
-            data_range = y_max - y_min if y_max > y_min else 1.0
-            y_offset, y_scale = (y_max + y_min) / 2, data_range / 2
-            self._configure(X, y2d.shape[1])
-            module = self._build_module(X.shape[1], y2d.shape[1], generator).to(device)
-        streaming = self._streams_batches and (
+        module, frame = self._initial_state(X, y2d, warm, device, generator)
+        domain, y_offset, y_scale, data_range = frame
+        streamed = self._streams_batches and (
             self.batch_size is not None and self.batch_size < len(X)
         )
-        compiled = self._compiles(device, streaming)
-        value_map = (y_offset, y_scale)
-        if streaming:
-            loss_fn, batches = self._streamed_objective(
-                module, X, y2d, domain, value_map, generator, device, compiled
-            )
-        else:
-            loss_fn, batches = self._objective(module, X, y2d, domain, value_map, generator, device)
-        resume, save_checkpoint = checkpointing(self, module, X, y)
-        loss_fn = accelerate(
-            loss_fn,
+        compiled = self._compiles(device, streamed)
+        signal = FitSignal(
+            X,
+            y2d,
+            domain,
+            (y_offset, y_scale),
             device,
-            precision=self.precision,
-            torch_compile=compiled and not streaming,
-            fall_back=self.torch_compile == "auto",
+            batch_size=self.batch_size,
+            streamed=streamed,
+            chunk_size=self.predict_batch_size,
+            compile_network=compiled and streamed,
         )
-        module.train()
-        progress = self._progress_bar(y_scale, data_range) if self.verbose else None
-        try:
-            with matmul_precision(self.precision):
-                result = train(
-                    module.parameters(),
-                    loss_fn,
-                    batches,
-                    learning_rate=self.learning_rate,
-                    max_iter=self.max_iter,
-                    schedule=self.lr_schedule,
-                    tol=self.tol,
-                    n_iter_no_change=self.n_iter_no_change,
-                    progress=progress,
-                    resume=resume,
-                    checkpoint=save_checkpoint,
-                    checkpoint_every=self.checkpoint_every,
-                )
-        finally:
-            if progress is not None:
-                progress.close()
-        if save_checkpoint is not None and not result.interrupted:
-            # The fit is complete: nothing left to resume.
-            Path(self.checkpoint_path).unlink(missing_ok=True)
+        objective = make_objective(module, signal, generator)
+        if any(not name.endswith("_") or name.startswith("_") for name in objective.fitted):
+            raise TypeError(f"Fitted attributes end in '_': {sorted(objective.fitted)}")
+        result = self._run(module, objective, X, y, device, compiled and not streamed, frame)
         self.module_ = module.eval()
         self.device_ = str(device)
         self.compiled_ = compiled
@@ -327,8 +262,78 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = (self.n_iter_ if warm else 0) + result.n_iter
         self.best_loss_ = min(self.loss_curve_, default=math.inf)
         self.stopped_early_ = result.stopped_early
+        for name, value in objective.fitted.items():
+            setattr(self, name, value)
         self.fit_time_ = time.perf_counter() - started
         return self
+
+    def _run(self, module, objective, X, y, device, compile_loss, frame):
+        """Train ``module`` on ``objective``: checkpoints, acceleration, frozen
+        gradients and the progress bar around the loop of :func:`skinr._training.train`."""
+        resume, save_checkpoint = checkpointing(self, module, X, y)
+        loss_fn = accelerate(
+            objective.loss,
+            device,
+            precision=self.precision,
+            torch_compile=compile_loss,
+            fall_back=self.torch_compile == "auto",
+        )
+        reuse_freed_memory()
+        hooks = [
+            parameter.register_hook(
+                torch.zeros_like if mask is None else (lambda grad, mask=mask: grad * mask)
+            )
+            for parameter, mask in objective.frozen
+        ]
+        module.train()
+        _, _, y_scale, data_range = frame
+        progress = self._progress_bar(y_scale, data_range) if self.verbose else None
+        try:
+            with matmul_precision(self.precision):
+                result = train(
+                    module.parameters(),
+                    loss_fn,
+                    objective.batches,
+                    learning_rate=self.learning_rate,
+                    max_iter=self.max_iter,
+                    schedule=self.lr_schedule,
+                    tol=self.tol,
+                    n_iter_no_change=self.n_iter_no_change,
+                    progress=progress,
+                    resume=resume,
+                    checkpoint=save_checkpoint,
+                    checkpoint_every=self.checkpoint_every,
+                )
+        finally:
+            for hook in hooks:
+                hook.remove()
+            if progress is not None:
+                progress.close()
+        if save_checkpoint is not None and not result.interrupted:
+            # The fit is complete: nothing left to resume.
+            Path(self.checkpoint_path).unlink(missing_ok=True)
+        return result
+
+    def _initial_state(self, X, y2d, warm, device, generator) -> tuple[nn.Module, tuple]:
+        """The module to train and the fit's frame ``(domain, y_offset, y_scale,
+        data_range)``: the fitted ones on a warm start, else fresh ones for the data."""
+        if warm:
+            if y2d.shape[1] != self.n_outputs_:
+                raise ValueError(
+                    f"warm_start=True: y has {y2d.shape[1]} outputs, but the fitted model "
+                    f"has {self.n_outputs_}; fit a new estimator or set warm_start=False."
+                )
+            frame = (self.domain_, self.y_offset_, self.y_scale_, self.data_range_)
+            return copy.deepcopy(self.module_).to(device), frame
+        domain = fit_domain(
+            X, self.domain, footprint=self._domain_is_footprint, chunk_size=self.predict_batch_size
+        )
+        y_min, y_max = float(y2d.min()), float(y2d.max())
+        data_range = y_max - y_min if y_max > y_min else 1.0
+        # Assigned before the module is built, which reads them; a failed fit undoes it.
+        vars(self).update(self._structure(X, y2d.shape[1]))
+        module = self._build_module(X.shape[1], y2d.shape[1], generator).to(device)
+        return module, (domain, (y_max + y_min) / 2, data_range / 2, data_range)
 
     def predict(self, X):
         """Evaluate the fitted signal at ``X``, in chunks of ``predict_batch_size``.
@@ -349,7 +354,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         device = torch.device(self.device_)
         step = self.predict_batch_size
         with torch.inference_mode(), torch_threads():
-            for start, coords in _normalised_chunks(X, self.domain_, step):
+            for start, coords in normalised_chunks(X, self.domain_, step):
                 prediction = self._forward(self.module_, coords.to(device))
                 out[start : start + step] = prediction.cpu().numpy()
         out *= self.y_scale_  # in place: a second output-sized array is what chunks avoid
@@ -398,7 +403,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         X = check_coords(self, X)
-        return int(self._count_flops(_normalise(X, self.domain_)))
+        return int(self._count_flops(normalise(X, self.domain_)))
 
     def save(self, path):
         """Save the fitted estimator to ``path`` in skinr's safe format.
@@ -441,35 +446,6 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             self.module_, self.device_ = persistence.place_module(self.module_, self.device_)
 
     # --------------------------------------------------------------- helpers
-    def _objective(self, module, X, y2d, domain, value_map, generator, device):
-        """Loss and batches over the normalised signal, held on ``device`` for the fit."""
-        coords = torch.as_tensor(_normalise(X, domain), dtype=torch.float32, device=device)
-        values = torch.as_tensor(
-            _normalise_values(y2d, *value_map), dtype=torch.float32, device=device
-        )
-        self._prepare_module(module, coords, values)
-        batches = self._make_batches(lambda: iter([coords]), len(X), generator, device)
-        return self._make_loss(module, coords, values), batches
-
-    def _streamed_objective(self, module, X, y2d, domain, value_map, generator, device, compiled):
-        """Loss and batches that read each batch from the caller's arrays (no copy)."""
-
-        def chunks() -> Iterator[Tensor]:
-            for _, coords in _normalised_chunks(X, domain, self.predict_batch_size):
-                yield coords
-
-        self._prepare_chunks(module, chunks)
-        # Batches are gathered from numpy arrays: compile the network, not the loss.
-        forward = self._batch_forward(module)
-        if compiled:
-            # The grouping estimators pad each batch's cells to that batch's fullest
-            # cell, so shapes change from step to step; dynamic=None lets torch.compile
-            # switch to a shape-generic graph after the first change instead of
-            # recompiling for every new padding (a fixed-shape batch compiles once).
-            forward = torch.compile(forward, dynamic=None)
-        loss_fn = _streamed_loss(forward, X, y2d, domain, value_map, device)
-        return loss_fn, self._make_batches(chunks, len(X), generator, torch.device("cpu"))
-
     def _compiles(self, device: torch.device, streaming: bool) -> bool:
         """Whether this fit compiles its loss: ``torch_compile``, with "auto" resolved.
 
@@ -489,22 +465,6 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             and cpp_compiler_available()
         )
 
-    def _fit_domain(self, X: np.ndarray) -> np.ndarray:
-        """The coordinate box, ``(n_dims, 2)``, mapped to [-1, 1] for the network."""
-        if self.domain is None and self._domain_is_footprint:
-            return sample_footprint(X, chunk_size=self.predict_batch_size)
-        if self.domain is None:
-            return np.stack([X.min(axis=0), X.max(axis=0)], axis=1).astype(np.float64)
-        domain = np.asarray(self.domain, dtype=np.float64)
-        if domain.shape == (2,):
-            domain = np.tile(domain, (X.shape[1], 1))
-        if domain.shape != (X.shape[1], 2) or not np.all(domain[:, 0] < domain[:, 1]):
-            raise ValueError(
-                f"domain={self.domain!r} must be one (low, high) pair or one pair per "
-                f"coordinate dimension ({X.shape[1]} here), with low < high."
-            )
-        return domain
-
     def _progress_bar(self, y_scale: float, data_range: float):
         """A tqdm bar showing loss and training PSNR (in the data's units)."""
         from tqdm.auto import tqdm
@@ -521,38 +481,6 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
         update.close = bar.close  # type: ignore[attr-defined]
         return update
-
-
-def _normalise(X: np.ndarray, domain: np.ndarray) -> np.ndarray:
-    """Map coordinates from ``domain`` to [-1, 1] per dimension (float32)."""
-    center = (domain[:, 0] + domain[:, 1]) / 2
-    half = (domain[:, 1] - domain[:, 0]) / 2
-    half = np.where(half > 0, half, 1.0)
-    return ((X - center) / half).astype(np.float32)
-
-
-def _normalised_chunks(X: np.ndarray, domain: np.ndarray, size: int) -> Iterator[tuple]:
-    """``(start, coords)`` for each ``size``-row chunk of ``X``, normalised, on the CPU."""
-    for start in range(0, X.shape[0], size):
-        yield start, torch.from_numpy(_normalise(X[start : start + size], domain))
-
-
-def _normalise_values(y2d: np.ndarray, offset: float, scale: float) -> np.ndarray:
-    """Map targets to [-1, 1] (float32), computing in float64 whatever the input dtype."""
-    return ((y2d.astype(np.float64, copy=False) - offset) / scale).astype(np.float32)
-
-
-def _streamed_loss(forward, X, y2d, domain, value_map, device) -> Callable[[Tensor], Tensor]:
-    """The MSE of a batch of sample indices, normalised from the raw arrays per step."""
-    offset, scale = value_map
-
-    def loss_fn(batch: Tensor) -> Tensor:
-        index = batch.numpy()
-        coords = torch.from_numpy(_normalise(X[index], domain)).to(device)
-        values = torch.from_numpy(_normalise_values(y2d[index], offset, scale)).to(device)
-        return nn.functional.mse_loss(forward(coords), values)
-
-    return loss_fn
 
 
 def common_params(namespace: dict) -> dict:

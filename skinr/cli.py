@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ESTIMATORS, __version__
+from ._registry import ESTIMATORS
+from ._version import __version__
 from .datasets import camera, resize
 from .metrics import psnr, ssim
 from .signals import grid, to_array, to_coords

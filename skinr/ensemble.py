@@ -23,22 +23,22 @@ Where skinr departs from the official code, and why:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from numbers import Integral, Real
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ._cells import (
-    CellCensus,
-    from_cells,
-    group_by_cell,
-    grouped_loss,
+    check_cells,
+    grouped_forward,
+    grouped_mse,
     locate_cells,
     n_cells_total,
     resolve_cells,
-    to_cells,
 )
+from ._registry import register
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .flops import linear_flops
@@ -48,11 +48,54 @@ __all__ = ["BASES", "EnsembleINR", "EnsembleNet"]
 
 DEFAULT_OMEGA_0 = 30.0
 
-# Sub-network kinds: (activation, first-layer init, hidden init, output init).
+
+class CellFourierFeatures(nn.Module):
+    """Gaussian Fourier features of the local coordinate, a feature matrix per cell.
+
+    ``(n_cells, n_points, n_dims) -> (n_cells, n_points, 2 n_frequencies)``: each cell
+    has its own ``B ~ N(0, scale^2)`` (Tancik et al.), in cycles per cell.
+    """
+
+    def __init__(self, n_cells, n_dims, n_frequencies, scale, generator=None) -> None:
+        super().__init__()
+        frequencies = torch.empty(n_cells, n_dims, n_frequencies)
+        frequencies.normal_(0.0, scale, generator=generator)
+        self.register_buffer("frequencies", frequencies)
+        self.n_features = 2 * n_frequencies
+
+    def forward(self, local: Tensor, cells: Tensor | None = None) -> Tensor:
+        frequencies = self.frequencies if cells is None else self.frequencies[cells]
+        phase = (2 * torch.pi) * torch.bmm((local + 1) * 0.5, frequencies)
+        return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
+
+    def flops(self, n_samples: int) -> int:
+        n_dims, n_frequencies = self.frequencies.shape[1:]
+        return linear_flops(n_dims, n_frequencies, n_samples)
+
+
+@dataclass(frozen=True)
+class SubnetworkKind:
+    """What a ``base`` of :class:`EnsembleINR` makes each cell's network of.
+
+    ``activation`` follows every hidden layer; with ``scaled`` the layer products are
+    multiplied by omega_0 first (a sine network's frequency, folded into the batched
+    product). ``encoding`` maps local coordinates to the first layer's inputs.
+    """
+
+    activation: Callable[[Tensor], Tensor]
+    scaled: bool
+    first_init: str
+    hidden_init: str
+    output_init: str
+    encoding: type[nn.Module] | None = None
+
+
 BASES = {
-    "siren": ("sine", "siren_first", "siren", "siren"),
-    "relu": ("relu", "kaiming_relu", "kaiming_relu", "torch"),
-    "fourier": ("relu", "kaiming_relu", "kaiming_relu", "torch"),
+    "siren": SubnetworkKind(torch.sin, True, "siren_first", "siren", "siren"),
+    "relu": SubnetworkKind(torch.relu, False, "kaiming_relu", "kaiming_relu", "torch"),
+    "fourier": SubnetworkKind(
+        torch.relu, False, "kaiming_relu", "kaiming_relu", "torch", CellFourierFeatures
+    ),
 }
 
 
@@ -83,60 +126,56 @@ class EnsembleNet(nn.Module):
         super().__init__()
         self.grid, self.base, self.omega_0 = tuple(grid), base, omega_0
         self.n_cells = n_cells_total(grid)
-        activation, first_init, hidden_init, output_init = BASES[base]
-        self.activation = activation
+        kind = BASES[base]
+        self.activation = kind.activation
+        self.layer_scale = omega_0 if kind.scaled else 1.0
         n_in = n_dims
-        if base == "fourier":
-            # Each sub-network has its own Gaussian feature matrix B (Tancik et al.).
-            frequencies = torch.empty(self.n_cells, n_dims, n_frequencies)
-            frequencies.normal_(0.0, scale, generator=generator)
-            self.register_buffer("frequencies", frequencies)
-            n_in = 2 * n_frequencies
+        self.encoding = None
+        if kind.encoding is not None:
+            self.encoding = kind.encoding(
+                self.n_cells, n_dims, n_frequencies, scale, generator=generator
+            )
+            n_in = self.encoding.n_features
         sizes = [n_in] + [width] * (depth + 1)
-        inits = [first_init] + [hidden_init] * depth
+        inits = [kind.first_init] + [kind.hidden_init] * depth
         self.hidden = nn.ModuleList(
             BatchedLinear(self.n_cells, a, b, init=init, omega_0=omega_0, generator=generator)
             for a, b, init in zip(sizes[:-1], sizes[1:], inits, strict=True)
         )
         self.output = BatchedLinear(
-            self.n_cells, width, n_outputs, init=output_init, omega_0=omega_0, generator=generator
+            self.n_cells,
+            width,
+            n_outputs,
+            init=kind.output_init,
+            omega_0=omega_0,
+            generator=generator,
         )
-        self.register_buffer("cell_is_empty", torch.zeros(self.n_cells, dtype=torch.bool))
 
     def forward_cells(self, local: Tensor, cells: Tensor | None = None) -> Tensor:
-        h = local
-        if self.base == "fourier":
-            frequencies = self.frequencies if cells is None else self.frequencies[cells]
-            phase = (2 * torch.pi) * torch.bmm((local + 1) * 0.5, frequencies)
-            h = torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
+        h = local if self.encoding is None else self.encoding(local, cells)
         for layer in self.hidden:
-            if self.activation == "sine":
-                h = torch.sin(layer(h, cells, scale=self.omega_0))
-            else:
-                h = torch.relu(layer(h, cells))
+            h = self.activation(layer(h, cells, scale=self.layer_scale))
         return self.output(h, cells)
 
     def forward(self, coords: Tensor) -> Tensor:
         cell, local = locate_cells(coords, self.grid)
-        layout = group_by_cell(cell, self.n_cells)
-        return from_cells(self.forward_cells(to_cells(local, layout), layout.groups), layout)
+        return grouped_forward(self.forward_cells, cell, local, self.n_cells)
 
     def flops(self, n_samples: int) -> int:
-        """ENRP's closed form ``2 N (d_in w + d w^2 + w d_out)`` (+ the Fourier projection)."""
+        """ENRP's closed form ``2 N (d_in w + d w^2 + w d_out)`` (+ the encoding)."""
         total = sum(layer.flops(n_samples) for layer in self.hidden) + self.output.flops(n_samples)
-        if self.base == "fourier":
-            n_dims, n_frequencies = self.frequencies.shape[1:]
-            total += linear_flops(n_dims, n_frequencies, n_samples)
+        if self.encoding is not None:
+            total += self.encoding.flops(n_samples)
         return total
 
     def silence_cells(self, cells: Tensor) -> None:
-        """Mark ``cells`` empty and zero their output layer: they predict 0, the range's middle."""
+        """Zero the output layer of ``cells``: they predict 0, the range's middle."""
         with torch.no_grad():
-            self.cell_is_empty[cells] = True
             self.output.weight[cells] = 0
             self.output.bias[cells] = 0
 
 
+@register
 class EnsembleINR(BaseINR):
     """Ensemble of small sub-networks, one per cell of a uniform grid over the domain.
 
@@ -299,21 +338,21 @@ class EnsembleINR(BaseINR):
             generator=generator,
         )
 
-    def _prepare_chunks(self, module, chunks):
-        census = CellCensus.of_chunks(module.grid, chunks())
-        census.check_resolvable("grid", self.grid)
-        module.silence_cells(census.empty())
+    def _objective(self, module, signal, generator):
+        census = check_cells(module, signal.chunks(), "grid", self.grid)
+
+        def whole_signal(coords, values):
+            cell, local = locate_cells(coords, module.grid)
+            return grouped_mse(module.forward_cells, cell, local, values, module.n_cells)
+
+        return signal.objective(
+            module,
+            generator,
+            whole_signal=whole_signal,
+            fitted={"empty_cells_": census.empty().cpu().numpy()},
+        )
 
     @property
     def n_cells_(self) -> int:
         """Number of cells (sub-networks) of the fitted ensemble."""
         return self.module_.n_cells
-
-    @property
-    def empty_cells_(self) -> np.ndarray:
-        """Row-major indices of the cells that received no training point."""
-        return torch.nonzero(self.module_.cell_is_empty).ravel().cpu().numpy()
-
-    def _make_loss(self, module, coords, values):
-        cell, local = locate_cells(coords, module.grid)
-        return grouped_loss(module.forward_cells, cell, local, values, module.n_cells)

@@ -18,6 +18,7 @@ from numbers import Integral, Real
 import torch
 from torch import Tensor, nn
 
+from ._registry import register
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .layers import FourierFeatures, Linear, PositionalEncoding
@@ -67,6 +68,7 @@ class FourierFeatureNet(nn.Module):
         return sum(layer.flops(n_samples) for layer in layers)
 
 
+@register
 class FourierFeatureMLP(BaseINR):
     """ReLU MLP on Fourier features (Gaussian random features or positional encoding).
 

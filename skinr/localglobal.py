@@ -35,10 +35,11 @@ import torch
 from torch import Tensor, nn
 
 from ._cells import (
-    CellCensus,
+    check_cells,
     from_cells,
     group_by_cell,
-    grouped_loss,
+    grouped_forward,
+    grouped_mse,
     locate_cells,
     n_cells_total,
     order_by_cell,
@@ -47,13 +48,58 @@ from ._cells import (
 )
 from ._partition_editing import PartitionEditingMixin
 from ._partition_sizing import auto_partitions, auto_widths
+from ._registry import register
+from ._sampling import per_cell_batches
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .layers import BatchedLinear, Linear, SineLinear
 
-__all__ = ["LocalGlobalNet", "LocalGlobalSIREN", "auto_partitions", "auto_widths"]
+__all__ = ["MERGES", "LocalGlobalNet", "LocalGlobalSIREN", "auto_partitions", "auto_widths"]
 
 DEFAULT_OMEGA_0 = 30.0
+
+
+class ConcatMerge(Linear):
+    """``sin(omega_0 W [local; global])``: one ``W`` shared by every depth and partition
+    (as the authors' code does)."""
+
+    def __init__(self, local_width, global_width, n_layers, *, omega_0, generator) -> None:
+        super().__init__(
+            local_width + global_width,
+            local_width,
+            init="siren",
+            omega_0=omega_0,
+            generator=generator,
+        )
+        self.n_layers = n_layers
+
+    def combine(self, layer: int, local: Tensor, global_: Tensor) -> Tensor:
+        return torch.sin(self.omega_0 * self(torch.cat([local, global_], dim=-1)))
+
+    def merge_flops(self, n_samples: int) -> int:
+        return self.n_layers * self.flops(n_samples)
+
+
+class AddMerge(nn.Module):
+    """``local + sin(omega_0 P_i global)``: a projection per depth (the paper's FC+Add)."""
+
+    def __init__(self, local_width, global_width, n_layers, *, omega_0, generator) -> None:
+        super().__init__()
+        self.omega_0 = omega_0
+        self.projections = nn.ModuleList(
+            Linear(global_width, local_width, init="siren", omega_0=omega_0, generator=generator)
+            for _ in range(n_layers)
+        )
+
+    def combine(self, layer: int, local: Tensor, global_: Tensor) -> Tensor:
+        return local + torch.sin(self.omega_0 * self.projections[layer](global_))
+
+    def merge_flops(self, n_samples: int) -> int:
+        return sum(p.flops(n_samples) for p in self.projections)
+
+
+#: How global features enter the local path after each local layer, by ``merge``.
+MERGES = {"concat": ConcatMerge, "add": AddMerge}
 
 
 class LocalGlobalNet(nn.Module):
@@ -116,22 +162,9 @@ class LocalGlobalNet(nn.Module):
             )
             for k, (a, b) in enumerate(itertools.pairwise(global_sizes))
         )
-        if merge == "concat":
-            # One merge module, reused at every depth (as the authors' code does).
-            self.merge = Linear(
-                local_width + global_width,
-                local_width,
-                init="siren",
-                omega_0=omega_0,
-                generator=generator,
-            )
-        else:
-            self.projections = nn.ModuleList(
-                Linear(
-                    global_width, local_width, init="siren", omega_0=omega_0, generator=generator
-                )
-                for _ in range(depth + 1)
-            )
+        self.merge = MERGES[merge](
+            local_width, global_width, depth + 1, omega_0=omega_0, generator=generator
+        )
 
     @property
     def n_slots(self) -> int:
@@ -146,11 +179,7 @@ class LocalGlobalNet(nn.Module):
             if self.local_only:
                 continue
             g = self.global_layers[k](g)
-            g_grouped = g.view(n_slots, n_points, g.shape[-1])
-            if self.merge_kind == "concat":
-                h = torch.sin(self.omega_0 * self.merge(torch.cat([h, g_grouped], dim=-1)))
-            else:
-                h = h + torch.sin(self.omega_0 * self.projections[k](g_grouped))
+            h = self.merge.combine(k, h, g.view(n_slots, n_points, g.shape[-1]))
         return self.local_output(h, slots)
 
     def flops(self, n_samples: int) -> int:
@@ -159,11 +188,21 @@ class LocalGlobalNet(nn.Module):
         total += self.local_output.flops(n_samples)
         if not self.local_only:
             total += sum(layer.flops(n_samples) for layer in self.global_layers)
-            if self.merge_kind == "concat":
-                total += len(self.local) * self.merge.flops(n_samples)
-            else:
-                total += sum(p.flops(n_samples) for p in self.projections)
+            total += self.merge.merge_flops(n_samples)
         return total
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        return self.partitions
+
+    def silence_cells(self, partitions: Tensor) -> None:
+        """Zero the local output layer of ``partitions`` (those kept): they predict 0,
+        the range's middle."""
+        slots = self.slot_of_partition[partitions.to(self.slot_of_partition.device)]
+        slots = slots[slots >= 0]
+        with torch.no_grad():
+            self.local_output.weight[slots] = 0
+            self.local_output.bias[slots] = 0
 
     def keep_slots(self, slots: Tensor) -> None:
         """Delete every local network but those at ``slots`` (ascending), in place."""
@@ -183,6 +222,7 @@ class LocalGlobalNet(nn.Module):
             self.slot_of_partition[kept] = old_to_new[self.slot_of_partition[kept]]
 
 
+@register
 class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
     """Local SIRENs per partition, merged with a global SIREN; croppable after fitting.
 
@@ -323,7 +363,7 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         "omega_0": [Interval(Real, 0, None, closed="neither")],
         "first_omega_0": [Interval(Real, 0, None, closed="neither")],
         "local_only": ["boolean"],
-        "merge": [StrOptions({"concat", "add"})],
+        "merge": [StrOptions(set(MERGES))],
         "target_partition_size": [Interval(Integral, 1, None, closed="left")],
         "n_params": [Interval(Integral, 1, None, closed="left")],
         "global_ratio": [Interval(Real, 0, 1, closed="neither")],
@@ -375,7 +415,7 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         super().__init__(**common_params(locals()))
 
     # ------------------------------------------------------------- structure
-    def _configure(self, X, n_outputs):
+    def _structure(self, X, n_outputs):
         n_dims = X.shape[1]
         if isinstance(self.partitions, str):
             samples = tuple(np.unique(X[:, k]).size for k in range(n_dims))
@@ -400,12 +440,14 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
             )
             local_width = auto_local if local_width is None else local_width
             global_width = auto_global if global_width is None else global_width
-        self.partitions_ = partitions
-        self.local_width_ = int(local_width)
-        self.global_width_ = 0 if self.local_only else int(global_width)
-        self.partition_mask_ = np.ones(partitions, dtype=bool)
-        self.partition_box_ = np.tile([-1.0, 1.0], (n_dims, 1))
-        self.crop_outside_ = "raise"
+        return {
+            "partitions_": partitions,
+            "local_width_": int(local_width),
+            "global_width_": 0 if self.local_only else int(global_width),
+            "partition_mask_": np.ones(partitions, dtype=bool),
+            "partition_box_": np.tile([-1.0, 1.0], (n_dims, 1)),
+            "crop_outside_": "raise",
+        }
 
     def _build_module(self, n_dims, n_outputs, generator):
         return self._network(n_dims, n_outputs, self.partition_mask_, generator)
@@ -428,32 +470,6 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
             generator=generator,
         )
 
-    def _prepare_chunks(self, module, chunks):
-        """Check the partitions against the data and silence those without points."""
-        extension = getattr(self, "_extension", None)
-        if extension is not None:
-            extension.freeze(module)
-            return
-        grid_coords = (self._grid_coords(chunk) for chunk in chunks())
-        census = CellCensus.of_chunks(module.partitions, grid_coords)
-        census.check_resolvable("partitions", self.partitions)
-        empty = census.empty().to(module.slot_of_partition.device)
-        slots = module.slot_of_partition[empty]
-        with torch.no_grad():
-            module.local_output.weight[slots[slots >= 0]] = 0
-            module.local_output.bias[slots[slots >= 0]] = 0
-        # For this fit only: empty_cells_, and the sampler's sort by partition.
-        self._partition_census = census
-
-    def _fit(self, X, y):
-        try:
-            super()._fit(X, y)
-        finally:
-            census = self.__dict__.pop("_partition_census", None)
-        if census is not None:
-            self.empty_cells_ = census.empty().cpu().numpy()
-        return self
-
     def _grid_coords(self, coords: Tensor) -> Tensor:
         """Normalised coordinates mapped so that the partition grid spans [-1, 1]."""
         box = torch.as_tensor(self.partition_box_, dtype=coords.dtype, device=coords.device)
@@ -467,33 +483,46 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         return module.slot_of_partition[self._cells(coords)]
 
     # -------------------------------------------------------------- training
-    def _make_batches(self, chunks, n_samples, generator, device):
-        if self.batch_size is None or self.batch_size >= n_samples:
-            yield from super()._make_batches(chunks, n_samples, generator, device)
-            return
-        # The same number of points from every partition, drawn with replacement; the
-        # points are sorted by partition once, chunk by chunk, reusing the census's
-        # counts (an extend fit takes no census, so the sort counts them itself).
-        census = self.__dict__.get("_partition_census")
-        counts, order = order_by_cell(
-            lambda: (self._cells(chunk) for chunk in chunks()),
-            n_cells_total(self.partitions_),
-            counts=None if census is None else census.counts,
+    def _objective(self, module, signal, generator):
+        grid_coords = (self._grid_coords(chunk) for chunk in signal.chunks())
+        census = check_cells(module, grid_coords, "partitions", self.partitions)
+        return self._partition_objective(
+            module,
+            signal,
+            generator,
+            counts=census.counts,
+            fitted={"empty_cells_": census.empty().cpu().numpy()},
         )
-        occupied = torch.nonzero(counts).ravel()
-        starts = (torch.cumsum(counts, 0) - counts)[occupied]
-        per_partition = max(1, self.batch_size // occupied.numel())
-        while True:
-            draws = torch.rand(occupied.numel(), per_partition, generator=generator)
-            picks = starts[:, None] + (draws * counts[occupied][:, None]).long()
-            yield order[picks.ravel()].long().to(device)
 
-    def _batch_forward(self, module):
-        return functools.partial(self._forward, module)
+    def _partition_objective(self, module, signal, generator, *, counts=None, **options):
+        """The loss over partitions grouped once per fit (whole signal) or per batch;
+        with ``batch_size``, every step draws the same number of points from each
+        partition, with replacement (the paper's sampling). ``counts`` are the points
+        per partition when a census already found them."""
 
-    def _make_loss(self, module, coords, values):
+        def whole_signal(coords, values):
+            slots = self._slots(module, coords)
+            return grouped_mse(module.forward_groups, slots, coords, values, module.n_slots)
+
+        batches = None
+        if signal.sampled:
+            counts, order = order_by_cell(
+                lambda: (self._cells(chunk) for chunk in signal.chunks()),
+                n_cells_total(self.partitions_),
+                counts=counts,
+            )
+            batches = per_cell_batches(
+                counts, order, signal.batch_size, generator, signal.batch_device
+            )
+        forward = functools.partial(self._training_forward, module)
+        return signal.objective(
+            forward, generator, whole_signal=whole_signal, batches=batches, **options
+        )
+
+    def _training_forward(self, module, coords):
+        """The network at training points, which always lie in kept partitions."""
         slots = self._slots(module, coords)
-        return grouped_loss(module.forward_groups, slots, coords, values, module.n_slots)
+        return grouped_forward(module.forward_groups, slots, coords, module.n_slots)
 
     # ------------------------------------------------------------ prediction
     def _forward(self, module, coords):

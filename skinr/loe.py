@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._cells import merge_distinct, n_cells_total, resolve_cells
+from ._cells import merge_distinct, n_cells_total, resolve_cells, sort_by_cell
+from ._registry import register
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .flops import linear_flops
@@ -33,11 +34,28 @@ from .layers import BatchedLinear, Linear
 
 __all__ = ["PATTERNS", "LoENet", "LoESine", "tile_scales"]
 
-PATTERNS = ("fine_to_coarse", "quad_tree", "gray_code")
 ACTIVATIONS = ("sine", "leaky_relu")
 LEAKY_SLOPE = 0.2
 # sin(omega_0 x) per initialisation: torch's default init is chaotic at SIREN's 30.
 DEFAULT_OMEGA_0 = {"default": 3.0, "siren": 30.0}
+
+
+def _levels(depth: int) -> list[float]:
+    return [2.0**level for level in range(1, depth + 1)]
+
+
+#: Per-layer tiling of each pattern: ``depth -> (scales, offsets)``, scales in cells per
+#: unit length on [0, 1], offsets in cells.
+PATTERNS = {
+    # Finest first.
+    "fine_to_coarse": lambda depth: (_levels(depth)[::-1], [0.0] * depth),
+    # Coarse to fine: with 2-wide tiles the experts along the layers address a
+    # quad-tree cell.
+    "quad_tree": lambda depth: (_levels(depth), [0.0] * depth),
+    # 2, 2, 4, ..., 2^(depth-1), every layer after the first shifted by half a cell,
+    # so consecutive levels never share a border (the community LoE code's).
+    "gray_code": lambda depth: ([2.0, *_levels(depth)[: depth - 1]], [0.0] + [0.5] * (depth - 1)),
+}
 
 
 def tile_scales(pattern: str, depth: int) -> tuple[list[float], list[float]]:
@@ -50,14 +68,9 @@ def tile_scales(pattern: str, depth: int) -> tuple[list[float], list[float]]:
     layer after the first shifted by half a cell, so consecutive levels never share a
     border (the community LoE code's arrangement).
     """
-    levels = [2.0**level for level in range(1, depth + 1)]
-    if pattern == "quad_tree":
-        return levels, [0.0] * depth
-    if pattern == "fine_to_coarse":
-        return levels[::-1], [0.0] * depth
-    if pattern == "gray_code":
-        return [2.0, *levels[: depth - 1]], [0.0] + [0.5] * (depth - 1)
-    raise ValueError(f"pattern={pattern!r} is not one of {PATTERNS}.")
+    if pattern not in PATTERNS:
+        raise ValueError(f"pattern={pattern!r} is not one of {tuple(PATTERNS)}.")
+    return PATTERNS[pattern](depth)
 
 
 class LoENet(nn.Module):
@@ -277,13 +290,9 @@ class ExpertRoutes:
         rows, n_source_rows = torch.arange(n_points, device=device), n_points
         gathers, inverses, unread = [], [], []
         for expert in experts:
-            counts = torch.bincount(expert, minlength=n_experts)
-            capacity = int(counts.max()) if n_points else 0
-            order = torch.argsort(expert, stable=True)
-            sorted_expert = expert[order]
-            starts = torch.cumsum(counts, 0) - counts
-            new_rows = sorted_expert * capacity + torch.arange(n_points, device=device)
-            new_rows -= starts[sorted_expert]
+            sort = sort_by_cell(expert, n_experts)
+            order, capacity = sort.order, int(sort.counts.max()) if n_points else 0
+            new_rows = sort.sorted_cell * capacity + sort.rank
             gather = torch.zeros(n_experts * capacity, dtype=torch.long, device=device)
             gather[new_rows] = rows[order]
             inverse = torch.full((n_source_rows,), -1, dtype=torch.long, device=device)
@@ -311,6 +320,7 @@ def _flat_index(cell: Tensor, tiles: tuple[int, ...]) -> Tensor:
     return flat
 
 
+@register
 class LoESine(BaseINR):
     """Levels-of-Experts MLP: position-dependent weights, sine (or leaky ReLU) activations.
 
@@ -515,22 +525,18 @@ class LoESine(BaseINR):
             return float(self.omega_0)
         return DEFAULT_OMEGA_0[self.init]
 
-    def _prepare_chunks(self, module, chunks):
+    def _objective(self, module, signal, generator):
         distinct = None
-        for chunk in chunks():
+        for chunk in signal.chunks():
             distinct = merge_distinct(distinct, chunk)
         _cap_scales(module, distinct)
 
-    def _make_loss(self, module, coords, values):
-        # The routes of the full training signal are fixed for the whole fit.
-        routes = module.route(coords)
+        def whole_signal(coords, values):
+            # The routes of the full training signal are fixed for the whole fit.
+            routes = module.route(coords)
+            return lambda: nn.functional.mse_loss(module(coords, routes), values)
 
-        def loss_fn(batch: Tensor | None) -> Tensor:
-            if batch is None:
-                return nn.functional.mse_loss(module(coords, routes), values)
-            return nn.functional.mse_loss(module(coords[batch]), values[batch])
-
-        return loss_fn
+        return signal.objective(module, generator, whole_signal=whole_signal)
 
     @property
     def tile_scales_(self) -> np.ndarray:

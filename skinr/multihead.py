@@ -40,13 +40,14 @@ import torch
 from torch import Tensor, nn
 
 from ._cells import (
-    CellCensus,
     SharedGrid,
+    check_cells,
     locate_cells,
     n_cells_total,
     resolve_cells,
     shared_local_grid,
 )
+from ._registry import register
 from ._validation import Interval, StrOptions, check_is_fitted
 from .base import BaseINR, common_params
 from .flops import linear_flops
@@ -195,7 +196,6 @@ class MultiHeadNet(nn.Module):
             init_bound=head_init_bound,
             generator=generator,
         )
-        self.register_buffer("head_is_empty", torch.zeros(self.n_heads, dtype=torch.bool))
 
     def features(self, local: Tensor) -> Tensor:
         """Body output at local coordinates, ``(n, n_dims) -> (n, width)``."""
@@ -229,15 +229,15 @@ class MultiHeadNet(nn.Module):
         """Grid fast path: the body once per local position, every head at each."""
         return self.body_flops(n_local) + self.heads.flops(n_local * n_heads)
 
-    def silence_heads(self, heads: Tensor) -> None:
-        """Mark ``heads`` empty and zero them: they predict 0, the range's middle."""
+    def silence_cells(self, cells: Tensor) -> None:
+        """Zero the heads of ``cells``: they predict 0, the range's middle."""
         with torch.no_grad():
-            self.head_is_empty[heads] = True
-            self.heads.weight[heads] = 0
+            self.heads.weight[cells] = 0
             if self.heads.bias is not None:
-                self.heads.bias[heads] = 0
+                self.heads.bias[cells] = 0
 
 
+@register
 class MultiHeadReLU(BaseINR):
     """ReLU MLP body shared by sparse linear heads, one head per cell of a grid.
 
@@ -417,9 +417,18 @@ class MultiHeadReLU(BaseINR):
             generator=generator,
         )
 
-    def _prepare_module(self, module, coords, values):
-        super()._prepare_module(module, coords, values)
-        if self.fast_path is True and module.shared_grid(coords) is None:
+    def _objective(self, module, signal, generator):
+        census = check_cells(module, signal.chunks(), "heads", self.heads)
+        if self.fast_path is True and signal.sampled:
+            raise ValueError(
+                "fast_path=True trains on the whole grid every step; it cannot be "
+                "combined with batch_size. Use fast_path='auto' or batch_size=None."
+            )
+        # Sampled batches (a streamed big signal among them) take the general path.
+        shared = None
+        if not signal.sampled and self.fast_path is not False:
+            shared = module.shared_grid(signal.held()[0])
+        if self.fast_path is True and shared is None:
             raise ValueError(
                 f"fast_path=True, but heads={self.heads!r} do not split the training "
                 "coordinates into cells holding the same local positions (the data "
@@ -427,42 +436,24 @@ class MultiHeadReLU(BaseINR):
                 "the grid's shape, or fast_path='auto' to train on the general path."
             )
 
-    def _prepare_chunks(self, module, chunks):
-        census = CellCensus.of_chunks(module.grid, chunks())
-        census.check_resolvable("heads", self.heads)
-        if self.fast_path is True and self.batch_size is not None:
-            if self.batch_size < census.n_samples:
-                raise ValueError(
-                    "fast_path=True trains on the whole grid every step; it cannot be "
-                    "combined with batch_size. Use fast_path='auto' or batch_size=None."
-                )
-        module.silence_heads(census.empty())
+        def grid_loss(coords, values):
+            grid_values = values[shared.index.t()]
+            return lambda: nn.functional.mse_loss(
+                module.forward_grid(shared.template, shared.cells), grid_values
+            )
+
+        return signal.objective(
+            module,
+            generator,
+            whole_signal=None if shared is None else grid_loss,
+            fitted={
+                "empty_cells_": census.empty().cpu().numpy(),
+                "grid_fast_path_": shared is not None,
+            },
+        )
 
     def _shared_grid(self, module, coords) -> SharedGrid | None:
         return None if self.fast_path is False else module.shared_grid(coords)
-
-    def _make_loss(self, module, coords, values):
-        general = super()._make_loss(module, coords, values)
-        full_batches = self.batch_size is None or self.batch_size >= coords.shape[0]
-        shared = self._shared_grid(module, coords) if full_batches else None
-        self._trained_on_grid = shared is not None
-        if shared is None:
-            return general
-        grid_values = values[shared.index.t()]
-
-        def loss_fn(batch: Tensor | None) -> Tensor:
-            if batch is not None:
-                return general(batch)
-            prediction = module.forward_grid(shared.template, shared.cells)
-            return nn.functional.mse_loss(prediction, grid_values)
-
-        return loss_fn
-
-    def _fit(self, X, y):
-        super()._fit(X, y)
-        # A streamed fit (big signal, sampled batches) never takes the grid fast path.
-        self.grid_fast_path_ = self.__dict__.pop("_trained_on_grid", False)
-        return self
 
     def _forward(self, module, coords):
         shared = self._shared_grid(module, coords)
@@ -475,7 +466,7 @@ class MultiHeadReLU(BaseINR):
 
     def _count_flops(self, coords):
         module = self.module_
-        points = torch.as_tensor(coords, device=module.head_is_empty.device)
+        points = torch.as_tensor(coords, device=module.heads.weight.device)
         shared = self._shared_grid(module, points)
         if shared is None:
             return module.flops(coords.shape[0])
@@ -509,8 +500,3 @@ class MultiHeadReLU(BaseINR):
     def n_heads_(self) -> int:
         """Number of heads (cells) of the fitted model."""
         return self.module_.n_heads
-
-    @property
-    def empty_cells_(self) -> np.ndarray:
-        """Row-major indices of the cells that received no training point."""
-        return torch.nonzero(self.module_.head_is_empty).ravel().cpu().numpy()

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._registry import ESTIMATORS
+
 __all__ = ["FORMAT_VERSION", "DeviceWarning", "load", "place_module", "save"]
 
 FORMAT_VERSION = 1
@@ -153,9 +155,7 @@ def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict
     path = Path(path)
     header, payload = _read_header(path)
     if estimators is None:
-        import skinr
-
-        estimators = skinr.ESTIMATORS
+        estimators = ESTIMATORS
     cls = estimators.get(header["class"])
     if cls is None:
         raise ValueError(

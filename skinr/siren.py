@@ -16,6 +16,7 @@ from numbers import Integral, Real
 import torch
 from torch import Tensor, nn
 
+from ._registry import register
 from ._validation import Interval
 from .base import BaseINR, common_params
 from .layers import Linear, SineLinear
@@ -64,6 +65,7 @@ class SirenNet(nn.Module):
         return sum(layer.flops(n_samples) for layer in self.hidden) + self.output.flops(n_samples)
 
 
+@register
 class SIREN(BaseINR):
     """Sine-activated MLP (SIREN), the reference implicit neural representation.
 

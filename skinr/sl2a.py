@@ -24,6 +24,7 @@ from numbers import Integral
 import torch
 from torch import Tensor, nn
 
+from ._registry import register
 from ._validation import Interval
 from .base import BaseINR, common_params
 from .flops import linear_flops
@@ -144,6 +145,7 @@ class SL2ANet(nn.Module):
         return sum(layer.flops(n_samples) for layer in layers)
 
 
+@register
 class SL2A(BaseINR):
     """SL2A-INR: a Chebyshev learnable-activation layer and a modulated ReLU MLP.
 

@@ -1,5 +1,6 @@
 """Shared fixtures: small signals made in code, and fast settings per estimator."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -80,12 +81,22 @@ def volume_signal():
     return to_coords((x**2 + yy**2 + z**2 < 0.6).astype(float), channel_axis=None)
 
 
+def wrap_training_loss(monkeypatch, Estimator, wrap):
+    """Make every fit of ``Estimator`` train on ``wrap(loss)`` instead of its own loss."""
+    objective_of = Estimator._objective
+
+    def wrapped_objective(self, module, signal, generator):
+        objective = objective_of(self, module, signal, generator)
+        return dataclasses.replace(objective, loss=wrap(objective.loss))
+
+    monkeypatch.setattr(Estimator, "_objective", wrapped_objective)
+
+
 def interrupt_after(model, n_steps, monkeypatch):
     """Make ``model``'s fit raise KeyboardInterrupt (as Ctrl-C does) after ``n_steps``."""
-    make_loss = type(model)._make_loss
 
-    def interrupting_loss(self, module, coords, values):
-        loss_fn, calls = make_loss(self, module, coords, values), [0]
+    def interrupting(loss_fn):
+        calls = [0]
 
         def wrapped(batch):
             calls[0] += 1
@@ -95,4 +106,4 @@ def interrupt_after(model, n_steps, monkeypatch):
 
         return wrapped
 
-    monkeypatch.setattr(type(model), "_make_loss", interrupting_loss)
+    wrap_training_loss(monkeypatch, type(model), interrupting)

@@ -92,7 +92,7 @@ def test_streamed_grouping_fit_compiles_a_bounded_number_of_graphs(monkeypatch, 
 def test_auto_compile_falls_back_to_eager_with_a_warning(monkeypatch):
     import torch
 
-    from skinr._training import accelerate
+    from skinr._acceleration import accelerate
 
     def broken_compile(fn, **kwargs):
         def fails(batch):

@@ -6,6 +6,7 @@ import torch
 
 import skinr
 from skinr import EnsembleINR
+from skinr._objective import FitSignal
 from skinr.ensemble import EnsembleNet
 from skinr.signals import grid, to_coords
 from skinr.siren import SirenNet
@@ -63,12 +64,10 @@ def test_grid_fast_path_equals_scattered_path():
     """Training uses cells grouped once; predict groups arbitrary points. Same function."""
     X, y = to_coords(skinr.datasets.perlin_noise((32, 32), 4, random_state=0))
     model = EnsembleINR(grid=4, width=16, max_iter=30, device="cpu", random_state=0).fit(X, y)
-    coords = torch.as_tensor(X, dtype=torch.float32)
-    loss_fn = model._make_loss(
-        model.module_,
-        coords,
-        torch.as_tensor(((y - model.y_offset_) / model.y_scale_)[:, None], dtype=torch.float32),
+    signal = FitSignal(
+        X, y[:, None], model.domain_, (model.y_offset_, model.y_scale_), torch.device("cpu")
     )
+    loss_fn = model._objective(model.module_, signal, torch.Generator()).loss
     with torch.no_grad():
         fast = loss_fn(None).item()
     scattered = np.mean(((model.predict(X) - y) / model.y_scale_) ** 2)

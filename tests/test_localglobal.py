@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from skinr import LocalGlobalSIREN, load
+from skinr._cells import sample_footprint
+from skinr._objective import FitSignal
 from skinr.localglobal import auto_partitions, auto_widths
 from skinr.signals import grid, to_coords
 
@@ -97,10 +99,13 @@ def test_merges_train(picture, merge):
 def test_batches_hold_the_same_number_of_points_per_partition(picture):
     X, y = picture
     model = small(batch_size=48)
-    model._configure(X, 1)
-    coords = torch.as_tensor((X - X.mean(0)) / (np.ptp(X, 0) / 2) * 15 / 16, dtype=torch.float32)
+    vars(model).update(model._structure(X, 1))
     generator = torch.Generator().manual_seed(0)
-    batches = model._make_batches(lambda: iter([coords]), len(coords), generator, coords.device)
+    module = model._build_module(2, 1, generator)
+    domain = sample_footprint(X)
+    signal = FitSignal(X, y[:, None], domain, (0.5, 0.5), torch.device("cpu"), batch_size=48)
+    batches = model._objective(module, signal, generator).batches
+    coords = signal.held()[0]
     from skinr._cells import locate_cells
 
     for _ in range(3):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from skinr import LoESine
-from skinr.base import _normalise
+from skinr._domain import normalise
 from skinr.loe import ExpertRoutes, LoENet, tile_scales
 from skinr.signals import grid, to_coords
 
@@ -103,7 +103,7 @@ def test_routes_come_from_each_call_s_coordinates():
     first = model.predict(X[:50])
     # A finer grid between the training pixels: its own experts, not the training routes.
     fine = grid((23, 23))
-    coords = torch.as_tensor(_normalise(fine, model.domain_))
+    coords = torch.as_tensor(normalise(fine, model.domain_))
     with torch.no_grad():
         expected = reference_forward(model.module_, coords).numpy().ravel()
     predicted = (model.predict(fine) - model.y_offset_) / model.y_scale_

@@ -8,7 +8,7 @@ import torch
 
 from skinr import MultiHeadReLU, load
 from skinr._cells import locate_cells, sample_footprint
-from skinr.base import _normalise
+from skinr._domain import normalise
 from skinr.multihead import MultiHeadNet, SparseHeads
 from skinr.signals import grid, to_coords
 
@@ -85,7 +85,7 @@ def test_grid_detection():
     net = MultiHeadNet(2, 1, (4, 4), 8, 1, 4, generator=torch.Generator().manual_seed(0))
     X = grid((16, 16))
     # Normalised over its footprint, a 16 x 16 grid puts 4 x 4 points in each cell.
-    normalised = torch.as_tensor(_normalise(X, sample_footprint(X)))
+    normalised = torch.as_tensor(normalise(X, sample_footprint(X)))
     shared = net.shared_grid(normalised)
     assert shared is not None and shared.template.shape == (16, 2) and shared.cells.numel() == 16
     # Shuffling the points does not hide the grid; dropping one point does.
@@ -95,7 +95,7 @@ def test_grid_detection():
     # 15 x 15 points cannot split evenly into 4 x 4 cells; nor can 16 x 16 over its box.
     assert (
         net.shared_grid(
-            torch.as_tensor(_normalise(grid((15, 15)), sample_footprint(grid((15, 15)))))
+            torch.as_tensor(normalise(grid((15, 15)), sample_footprint(grid((15, 15)))))
         )
         is None
     )

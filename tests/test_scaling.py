@@ -14,7 +14,7 @@ import skinr
 from skinr.model_selection import FullSignalSplit, StructureSearchCV, flops_penalized_scorer
 from skinr.parallel import torch_threads
 
-from .conftest import make_fast, run_script
+from .conftest import make_fast, run_script, wrap_training_loss
 
 distributed = pytest.importorskip("distributed")
 
@@ -275,13 +275,12 @@ def test_thread_knob(monkeypatch, image_signal):
     seen = []
     monkeypatch.setenv("SKINR_TORCH_THREADS", "1")
     model = make_fast(skinr.SIREN)
-    make_loss = type(model)._make_loss
 
-    def recording_loss(self, module, coords, values):
+    def recording(loss_fn):
         seen.append(torch.get_num_threads())
-        return make_loss(self, module, coords, values)
+        return loss_fn
 
-    monkeypatch.setattr(type(model), "_make_loss", recording_loss)
+    wrap_training_loss(monkeypatch, type(model), recording)
     before = torch.get_num_threads()
     model.fit(X, y)
     assert seen == [1] and torch.get_num_threads() == before

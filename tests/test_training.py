@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from skinr._training import SCHEDULES, iterate_batches, make_scheduler, train
+from skinr._sampling import iterate_batches
+from skinr._training import SCHEDULES, make_scheduler, train
 from skinr.siren import SirenNet
 
 
@@ -68,11 +69,11 @@ def test_fused_adam_matches_default_adam_closely():
 
 
 def test_malloc_tuning_can_be_disabled(monkeypatch):
-    from skinr import _training
+    from skinr import _acceleration
 
-    monkeypatch.setattr(_training, "_MALLOC_TUNED", False)
+    monkeypatch.setattr(_acceleration, "_MALLOC_TUNED", False)
     monkeypatch.setenv("SKINR_MALLOC_TUNING", "0")
-    assert _training.reuse_freed_memory() is False
+    assert _acceleration.reuse_freed_memory() is False
 
 
 @pytest.mark.parametrize("schedule", sorted(SCHEDULES))

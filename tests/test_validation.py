@@ -9,7 +9,7 @@ import torch
 import skinr
 from skinr._validation import resolve_device
 
-from .conftest import ALL_ESTIMATORS, make_fast
+from .conftest import ALL_ESTIMATORS, make_fast, wrap_training_loss
 
 
 @pytest.fixture(params=ALL_ESTIMATORS, ids=lambda cls: cls.__name__)
@@ -113,13 +113,13 @@ def test_error_during_training_leaves_no_state(Estimator, monkeypatch):
     """An exception inside the training loop (after validation) unwinds every attribute."""
     model = make_fast(Estimator)
 
-    def failing_loss(self, module, coords, values):
-        def loss_fn(batch):
+    def failing(loss_fn):
+        def wrapped(batch):
             raise RuntimeError("simulated failure inside a training step")
 
-        return loss_fn
+        return wrapped
 
-    monkeypatch.setattr(type(model), "_make_loss", failing_loss)
+    wrap_training_loss(monkeypatch, type(model), failing)
     with pytest.raises(RuntimeError, match="simulated failure"):
         model.fit(X_GOOD, Y_GOOD)
     assert not [name for name in vars(model) if name.endswith("_")]

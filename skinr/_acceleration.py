@@ -1,0 +1,154 @@
+"""Acceleration of a fit: torch.compile, reduced precision and the allocator.
+
+Everything here changes how fast a training step runs, never what it computes (bf16
+aside, which the ``precision`` parameter asks for); the loop in :mod:`skinr._training`
+knows nothing of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "PRECISIONS",
+    "accelerate",
+    "compile_network",
+    "cpp_compiler_available",
+    "matmul_precision",
+    "reuse_freed_memory",
+]
+
+PRECISIONS = ("float32", "tf32", "bf16")
+
+
+def accelerate(
+    loss_fn: Callable[[Tensor | None], Tensor],
+    device: torch.device,
+    *,
+    precision: str = "float32",
+    torch_compile: bool = False,
+    fall_back: bool = False,
+) -> Callable[[Tensor | None], Tensor]:
+    """``loss_fn`` under bf16 autocast and/or ``torch.compile``, as asked.
+
+    bf16 runs the forward pass's matmuls in bfloat16 (autocast) and returns the loss in
+    float32; the weights and Adam's state stay float32. ``torch_compile`` compiles the
+    whole loss (forward and, through AOTAutograd, backward) once per batch shape. With
+    ``fall_back``, a compilation that fails (no working C++ compiler, an unsupported
+    operation) warns and trains eagerly instead of raising.
+    """
+    wrapped = loss_fn
+    if precision == "bf16":
+
+        def wrapped(batch: Tensor | None) -> Tensor:
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                loss = loss_fn(batch)
+            return loss.float()
+
+    if not torch_compile:
+        return wrapped
+    compiled = torch.compile(wrapped, dynamic=False)
+    if not fall_back:
+        return compiled
+    # Compilation happens lazily, on the first call with each kind of batch (the whole
+    # signal or a sampled batch); only those calls may fall back.
+    compiled_kinds: set[bool] = set()
+    current = compiled
+
+    def guarded(batch: Tensor | None) -> Tensor:
+        nonlocal current
+        kind = batch is None
+        if current is wrapped or kind in compiled_kinds:
+            return current(batch)
+        try:
+            loss = current(batch)
+        except Exception as error:
+            warnings.warn(
+                f"torch.compile failed ({type(error).__name__}: {str(error)[:200]}); "
+                "training continues without it. Set torch_compile=False to skip the attempt.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            current = wrapped
+            return wrapped(batch)
+        compiled_kinds.add(kind)
+        return loss
+
+    return guarded
+
+
+def cpp_compiler_available() -> bool:
+    """Whether torch.compile's CPU backend can find a C++ compiler here."""
+    import shutil
+
+    candidates = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
+    return not sys.platform.startswith("win") and any(c and shutil.which(c) for c in candidates)
+
+
+@contextlib.contextmanager
+def matmul_precision(precision: str) -> Iterator[None]:
+    """Allow TF32 matmuls and convolutions (CUDA Ampere and newer) while inside.
+
+    On other devices TF32 does not exist and nothing changes.
+    """
+    if precision != "tf32":
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+_MALLOC_TUNED = False
+
+
+def reuse_freed_memory() -> bool:
+    """Let glibc recycle large freed blocks instead of returning them to the OS.
+
+    glibc serves blocks above 32 MB with a fresh ``mmap`` and unmaps them when freed, so
+    a tensor of that size allocated every training step (the weight gradient of a large
+    ensemble) pays a page fault per 4 kB page, every step: writing it costs more than
+    computing it. Raising the mmap and trim thresholds to 1 GiB keeps such blocks in the
+    heap for reuse (what jemalloc and tcmalloc do; PyTorch's CPU tuning guide recommends
+    them). The process then keeps its peak memory instead of returning it between steps.
+    Done once per process, on Linux with glibc only; set the environment variable
+    ``SKINR_MALLOC_TUNING=0`` to leave malloc alone. Returns whether it was applied.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return True
+    if os.environ.get("SKINR_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl or another libc
+        return False
+    m_trim_threshold, m_mmap_threshold, limit = -1, -3, 1 << 30
+    _MALLOC_TUNED = bool(mallopt(m_mmap_threshold, limit)) and bool(
+        mallopt(m_trim_threshold, limit)
+    )
+    return _MALLOC_TUNED
+
+
+def compile_network(forward: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """``forward`` under ``torch.compile`` for batches whose shape may change.
+
+    A streamed fit gathers each batch from numpy arrays outside the graph, so only the
+    network is compiled. The grouping estimators pad each batch's cells to that batch's
+    fullest cell, so shapes change from step to step; ``dynamic=None`` lets
+    torch.compile switch to a shape-generic graph after the first change instead of
+    recompiling for every new padding (a fixed-shape batch compiles once).
+    """
+    return torch.compile(forward, dynamic=None)

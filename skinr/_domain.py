@@ -1,0 +1,59 @@
+"""The frames a fit works in: coordinates mapped to [-1, 1], targets to [-1, 1].
+
+The estimator fixes both maps at fit (``domain_``, ``y_offset_`` and ``y_scale_``) and
+every path through the network, training or prediction, held or streamed, applies them
+through these functions, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._cells import sample_footprint
+
+__all__ = ["fit_domain", "normalise", "normalise_values", "normalised_chunks"]
+
+
+def normalise(X: np.ndarray, domain: np.ndarray) -> np.ndarray:
+    """Map coordinates from ``domain`` to [-1, 1] per dimension (float32)."""
+    center = (domain[:, 0] + domain[:, 1]) / 2
+    half = (domain[:, 1] - domain[:, 0]) / 2
+    half = np.where(half > 0, half, 1.0)
+    return ((X - center) / half).astype(np.float32)
+
+
+def normalised_chunks(X: np.ndarray, domain: np.ndarray, size: int) -> Iterator[tuple[int, Tensor]]:
+    """``(start, coords)`` for each ``size``-row chunk of ``X``, normalised, on the CPU."""
+    for start in range(0, X.shape[0], size):
+        yield start, torch.from_numpy(normalise(X[start : start + size], domain))
+
+
+def normalise_values(y2d: np.ndarray, offset: float, scale: float) -> np.ndarray:
+    """Map targets to [-1, 1] (float32), computing in float64 whatever the input dtype."""
+    return ((y2d.astype(np.float64, copy=False) - offset) / scale).astype(np.float32)
+
+
+def fit_domain(X: np.ndarray, domain, *, footprint: bool, chunk_size: int) -> np.ndarray:
+    """The coordinate box, ``(n_dims, 2)``, that a fit maps to [-1, 1].
+
+    ``domain`` is the estimator's parameter: None takes the samples' bounding box, or
+    their footprint (:func:`skinr._cells.sample_footprint`) when ``footprint``; else one
+    ``(low, high)`` pair or one pair per dimension.
+    """
+    if domain is None and footprint:
+        return sample_footprint(X, chunk_size=chunk_size)
+    if domain is None:
+        return np.stack([X.min(axis=0), X.max(axis=0)], axis=1).astype(np.float64)
+    box = np.asarray(domain, dtype=np.float64)
+    if box.shape == (2,):
+        box = np.tile(box, (X.shape[1], 1))
+    if box.shape != (X.shape[1], 2) or not np.all(box[:, 0] < box[:, 1]):
+        raise ValueError(
+            f"domain={domain!r} must be one (low, high) pair or one pair per "
+            f"coordinate dimension ({X.shape[1]} here), with low < high."
+        )
+    return box
