@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._version import __version__
+from . import _version
 
 __all__ = [
     "CheckpointError",
@@ -87,7 +87,7 @@ def write_checkpoint(path: str | os.PathLike, header: dict, body: dict) -> None:
     header = {
         **header,
         "format_version": FORMAT_VERSION,
-        "skinr_version": __version__,
+        "skinr_version": _version.__version__,
         "body_bytes": len(data),
         "body_sha256": hashlib.sha256(data).hexdigest(),
     }
@@ -125,10 +125,11 @@ def read_checkpoint(path: str | os.PathLike, *, estimator_class: str, fingerprin
                 f"{where} is corrupt (unreadable header); {start_over}."
             ) from None
         data = handle.read()
-    if header.get("format_version") != FORMAT_VERSION or header.get("skinr_version") != __version__:
+    version = _version.__version__
+    if header.get("format_version") != FORMAT_VERSION or header.get("skinr_version") != version:
         raise CheckpointError(
             f"{where} was written by skinr {header.get('skinr_version')} (checkpoint format "
-            f"{header.get('format_version')}); this is skinr {__version__} (format "
+            f"{header.get('format_version')}); this is skinr {version} (format "
             f"{FORMAT_VERSION}), which does not resume other versions' fits; {start_over}."
         )
     if len(data) != header.get("body_bytes") or (

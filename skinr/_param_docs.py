@@ -1,16 +1,25 @@
-"""The docs of the parameters every estimator shares, written once.
+"""The docs of the parameters and fitted attributes every estimator shares, written once.
 
 Each estimator's docstring holds ``%(common_parameters)s`` after its own
-``learning_rate`` and ``max_iter`` (which carry measured, per-estimator defaults);
-:class:`skinr.base.BaseINR` substitutes this text with that estimator's defaults when
-the class is created, so the wording cannot drift between estimators.
+``learning_rate`` and ``max_iter`` (which carry measured, per-estimator defaults), and
+``%(common_attributes)s`` after its own attributes; :class:`skinr.base.BaseINR`
+substitutes these texts (with that estimator's defaults) when the class is created, so
+the wording cannot drift between estimators. ``tests/test_docs.py`` checks that every
+attribute a fit produces is documented.
 """
 
 from __future__ import annotations
 
 import inspect
 
-__all__ = ["COMMON_PARAM_DOCS", "MARKER", "common_parameter_docs"]
+__all__ = [
+    "ATTRIBUTES_MARKER",
+    "COMMON_ATTRIBUTE_DOCS",
+    "COMMON_PARAM_DOCS",
+    "MARKER",
+    "common_attribute_docs",
+    "common_parameter_docs",
+]
 
 COMMON_PARAM_DOCS = {
     "batch_size": (
@@ -84,6 +93,39 @@ COMMON_PARAM_DOCS = {
     ),
 }
 MARKER = "%(common_parameters)s"
+ATTRIBUTES_MARKER = "%(common_attributes)s"
+
+_FOOTPRINT = """Unless ``domain`` is set, this is the
+        samples' footprint: along a dimension where ``X`` lies on a regular grid, its
+        bounding box widened by half a spacing on each side, so that cells align with
+        samples."""
+
+#: name -> (type, text); ``domain_``'s text depends on the estimator (see below).
+COMMON_ATTRIBUTE_DOCS = {
+    "loss_curve_": (
+        "list of float",
+        "Training loss (MSE on targets scaled to [-1, 1]) after each step.",
+    ),
+    "best_loss_": ("float", "Smallest value of ``loss_curve_``."),
+    "n_iter_": ("int", "Optimizer steps taken (summed over warm starts)."),
+    "stopped_early_": ("bool", "Whether ``n_iter_no_change`` ended the last fit."),
+    "fit_time_": ("float", "Seconds the last ``fit`` took."),
+    "compiled_": ("bool", "Whether the last ``fit`` trained through ``torch.compile``."),
+    "domain_": (
+        "ndarray of shape (n_dims, 2)",
+        """Coordinate box mapped to [-1, 1]: the bounding box of ``X`` at fit unless
+        ``domain`` is set.""",
+    ),
+    "data_range_": ("float", "Range of the training targets (1.0 for a constant signal)."),
+    "y_offset_, y_scale_": (
+        "float",
+        "Targets are trained as ``(y - y_offset_) / y_scale_``, in [-1, 1].",
+    ),
+    "y_ndim_": ("int", "Dimensionality of ``y`` at fit (1-D targets give 1-D predictions)."),
+    "n_features_in_": ("int", "Coordinate dimensions."),
+    "n_outputs_": ("int", "Output channels."),
+    "device_": ("str", "Device the module lives on."),
+}
 
 
 def common_parameter_docs(cls) -> str:
@@ -94,4 +136,18 @@ def common_parameter_docs(cls) -> str:
         default = defaults[name].default
         shown = f'"{default}"' if isinstance(default, str) else repr(default)
         lines.append(f"    {name} : {kind}, default={shown}\n        {text}")
+    return "\n".join(lines).lstrip()
+
+
+def common_attribute_docs(cls) -> str:
+    """The shared fitted-attribute docs for ``cls``, indented for a class docstring.
+
+    ``domain_`` says "footprint" for the estimators that lay their domain on the
+    samples' footprint (``cls._domain_is_footprint``).
+    """
+    lines = []
+    for name, (kind, text) in COMMON_ATTRIBUTE_DOCS.items():
+        if name == "domain_" and getattr(cls, "_domain_is_footprint", False):
+            text = f"Coordinate box mapped to [-1, 1]. {_FOOTPRINT}"
+        lines.append(f"    {name} : {kind}\n        {text}")
     return "\n".join(lines).lstrip()

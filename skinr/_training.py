@@ -181,9 +181,8 @@ def train(
             if stopping.update(value):
                 result.stopped_early = True
                 break
-            if checkpoint is not None and checkpoint_every and step + 1 < max_iter:
-                if (step + 1) % checkpoint_every == 0:
-                    checkpoint(state())
+            if checkpoint is not None and _checkpoint_due(step + 1, checkpoint_every, max_iter):
+                checkpoint(state())
     except KeyboardInterrupt:
         result.interrupted = True
         if checkpoint is not None:
@@ -196,6 +195,11 @@ def train(
         )
     result.fit_time = time.perf_counter() - start
     return result
+
+
+def _checkpoint_due(n_steps: int, every: int | None, max_iter: int) -> bool:
+    """Every ``every`` steps, but not after the last (the fit then ends anyway)."""
+    return bool(every) and n_steps < max_iter and n_steps % every == 0
 
 
 def _restore(resume, optimizer, scheduler, stopping, result, batches) -> None:

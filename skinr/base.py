@@ -28,7 +28,12 @@ from ._acceleration import (
 from ._checkpoint import checkpointing
 from ._domain import fit_domain, normalise, normalised_chunks
 from ._objective import FitSignal, Objective
-from ._param_docs import MARKER, common_parameter_docs
+from ._param_docs import (
+    ATTRIBUTES_MARKER,
+    MARKER,
+    common_attribute_docs,
+    common_parameter_docs,
+)
 from ._training import SCHEDULES, train
 from ._validation import (
     Interval,
@@ -107,6 +112,8 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         super().__init_subclass__(**kwargs)
         if cls.__doc__ and MARKER in cls.__doc__:
             cls.__doc__ = cls.__doc__.replace(MARKER, common_parameter_docs(cls))
+        if cls.__doc__ and ATTRIBUTES_MARKER in cls.__doc__:
+            cls.__doc__ = cls.__doc__.replace(ATTRIBUTES_MARKER, common_attribute_docs(cls))
 
     _parameter_constraints: dict = {
         "learning_rate": [Interval(Real, 0, None, closed="neither")],

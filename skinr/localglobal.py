@@ -272,6 +272,11 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         The trained torch module.
     partitions_ : tuple of int
         Partitions per dimension.
+    n_partitions_ : int
+        Number of partitions of the grid, kept or not.
+    partition_box_ : ndarray of shape (n_dims, 2)
+        The box, in the normalised frame where ``domain_`` spans [-1, 1], that the
+        partition grid splits evenly: [-1, 1] per dimension until ``extend`` grows it.
     local_width_, global_width_ : int
         The widths used (given or sized to the budget; ``global_width_`` is 0 for
         ``local_only``).
@@ -282,37 +287,9 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
     empty_cells_ : ndarray of int
         Partitions (row-major) that received no training point; their local output
         layer is zeroed, so they predict the middle of the training range.
-    loss_curve_ : list of float
-        Training loss (MSE on targets scaled to [-1, 1]) after each step.
-    best_loss_ : float
-        Smallest value of ``loss_curve_``.
-    n_iter_ : int
-        Optimizer steps taken (summed over warm starts).
-    stopped_early_ : bool
-        Whether ``n_iter_no_change`` ended the last fit.
-    fit_time_ : float
-        Seconds the last ``fit`` took.
-    compiled_ : bool
-        Whether the last ``fit`` trained through ``torch.compile``.
     n_params_ : int
         Trainable parameters (kept local networks, global network, merge).
-    domain_ : ndarray of shape (n_dims, 2)
-        Coordinate box mapped to [-1, 1]; the partitions split it evenly. Unless
-        ``domain`` is set, this is the samples' footprint: along a dimension where
-        ``X`` lies on a regular grid, its bounding box widened by half a spacing on
-        each side.
-    data_range_ : float
-        Range of the training targets (1.0 for a constant signal).
-    y_offset_, y_scale_ : float
-        Targets are trained as ``(y - y_offset_) / y_scale_``, in [-1, 1].
-    y_ndim_ : int
-        Dimensionality of ``y`` at fit (1-D targets give 1-D predictions).
-    n_features_in_ : int
-        Coordinate dimensions.
-    n_outputs_ : int
-        Output channels.
-    device_ : str
-        Device the module lives on.
+    %(common_attributes)s
 
     See Also
     --------

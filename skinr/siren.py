@@ -92,34 +92,9 @@ class SIREN(BaseINR):
     ----------
     module_ : SirenNet
         The trained torch module.
-    loss_curve_ : list of float
-        Training loss (MSE on targets scaled to [-1, 1]) after each step.
-    best_loss_ : float
-        Smallest value of ``loss_curve_``.
-    n_iter_ : int
-        Optimizer steps taken (summed over warm starts).
-    stopped_early_ : bool
-        Whether ``n_iter_no_change`` ended the last fit.
-    fit_time_ : float
-        Seconds the last ``fit`` took.
-    compiled_ : bool
-        Whether the last ``fit`` trained through ``torch.compile``.
     n_params_ : int
         Trainable parameters.
-    domain_ : ndarray of shape (n_dims, 2)
-        Coordinate box mapped to [-1, 1].
-    data_range_ : float
-        Range of the training targets (1.0 for a constant signal).
-    y_offset_, y_scale_ : float
-        Targets are trained as ``(y - y_offset_) / y_scale_``, in [-1, 1].
-    y_ndim_ : int
-        Dimensionality of ``y`` at fit (1-D targets give 1-D predictions).
-    n_features_in_ : int
-        Coordinate dimensions.
-    n_outputs_ : int
-        Output channels.
-    device_ : str
-        Device the module lives on.
+    %(common_attributes)s
 
     See Also
     --------

@@ -50,6 +50,12 @@ def run_script(script: str, *args, deadline: float) -> subprocess.CompletedProce
     )
 
 
+@pytest.fixture(params=ALL_ESTIMATORS, ids=lambda cls: cls.__name__)
+def Estimator(request):
+    """Each of skinr's estimators in turn."""
+    return request.param
+
+
 def make_fast(Estimator, **overrides):
     """An estimator with the fast test settings (plus overrides), on the CPU."""
     params = {**FAST_PARAMS[Estimator], "device": "cpu", "random_state": 0}

@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 import skinr
 from skinr.metrics import psnr
 
-from .conftest import ALL_ESTIMATORS, interrupt_after, make_fast
+from .conftest import interrupt_after, make_fast
 
 FITTED_ATTRIBUTES = [
     "module_",
@@ -28,11 +28,6 @@ FITTED_ATTRIBUTES = [
     "device_",
     "data_range_",
 ]
-
-
-@pytest.fixture(params=ALL_ESTIMATORS, ids=lambda cls: cls.__name__)
-def Estimator(request):
-    return request.param
 
 
 @pytest.mark.parametrize("signal", ["audio_signal", "image_signal", "volume_signal"])

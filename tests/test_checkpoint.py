@@ -144,7 +144,7 @@ def test_checkpoint_of_another_version_is_refused(
     image_signal, interrupted_checkpoint, monkeypatch
 ):
     X, y, _ = image_signal
-    monkeypatch.setattr(skinr, "__version__", "99.0")
+    monkeypatch.setattr(skinr._version, "__version__", "99.0")
     model = make_fast(skinr.SIREN, max_iter=30, checkpoint_path=interrupted_checkpoint)
     refused(model, X, y, "written by skinr 0.1.0.dev0 .* this is skinr 99.0")
 

@@ -11,7 +11,7 @@ import pytest
 
 import skinr
 
-from .conftest import ALL_ESTIMATORS
+from .conftest import ALL_ESTIMATORS, make_fast
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMON = [
@@ -68,6 +68,39 @@ def test_common_parameters_documented_identically():
             # The first line carries the default, which may differ; the text may not.
             body = docs[name].split("\n", 1)[1]
             assert body == reference[name].split("\n", 1)[1], f"{cls.__name__}.{name}"
+
+
+def _attribute_docs(cls):
+    doc = inspect.getdoc(cls)
+    section = doc.split("Attributes\n----------\n")[1].split("\n\nSee Also")[0]
+    blocks = re.split(r"\n(?=\w[\w, ]* : )", section)
+    return {name: b for b in blocks for name in b.split(" : ")[0].split(", ")}
+
+
+def test_every_fitted_attribute_is_documented(Estimator, image_signal):
+    """What a fit produces (attributes and properties ending in _) is in the docstring."""
+    X, y, _ = image_signal
+    model = make_fast(Estimator).fit(X, y)
+    fitted = {name for name in vars(model) if name.endswith("_") and not name.startswith("_")}
+    fitted |= {
+        name
+        for name, value in inspect.getmembers(type(model))
+        if isinstance(value, property) and name.endswith("_") and not name.startswith("_")
+    }
+    documented = _attribute_docs(Estimator)
+    assert fitted <= set(documented), sorted(fitted - set(documented))
+
+
+def test_common_attributes_come_from_one_table():
+    from skinr._param_docs import COMMON_ATTRIBUTE_DOCS
+
+    for cls in ALL_ESTIMATORS:
+        docs = _attribute_docs(cls)
+        for entry, (kind, text) in COMMON_ATTRIBUTE_DOCS.items():
+            block = docs[entry.split(", ")[0]]
+            assert block.startswith(f"{entry} : {kind}\n"), (cls.__name__, entry)
+            if entry != "domain_":  # its text says "footprint" where the domain is one
+                assert " ".join(block.split("\n", 1)[1].split()) == " ".join(text.split())
 
 
 def test_code_passes_ruff():

@@ -9,13 +9,7 @@ import torch
 import skinr
 from skinr._validation import resolve_device
 
-from .conftest import ALL_ESTIMATORS, make_fast, wrap_training_loss
-
-
-@pytest.fixture(params=ALL_ESTIMATORS, ids=lambda cls: cls.__name__)
-def Estimator(request):
-    return request.param
-
+from .conftest import make_fast, wrap_training_loss
 
 X_GOOD = np.random.RandomState(0).uniform(-1, 1, (20, 2))
 Y_GOOD = np.sin(X_GOOD.sum(axis=1))
