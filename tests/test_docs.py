@@ -127,6 +127,22 @@ def test_readme_quickstart_runs():
     assert namespace["search"].best_score_ > 20  # dB
 
 
+def test_extending_example_runs_with_the_whole_contract(tmp_path):
+    """docs/extending.md's minimal architecture fits, scores, clones and streams as printed."""
+    from sklearn.base import clone
+
+    page = (ROOT / "docs" / "extending.md").read_text()
+    code = re.search(r"## A minimal architecture.*?```python\n(.*?)```", page, re.S).group(1)
+    namespace = {}
+    exec(compile(code, "docs/extending.md", "exec"), namespace)
+    model, X, y = namespace["model"], namespace["X"], namespace["y"]
+    assert model.score(X, y) > 25  # dB
+    assert model.count_flops(X) == model.module_.flops(len(X))
+    assert clone(model).get_params()["sigma"] == model.sigma
+    streamed = clone(model).set_params(batch_size=256, max_iter=20).fit(X, y)
+    assert streamed.loss_curve_[-1] < streamed.loss_curve_[0]
+
+
 # numpydoc rules skinr does not follow: every public object has See Also / Examples
 # only where they help, and summaries may run to a second line.
 NUMPYDOC_IGNORED = {"GL08", "SA01", "EX01", "ES01", "RT02", "PR02", "SS06"}
