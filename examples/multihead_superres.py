@@ -20,7 +20,7 @@ args = parser.parse_args()
 
 full = skinr.datasets.camera(2 * args.size)
 half = skinr.datasets.resize(full, (args.size, args.size))
-X, y = to_coords(half)
+X, y = to_coords(half, pixel_centers=True)
 model = skinr.MultiHeadReLU(heads=args.heads, max_iter=args.steps, random_state=0, data_range=1.0)
 model.fit(X, y)
 

@@ -7,7 +7,7 @@ The held-out PSNR is measured on the full-resolution pixels the model never saw.
 import argparse
 
 import skinr
-from skinr.signals import grid, to_coords
+from skinr.signals import to_coords
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--size", type=int, default=256)
@@ -16,8 +16,10 @@ args = parser.parse_args()
 
 full = skinr.datasets.camera(args.size)
 low = skinr.datasets.resize(full, (args.size // 2, args.size // 2))
-X_low, y_low = to_coords(low)
+# Pixel centres: each low-resolution pixel is the mean of a 2 x 2 block of full ones,
+# and its coordinate is that block's centre, so both images share one frame.
+X_low, y_low = to_coords(low, pixel_centers=True)
 model = skinr.SIREN(max_iter=args.steps, random_state=0, data_range=1.0).fit(X_low, y_low)
-X_full = grid(full.shape)  # the same [-1, 1] box, twice as many points per side
+X_full = model.grid_coordinates(full.shape)  # the same square, twice the pixels per side
 print(f"fit PSNR at {low.shape}: {model.score(X_low, y_low):.2f} dB")
 print(f"held-out PSNR at {full.shape}: {model.score(X_full, full.ravel()):.2f} dB")

@@ -7,7 +7,7 @@ from coordinates to values, then evaluate it anywhere.
 from . import datasets, metrics, model_selection, parallel, signals
 from ._registry import ESTIMATORS
 from ._version import __version__
-from .base import BaseINR
+from .base import BaseINR, ExtrapolationWarning
 from .ensemble import EnsembleINR
 from .fourier import FourierFeatureMLP
 from .localglobal import LocalGlobalSIREN
@@ -25,6 +25,7 @@ __all__ = [
     "BaseINR",
     "DeviceWarning",
     "EnsembleINR",
+    "ExtrapolationWarning",
     "FourierFeatureMLP",
     "LoESine",
     "LocalGlobalSIREN",

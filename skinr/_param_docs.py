@@ -116,6 +116,13 @@ COMMON_ATTRIBUTE_DOCS = {
         """Coordinate box mapped to [-1, 1]: the bounding box of ``X`` at fit unless
         ``domain`` is set.""",
     ),
+    "footprint_": (
+        "ndarray of shape (n_dims, 2)",
+        """The area the training samples stand for: their bounding box, widened by half
+        a spacing along each dimension where they lie on a regular grid (each pixel
+        owns its square). ``grid_coordinates`` and ``render`` lay grids over it;
+        ``predict`` warns (:class:`~skinr.ExtrapolationWarning`) at points far outside.""",
+    ),
     "data_range_": ("float", "Range of the training targets (1.0 for a constant signal)."),
     "y_offset_, y_scale_": (
         "float",

@@ -7,6 +7,7 @@ import inspect
 import math
 import os
 import time
+import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from numbers import Integral, Real
@@ -25,6 +26,7 @@ from ._acceleration import (
     matmul_precision,
     reuse_freed_memory,
 )
+from ._cells import resolve_cells, sample_footprint
 from ._checkpoint import checkpointing
 from ._domain import fit_domain, normalise, normalised_chunks
 from ._objective import FitSignal, Objective
@@ -48,7 +50,15 @@ from ._validation import (
 from .metrics import psnr
 from .parallel import torch_threads
 
-__all__ = ["BaseINR", "common_params"]
+__all__ = ["BaseINR", "ExtrapolationWarning", "common_params"]
+
+
+class ExtrapolationWarning(UserWarning):
+    """``predict`` was asked for points far outside the area the model was fitted on."""
+
+
+# Points further than this share of the footprint's side outside it are "far" (warned).
+EXTRAPOLATION_MARGIN = 0.1
 
 
 # "auto" compiles fits at least this long: a cold compile costs seconds.
@@ -237,6 +247,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         generator = make_generator(self.random_state)
         module, frame = self._initial_state(X, y2d, warm, device, generator)
         domain, y_offset, y_scale, data_range = frame
+        footprint = self._footprint(X, domain, warm)
         streamed = self._streams_batches and (
             self.batch_size is not None and self.batch_size < len(X)
         )
@@ -260,6 +271,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         self.device_ = str(device)
         self.compiled_ = compiled
         self.domain_ = domain
+        self.footprint_ = footprint
         self.y_offset_, self.y_scale_, self.data_range_ = y_offset, y_scale, data_range
         self.y_ndim_ = y.ndim
         self.n_outputs_ = y2d.shape[1]
@@ -321,6 +333,23 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             Path(self.checkpoint_path).unlink(missing_ok=True)
         return result
 
+    def _footprint(self, X, domain, warm) -> np.ndarray:
+        """The area the fit covers: the samples' footprint, grown to the ``domain`` the
+        user declared and, on a warm start, to the previous fits' area."""
+        if self._domain_is_footprint and self.domain is None:
+            footprint = domain  # the same computation, done already
+        else:
+            footprint = sample_footprint(X, chunk_size=self.predict_batch_size)
+        boxes = [footprint]
+        if self.domain is not None:
+            boxes.append(domain)
+        if warm:
+            boxes.append(self.footprint_)
+        return np.stack(
+            [np.min([b[:, 0] for b in boxes], axis=0), np.max([b[:, 1] for b in boxes], axis=0)],
+            axis=1,
+        )
+
     def _initial_state(self, X, y2d, warm, device, generator) -> tuple[nn.Module, tuple]:
         """The module to train and the fit's frame ``(domain, y_offset, y_scale,
         data_range)``: the fitted ones on a warm start, else fresh ones for the data."""
@@ -357,6 +386,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         X = check_coords(self, X)
+        self._warn_if_far_outside(X)
         out = np.empty((X.shape[0], self.n_outputs_), dtype=np.float64)
         device = torch.device(self.device_)
         step = self.predict_batch_size
@@ -367,6 +397,55 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         out *= self.y_scale_  # in place: a second output-sized array is what chunks avoid
         out += self.y_offset_
         return out.ravel() if self.y_ndim_ == 1 else out
+
+    def grid_coordinates(self, shape):
+        """Pixel centres of a grid of ``shape`` over the area the model was fitted on.
+
+        The area is ``footprint_``: the samples' bounding box widened by half a sample
+        spacing wherever they lie on a regular grid, so a model fitted on a 64 x 64
+        image (in either coordinate convention of :mod:`skinr.signals`) renders
+        ``(256, 256)`` as the same picture at 4x, pixel for pixel aligned with an
+        area-downsampling of the full-size image.
+
+        Parameters
+        ----------
+        shape : int or tuple of int
+            Samples along each coordinate dimension (an int applies to every one).
+
+        Returns
+        -------
+        X : ndarray of shape (prod(shape), n_dims)
+            Coordinates in row-major order (reshape predictions with
+            :func:`skinr.signals.to_array`).
+        """
+        from .signals import grid
+
+        check_is_fitted(self)
+        shape = resolve_cells(shape, self.n_features_in_, "shape")
+        return grid(shape, bounds=self.footprint_, pixel_centers=True)
+
+    def render(self, shape):
+        """The fitted signal on a grid of ``shape`` over the area it was fitted on.
+
+        ``render(shape)`` is ``to_array(predict(grid_coordinates(shape)), shape)``: the
+        training resolution, a finer one (super-resolution) or a coarser one, with one
+        call for every estimator.
+
+        Parameters
+        ----------
+        shape : int or tuple of int
+            Samples along each coordinate dimension (an int applies to every one).
+
+        Returns
+        -------
+        ndarray of shape (*shape) or (*shape, n_outputs)
+            Predicted values laid out on the grid.
+        """
+        from .signals import to_array
+
+        coords = self.grid_coordinates(shape)
+        shape = resolve_cells(shape, self.n_features_in_, "shape")
+        return to_array(self.predict(coords), shape)
 
     def score(self, X, y, sample_weight=None):
         """PSNR in dB of the predictions at ``X`` against ``y`` (greater is better).
@@ -453,6 +532,24 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             self.module_, self.device_ = persistence.place_module(self.module_, self.device_)
 
     # --------------------------------------------------------------- helpers
+    def _warn_if_far_outside(self, X: np.ndarray) -> None:
+        footprint = getattr(self, "footprint_", None)
+        if footprint is None or X.shape[0] == 0:
+            return
+        margin = EXTRAPOLATION_MARGIN * (footprint[:, 1] - footprint[:, 0])
+        low, high = X.min(axis=0), X.max(axis=0)
+        if np.all(low >= footprint[:, 0] - margin) and np.all(high <= footprint[:, 1] + margin):
+            return
+        outside = np.any((X < footprint[:, 0] - margin) | (X > footprint[:, 1] + margin), axis=1)
+        warnings.warn(
+            f"{int(outside.sum())} of {X.shape[0]} points lie far outside the area "
+            f"{type(self).__name__} was fitted on (footprint_, by more than "
+            f"{EXTRAPOLATION_MARGIN:.0%} of its side): predictions there extrapolate and "
+            "follow no data (see the user guide, 'Off the training grid').",
+            ExtrapolationWarning,
+            stacklevel=3,
+        )
+
     def _compiles(self, device: torch.device, streaming: bool) -> bool:
         """Whether this fit compiles its loss: ``torch_compile``, with "auto" resolved.
 

@@ -18,7 +18,7 @@ from ._registry import ESTIMATORS
 from ._version import __version__
 from .datasets import camera, resize
 from .metrics import psnr, ssim
-from .signals import grid, to_array, to_coords
+from .signals import to_coords
 
 
 def _read_image(path: str | None, size: int | None) -> tuple[np.ndarray, str]:
@@ -69,7 +69,8 @@ def _plot_curve(path: Path, loss_curve: list[float], y_scale: float, data_range:
 def fit_image(args: argparse.Namespace) -> dict:
     """Fit ``args.image`` and write reconstruction, super-resolution, curve, metrics, model."""
     image, name = _read_image(args.image, args.size)
-    X, y = to_coords(image)
+    # Pixel centres: the 4x render's pixels then align with the image's (one frame).
+    X, y = to_coords(image, pixel_centers=True)
     params = {"random_state": args.seed, "device": args.device, "verbose": True}
     for option in ("steps", "learning_rate", "width", "depth", "batch_size"):
         value = getattr(args, option)
@@ -80,10 +81,10 @@ def fit_image(args: argparse.Namespace) -> dict:
     model.fit(X, y)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    reconstruction = to_array(model.predict(X), image.shape[:2])
+    reconstruction = model.render(image.shape[:2])
     shape_sr = [side * args.superres for side in image.shape[:2]]
     started = time.perf_counter()
-    super_resolved = to_array(model.predict(grid(shape_sr)), shape_sr)
+    super_resolved = model.render(shape_sr)
     render_time = time.perf_counter() - started
     metrics = {
         "image": name,

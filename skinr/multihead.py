@@ -35,7 +35,6 @@ import itertools
 import math
 from numbers import Integral, Real
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -48,7 +47,7 @@ from ._cells import (
     shared_local_grid,
 )
 from ._registry import register
-from ._validation import Interval, StrOptions, check_is_fitted
+from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .flops import linear_flops
 from .layers import Linear
@@ -444,30 +443,6 @@ class MultiHeadReLU(BaseINR):
         if shared is None:
             return module.flops(coords.shape[0])
         return module.grid_flops(shared.template.shape[0], shared.cells.numel())
-
-    def grid_coordinates(self, shape):
-        """Pixel centres of a grid of ``shape`` covering the fitted footprint.
-
-        Parameters
-        ----------
-        shape : int or tuple of int
-            Samples along each coordinate dimension, e.g. ``(512, 512)`` to render a
-            model fitted at 256 x 256 at twice the resolution.
-
-        Returns
-        -------
-        X : ndarray of shape (prod(shape), n_dims)
-            Coordinates in row-major order; when ``heads`` divides ``shape``, predicting
-            at them takes the grid fast path.
-        """
-        from .signals import grid
-
-        check_is_fitted(self)
-        shape = resolve_cells(shape, self.n_features_in_, "shape")
-        low, high = self.domain_[:, 0], self.domain_[:, 1]
-        half_pixel = (high - low) / (2 * np.asarray(shape))
-        bounds = np.stack([low + half_pixel, high - half_pixel], axis=1)
-        return grid(shape, bounds=bounds)
 
     @property
     def n_heads_(self) -> int:

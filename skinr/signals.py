@@ -3,8 +3,16 @@
 Images, audio, video and volumes become ``X`` of shape ``(n_samples, n_dims)`` (one
 row per sample point, coordinates in ``bounds``) and ``y`` of shape ``(n_samples,)`` or
 ``(n_samples, n_channels)``. Coordinates follow array-index order (``ij`` indexing:
-the first coordinate is the row of an image, the time of a video) and include both
-endpoints of every axis, as SIREN's ``get_mgrid`` does. Numpy only.
+the first coordinate is the row of an image, the time of a video). Two conventions:
+
+- endpoints (the default, as SIREN's ``get_mgrid``): the first and last sample of an
+  axis sit on ``bounds``; sample ``i`` of ``n`` at ``-1 + 2 i / (n - 1)``;
+- pixel centres (``pixel_centers=True``): ``bounds`` are the edges of the box the
+  samples tile, each sample the centre of its cell; sample ``i`` of ``n`` at
+  ``-1 + (2 i + 1) / n``. An image and any resize of it (area-averaged pixels) then
+  share one frame, which is what super-resolution and rendering at another size need.
+
+Numpy only.
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ def _per_dim_bounds(bounds: Bounds, n_dims: int) -> np.ndarray:
     return arr
 
 
-def grid(shape: int | Sequence[int], bounds: Bounds = (-1.0, 1.0)) -> NDArray[np.float64]:
+def grid(
+    shape: int | Sequence[int], bounds: Bounds = (-1.0, 1.0), *, pixel_centers: bool = False
+) -> NDArray[np.float64]:
     """Return the coordinates of a regular grid, one row per grid point.
 
     Parameters
@@ -41,7 +51,12 @@ def grid(shape: int | Sequence[int], bounds: Bounds = (-1.0, 1.0)) -> NDArray[np
     shape : int or sequence of int
         Number of points along each dimension, e.g. ``(height, width)``.
     bounds : (low, high) or sequence of (low, high), default=(-1, 1)
-        Coordinates of the first and last point along each dimension (both included).
+        Coordinates of the first and last point along each dimension (both included),
+        or with ``pixel_centers`` the edges of the box the points' cells tile.
+    pixel_centers : bool, default=False
+        Place point ``i`` of ``n`` at the centre of the ``i``-th of ``n`` equal cells
+        of ``bounds`` (``-1 + (2 i + 1) / n`` on [-1, 1]) instead of at
+        ``linspace(low, high, n)``.
 
     Returns
     -------
@@ -55,12 +70,20 @@ def grid(shape: int | Sequence[int], bounds: Bounds = (-1.0, 1.0)) -> NDArray[np
     (6, 2)
     >>> grid(3)[:, 0].tolist()
     [-1.0, 0.0, 1.0]
+    >>> grid(4, pixel_centers=True)[:, 0].tolist()
+    [-0.75, -0.25, 0.25, 0.75]
     """
     shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
     if not shape or min(shape) < 1:
         raise ValueError(f"grid shape must be a non-empty sequence of positive ints; got {shape}.")
     per_dim = _per_dim_bounds(bounds, len(shape))
-    axes = [np.linspace(lo, hi, n) for (lo, hi), n in zip(per_dim, shape, strict=True)]
+    if pixel_centers:
+        axes = [
+            lo + (hi - lo) * (2 * np.arange(n) + 1) / (2 * n)
+            for (lo, hi), n in zip(per_dim, shape, strict=True)
+        ]
+    else:
+        axes = [np.linspace(lo, hi, n) for (lo, hi), n in zip(per_dim, shape, strict=True)]
     mesh = np.meshgrid(*axes, indexing="ij")
     return np.stack([m.reshape(-1) for m in mesh], axis=1)
 
@@ -83,6 +106,7 @@ def to_coords(
     *,
     channel_axis: int | str | None = "auto",
     bounds: Bounds = (-1.0, 1.0),
+    pixel_centers: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Turn an array signal into coordinates ``X`` and values ``y``.
 
@@ -97,7 +121,11 @@ def to_coords(
         and 2-D arrays. Pass ``-1`` for multi-channel audio, ``None`` for a volume
         whose last side is short.
     bounds : (low, high) or sequence of (low, high), default=(-1, 1)
-        Coordinate range of each spatial axis, endpoints included.
+        Coordinate range of each spatial axis, endpoints included (with
+        ``pixel_centers``, the edges of the box the samples tile).
+    pixel_centers : bool, default=False
+        Put each sample at the centre of its pixel (see :func:`grid`): use it when the
+        signal will be rendered or compared at another resolution.
 
     Returns
     -------
@@ -124,7 +152,7 @@ def to_coords(
         spatial, values = array.shape, array.reshape(-1)
     if not spatial:
         raise ValueError("The array has a channel axis but no spatial axis.")
-    return grid(spatial, bounds), values.astype(np.float64)
+    return grid(spatial, bounds, pixel_centers=pixel_centers), values.astype(np.float64)
 
 
 def to_array(y: ArrayLike, shape: Sequence[int]) -> NDArray[np.float64]:

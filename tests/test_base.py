@@ -13,6 +13,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 import skinr
 from skinr.metrics import psnr
+from skinr.signals import grid, to_coords
 
 from .conftest import interrupt_after, make_fast
 
@@ -269,3 +270,30 @@ def test_psnr_scorer_in_cross_validation(image_signal):
     default = cross_val_score(make_fast(skinr.SIREN), X, y, cv=cv)
     scored = cross_val_score(make_fast(skinr.SIREN), X, y, cv=cv, scoring=psnr_scorer)
     np.testing.assert_allclose(default, scored)
+
+
+@pytest.mark.parametrize("pixel_centers", [False, True])
+def test_render_lays_a_grid_over_what_was_fitted(Estimator, image_signal, pixel_centers):
+    """Every estimator renders any resolution with one call; at the training shape its
+    grid is the training grid, in either coordinate convention."""
+    _, y, shape = image_signal
+    X, _ = to_coords(y.reshape(*shape, -1), pixel_centers=pixel_centers)
+    model = make_fast(Estimator).fit(X, y)
+    np.testing.assert_allclose(model.grid_coordinates(shape), X, atol=1e-12)
+    half = model.render((8, 8))
+    assert half.shape == (8, 8, 3)
+    np.testing.assert_allclose(
+        half.reshape(-1, 3), model.predict(grid((8, 8), model.footprint_, pixel_centers=True))
+    )
+    with pytest.raises(ValueError, match=r"shape=.* must hold positive ints"):
+        model.render((0, 8))
+
+
+def test_predict_warns_far_outside_the_fitted_area(image_signal):
+    X, y, _ = image_signal
+    model = make_fast(skinr.SIREN).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict(X * 1.05)  # within the margin
+    with pytest.warns(skinr.ExtrapolationWarning, match="2 of 3 points lie far outside"):
+        model.predict(np.array([[0.0, 0.0], [3.0, 0.0], [0.0, -2.0]]))

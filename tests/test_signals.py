@@ -59,3 +59,20 @@ def test_masks():
     assert box.sum() == 6 and box[1, 3] and not box[0, 0]
     with pytest.raises(ValueError, match="keep"):
         random_mask((3,), keep=0)
+
+
+def test_pixel_centers_tile_the_bounds():
+    np.testing.assert_allclose(grid(4, pixel_centers=True)[:, 0], [-0.75, -0.25, 0.25, 0.75])
+    fine = grid((6, 4), bounds=[(0, 3), (-1, 1)], pixel_centers=True)
+    np.testing.assert_allclose(np.unique(fine[:, 0]), [0.25, 0.75, 1.25, 1.75, 2.25, 2.75])
+    # Area-downsampling by 2 along each axis: the centre of each 2 x 2 block of fine
+    # pixels is the coarse pixel's centre, so both resolutions share one frame.
+    fine, coarse = grid((8, 8), pixel_centers=True), grid((4, 4), pixel_centers=True)
+    blocks = fine.reshape(4, 2, 4, 2, 2).mean(axis=(1, 3)).reshape(-1, 2)
+    np.testing.assert_allclose(blocks, coarse)
+    # The endpoint convention does not have this property.
+    ends = grid((8, 8)).reshape(4, 2, 4, 2, 2).mean(axis=(1, 3)).reshape(-1, 2)
+    assert not np.allclose(ends, grid((4, 4)))
+    X, y = to_coords(np.arange(6.0).reshape(2, 3), pixel_centers=True)
+    np.testing.assert_allclose(X, grid((2, 3), pixel_centers=True))
+    np.testing.assert_array_equal(y, np.arange(6.0))
