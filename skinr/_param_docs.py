@@ -37,8 +37,22 @@ COMMON_PARAM_DOCS = {
     "n_iter_no_change": (
         "int or None",
         """Stop when the training loss has not improved by ``tol`` for this many
-        consecutive steps; None trains for ``max_iter`` steps.""",
+        consecutive steps; None trains for ``max_iter`` steps. With ``early_stopping``,
+        counts held-out scorings without improvement instead (None: 10).""",
     ),
+    "early_stopping": (
+        "bool",
+        """Hold out a random ``validation_fraction`` of the samples, score the network
+        on them every ``validation_interval`` steps, stop when that error has not
+        improved by ``tol`` for ``n_iter_no_change`` scorings, and keep the weights of
+        the best scoring (``validation_scores_``). What is measured is prediction
+        between samples, not memorisation of them.""",
+    ),
+    "validation_fraction": (
+        "float",
+        "Share of the samples held out for ``early_stopping`` (drawn from ``random_state``).",
+    ),
+    "validation_interval": ("int", "Steps between held-out scorings with ``early_stopping``."),
     "warm_start": (
         "bool",
         """Continue from the fitted weights (and the fitted normalisation) on the next
@@ -110,6 +124,16 @@ COMMON_ATTRIBUTE_DOCS = {
     "n_iter_": ("int", "Optimizer steps taken (summed over warm starts)."),
     "stopped_early_": ("bool", "Whether ``n_iter_no_change`` ended the last fit."),
     "fit_time_": ("float", "Seconds the last ``fit`` took."),
+    "validation_scores_": (
+        "list of float or None",
+        """Held-out PSNR (dB) at each scoring of an ``early_stopping`` fit; None
+        without early stopping.""",
+    ),
+    "best_validation_score_": (
+        "float or None",
+        """Highest of ``validation_scores_``: the fitted weights are those of that
+        scoring.""",
+    ),
     "compiled_": ("bool", "Whether the last ``fit`` trained through ``torch.compile``."),
     "domain_": (
         "ndarray of shape (n_dims, 2)",

@@ -21,6 +21,7 @@ from torch import Tensor
 __all__ = [
     "SCHEDULES",
     "EarlyStopping",
+    "HeldOutMonitor",
     "TrainingResult",
     "make_optimizer",
     "make_scheduler",
@@ -115,6 +116,7 @@ def train(
     resume: dict | None = None,
     checkpoint: Callable[[dict], None] | None = None,
     checkpoint_every: int | None = None,
+    monitor: Callable[[int], bool] | None = None,
 ) -> TrainingResult:
     """Minimise ``loss_fn`` with Adam for up to ``max_iter`` steps.
 
@@ -141,6 +143,9 @@ def train(
     checkpoint, checkpoint_every : callable or None, int or None
         ``checkpoint(state)`` is called every ``checkpoint_every`` steps (not after the
         last one) and when training is interrupted, with the state ``resume`` takes.
+    monitor : callable or None
+        ``monitor(step) -> bool`` is called after every step's update (e.g. to score
+        held-out samples now and then); True stops training early.
 
     Returns
     -------
@@ -178,7 +183,7 @@ def train(
             result.n_iter = step + 1
             if progress is not None and (step % report_every == 0 or step + 1 == max_iter):
                 progress(step + 1, value)
-            if stopping.update(value):
+            if stopping.update(value) or (monitor is not None and monitor(step + 1)):
                 result.stopped_early = True
                 break
             if checkpoint is not None and _checkpoint_due(step + 1, checkpoint_every, max_iter):
@@ -195,6 +200,38 @@ def train(
         )
     result.fit_time = time.perf_counter() - start
     return result
+
+
+class HeldOutMonitor:
+    """Early stopping on held-out samples, with the best weights kept.
+
+    Every ``every`` steps, scores ``module`` by the mean squared error of
+    ``evaluate()`` (predictions at the held-out coordinates) against ``values``;
+    keeps a copy of the weights whenever the error is the lowest so far, and asks to
+    stop when it has not fallen below ``best - tol`` for ``patience`` scorings.
+    :meth:`restore` puts the best weights back.
+    """
+
+    def __init__(self, module, evaluate, values, *, every: int, patience: int, tol: float):
+        self.module, self.evaluate, self.values, self.every = module, evaluate, values, every
+        self.stopping = EarlyStopping(tol, patience)
+        self.errors: list[float] = []
+        self.best_state: dict | None = None
+
+    def __call__(self, step: int) -> bool:
+        if step % self.every:
+            return False
+        with torch.no_grad():
+            error = float(torch.mean((self.evaluate() - self.values) ** 2))
+        if not self.errors or error < min(self.errors):
+            self.best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        self.errors.append(error)
+        return self.stopping.update(error)
+
+    def restore(self) -> None:
+        """Load the weights of the best scoring (no-op before the first)."""
+        if self.best_state is not None:
+            self.module.load_state_dict(self.best_state)
 
 
 def _checkpoint_due(n_steps: int, every: int | None, max_iter: int) -> bool:

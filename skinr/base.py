@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import check_random_state
 from torch import Tensor, nn
 
 from . import persistence
@@ -28,7 +29,7 @@ from ._acceleration import (
 )
 from ._cells import resolve_cells, sample_footprint
 from ._checkpoint import checkpointing
-from ._domain import fit_domain, normalise, normalised_chunks
+from ._domain import fit_domain, normalise, normalise_values, normalised_chunks
 from ._objective import FitSignal, Objective
 from ._param_docs import (
     ATTRIBUTES_MARKER,
@@ -36,7 +37,7 @@ from ._param_docs import (
     common_attribute_docs,
     common_parameter_docs,
 )
-from ._training import SCHEDULES, train
+from ._training import SCHEDULES, HeldOutMonitor, train
 from ._validation import (
     Interval,
     StrOptions,
@@ -60,6 +61,10 @@ class ExtrapolationWarning(UserWarning):
 # Points further than this share of the footprint's side outside it are "far" (warned).
 EXTRAPOLATION_MARGIN = 0.1
 
+
+# Held-out scorings without improvement that stop an early_stopping fit (scikit-learn's
+# MLP default) when n_iter_no_change is None.
+DEFAULT_PATIENCE = 10
 
 # "auto" compiles fits at least this long: a cold compile costs seconds.
 AUTO_COMPILE_MIN_STEPS = 1000
@@ -132,6 +137,9 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         "lr_schedule": [StrOptions(set(SCHEDULES)), None],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "validation_interval": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "device": [str, torch.device],
@@ -154,6 +162,9 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         lr_schedule=None,
         tol=0.0,
         n_iter_no_change=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        validation_interval=10,
         warm_start=False,
         random_state=None,
         device="auto",
@@ -172,6 +183,9 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         self.lr_schedule = lr_schedule
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self.warm_start = warm_start
         self.random_state = random_state
         self.device = device
@@ -244,17 +258,19 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         device = resolve_device(self.device)
         X, y = check_training_data(self, X, y, reset=not warm)
         y2d = y.reshape(len(y), -1)
+        fit_rows, held_out_rows = self._validation_split(len(X))
         generator = make_generator(self.random_state)
         module, frame = self._initial_state(X, y2d, warm, device, generator)
         domain, y_offset, y_scale, data_range = frame
         footprint = self._footprint(X, domain, warm)
+        X_fit, y_fit = (X, y2d) if fit_rows is None else (X[fit_rows], y2d[fit_rows])
         streamed = self._streams_batches and (
-            self.batch_size is not None and self.batch_size < len(X)
+            self.batch_size is not None and self.batch_size < len(X_fit)
         )
         compiled = self._compiles(device, streamed)
         signal = FitSignal(
-            X,
-            y2d,
+            X_fit,
+            y_fit,
             domain,
             (y_offset, y_scale),
             device,
@@ -266,7 +282,20 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         objective = make_objective(module, signal, generator)
         if any(not name.endswith("_") or name.startswith("_") for name in objective.fitted):
             raise TypeError(f"Fitted attributes end in '_': {sorted(objective.fitted)}")
-        result = self._run(module, objective, X, y, device, compiled and not streamed, frame)
+        monitor = None
+        if held_out_rows is not None:
+            monitor = self._held_out_monitor(module, X[held_out_rows], y2d[held_out_rows], frame)
+        result = self._run(
+            module, objective, X, y, device, compiled and not streamed, frame, monitor
+        )
+        if monitor is not None:
+            monitor.restore()
+            peak = self.data_range or data_range
+            scores = [10 * math.log10(peak**2 / max(e * y_scale**2, 1e-30)) for e in monitor.errors]
+            self.validation_scores_ = scores
+            self.best_validation_score_ = max(scores, default=None)
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
         self.module_ = module.eval()
         self.device_ = str(device)
         self.compiled_ = compiled
@@ -286,7 +315,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         self.fit_time_ = time.perf_counter() - started
         return self
 
-    def _run(self, module, objective, X, y, device, compile_loss, frame):
+    def _run(self, module, objective, X, y, device, compile_loss, frame, monitor=None):
         """Train ``module`` on ``objective``: checkpoints, acceleration, frozen
         gradients and the progress bar around the loop of :func:`skinr._training.train`."""
         resume, save_checkpoint = checkpointing(self, module, X, y)
@@ -317,11 +346,13 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
                     max_iter=self.max_iter,
                     schedule=self.lr_schedule,
                     tol=self.tol,
-                    n_iter_no_change=self.n_iter_no_change,
+                    # With early_stopping, patience counts held-out scorings instead.
+                    n_iter_no_change=None if monitor is not None else self.n_iter_no_change,
                     progress=progress,
                     resume=resume,
                     checkpoint=save_checkpoint,
                     checkpoint_every=self.checkpoint_every,
+                    monitor=monitor,
                 )
         finally:
             for hook in hooks:
@@ -332,6 +363,46 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             # The fit is complete: nothing left to resume.
             Path(self.checkpoint_path).unlink(missing_ok=True)
         return result
+
+    def _validation_split(self, n_samples: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Training and held-out rows for ``early_stopping`` (None, None without it).
+
+        A random ``validation_fraction`` of the samples, drawn from ``random_state``
+        (by numpy, so the network's initialisation is the same with and without).
+        """
+        if not self.early_stopping:
+            return None, None
+        n_held_out = round(self.validation_fraction * n_samples)
+        if n_held_out < 1 or n_held_out >= n_samples:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} of {n_samples} samples "
+                f"holds out {n_held_out}; early_stopping needs at least one held-out and "
+                "one training sample."
+            )
+        order = check_random_state(self.random_state).permutation(n_samples)
+        return np.sort(order[n_held_out:]), np.sort(order[:n_held_out])
+
+    def _held_out_monitor(self, module, X_held, y_held, frame) -> HeldOutMonitor:
+        """Scores the module on the held-out samples every ``validation_interval`` steps."""
+        domain, y_offset, y_scale, _ = frame
+        device = next(iter(module.state_dict().values())).device
+        coords = torch.as_tensor(normalise(X_held, domain), device=device)
+        values = torch.as_tensor(
+            normalise_values(y_held, y_offset, y_scale), dtype=torch.float32, device=device
+        )
+
+        def evaluate() -> Tensor:
+            chunks = coords.split(self.predict_batch_size)
+            return torch.cat([self._forward(module, chunk) for chunk in chunks])
+
+        return HeldOutMonitor(
+            module,
+            evaluate,
+            values,
+            every=self.validation_interval,
+            patience=self.n_iter_no_change or DEFAULT_PATIENCE,
+            tol=self.tol,
+        )
 
     def _footprint(self, X, domain, warm) -> np.ndarray:
         """The area the fit covers: the samples' footprint, grown to the ``domain`` the

@@ -297,3 +297,45 @@ def test_predict_warns_far_outside_the_fitted_area(image_signal):
         model.predict(X * 1.05)  # within the margin
     with pytest.warns(skinr.ExtrapolationWarning, match="2 of 3 points lie far outside"):
         model.predict(np.array([[0.0, 0.0], [3.0, 0.0], [0.0, -2.0]]))
+
+
+def test_early_stopping_on_held_out_samples_keeps_the_best_weights(Estimator, image_signal):
+    X, y, _ = image_signal
+    model = make_fast(
+        Estimator, max_iter=40, early_stopping=True, validation_fraction=0.2, validation_interval=5
+    ).fit(X, y)
+    # The held-out rows are drawn by numpy from random_state (0 here).
+    held_out = np.random.RandomState(0).permutation(len(X))[: round(0.2 * len(X))]
+    assert len(model.validation_scores_) == model.n_iter_ // 5
+    best = model.score(X[held_out], y[held_out])
+    assert best == pytest.approx(model.best_validation_score_, abs=1e-3)
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    plain = make_fast(Estimator, max_iter=40).fit(X, y)
+    assert plain.validation_scores_ is None and plain.best_validation_score_ is None
+
+
+def test_early_stopping_stops_and_restores(image_signal):
+    X, y, _ = image_signal
+    kwargs = dict(max_iter=400, learning_rate=0.03, early_stopping=True, validation_interval=4)
+    model = make_fast(skinr.SIREN, n_iter_no_change=2, **kwargs).fit(X, y)
+    # At this step size the held-out PSNR peaks at the first scoring: two more stop the
+    # fit, and the first's weights are restored.
+    assert model.stopped_early_ and model.n_iter_ == 12 and len(model.validation_scores_) == 3
+    assert np.argmax(model.validation_scores_) == 0
+    # The weights are those of the best scoring: what a fit stopped right there ends with.
+    best_step = 4 * (1 + int(np.argmax(model.validation_scores_)))
+    kwargs["max_iter"] = best_step
+    at_best = make_fast(skinr.SIREN, **kwargs).fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), at_best.predict(X))
+    assert model.loss_curve_[:best_step] == at_best.loss_curve_
+
+
+def test_early_stopping_refuses_splits_that_leave_too_little(image_signal):
+    X, y, _ = image_signal
+    with pytest.raises(ValueError, match=r"validation_fraction=0.999 of 256 samples"):
+        make_fast(skinr.SIREN, early_stopping=True, validation_fraction=0.999).fit(X, y)
+    # A structure the training split cannot fill: refused before any training step.
+    model = make_fast(skinr.EnsembleINR, grid=16, early_stopping=True, validation_fraction=0.5)
+    with pytest.raises(ValueError, match="asks for 16 cells along dimension"):
+        model.fit(X[::16], y[::16])
+    assert not hasattr(model, "module_")

@@ -116,6 +116,7 @@ def test_benchmark_runner_quick_mode():
         "sl2a.py",
         "memory.py",
         "native.py",
+        "offgrid.py",
     ],
 )
 def test_benchmark_scripts_quick_mode(script):

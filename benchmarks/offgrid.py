@@ -1,0 +1,268 @@
+"""Off the training grid: held-out pixels and 4x super-resolution against interpolation.
+
+Run:  python benchmarks/offgrid.py                 (--size 128: ~20 min on 2 CPU cores)
+      python benchmarks/offgrid.py --size 256      (the issue's size; ~4x longer)
+      python benchmarks/offgrid.py --quick         (smoke test: 32 x 32, 20 steps)
+Writes docs/benchmarks/offgrid.md, offgrid.json and docs/images/offgrid_montage.png.
+
+What a user fits an INR for is what it predicts where it saw nothing. On natural images
+(camera, astronaut, chelsea from ``../shared/data``, else skinr's own camera and
+astronaut), area-downsampled to ``size x size``, every estimator at its defaults
+(``random_state=0``) against what a user already has, from the same samples:
+
+- held-out s: fit the pixels on every s-th row and column (pixel centres), predict all
+  the others; against scipy's bilinear and cubic-spline interpolation on that grid
+  (``ndimage.map_coordinates``, edges mirrored);
+- super-resolution 4x: fit the image area-downsampled by 4 (each pixel the mean of a
+  4 x 4 block, at its centre), render the full size with ``render``; against Pillow's
+  bilinear, bicubic and Lanczos resize (the same pixel-centre frame).
+
+Reported per image: PSNR on the unseen pixels, SSIM of the whole predicted image, fit
+PSNR on the seen pixels (data range 1), seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy.ndimage import map_coordinates
+
+import skinr
+from skinr.metrics import psnr, ssim
+from skinr.signals import grid, to_coords
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "docs" / "benchmarks"
+
+
+def load_images(size: int) -> dict[str, np.ndarray]:
+    """Square natural images in [0, 1], area-downsampled to ``size``."""
+    images = {}
+    for name in ("camera", "astronaut", "chelsea"):
+        path = DATA / f"{name}.png"
+        if path.exists():
+            image = np.asarray(Image.open(path), dtype=np.float64) / 255
+            side = min(image.shape[:2])
+            image = image[:side, :side]
+        elif hasattr(skinr.datasets, name):
+            image = getattr(skinr.datasets, name)()
+        else:
+            continue
+        images[name] = skinr.datasets.resize(image, (size, size))
+    return images
+
+
+def area_downsample(image: np.ndarray, factor: int) -> np.ndarray:
+    h, w = image.shape[0] // factor, image.shape[1] // factor
+    blocks = image[: h * factor, : w * factor].reshape(h, factor, w, factor, *image.shape[2:])
+    return blocks.mean(axis=(1, 3))
+
+
+def pil_resize(image: np.ndarray, shape: tuple[int, int], method: int) -> np.ndarray:
+    """Pillow's resize on float channels (mode "F"), pixel-centre frame."""
+    channels = image[..., None] if image.ndim == 2 else image
+    resized = [
+        np.asarray(
+            Image.fromarray(channels[..., c].astype(np.float32), mode="F").resize(
+                shape[::-1], method
+            )
+        )
+        for c in range(channels.shape[-1])
+    ]
+    out = np.stack(resized, axis=-1).astype(np.float64)
+    return out[..., 0] if image.ndim == 2 else out
+
+
+def scores(truth: np.ndarray, predicted: np.ndarray, unseen: np.ndarray) -> dict:
+    channel_axis = -1 if truth.ndim == 3 else None
+    return {
+        "psnr_unseen": psnr(truth[unseen], predicted[unseen], data_range=1.0),
+        "ssim": ssim(truth, predicted.clip(0, 1), data_range=1.0, channel_axis=channel_axis),
+    }
+
+
+def held_out_task(image: np.ndarray, stride: int, estimators: dict) -> dict:
+    n = image.shape[0]
+    seen = np.zeros((n, n), dtype=bool)
+    seen[::stride, ::stride] = True
+    X = grid((n, n), pixel_centers=True)
+    y = image.reshape(n * n, -1)
+    rows = {}
+    samples = image[::stride, ::stride]
+    # Every pixel in units of the sample grid; beyond the last sample row or column the
+    # edge is mirrored (a cubic extrapolation there would be unfair to the baseline).
+    index = np.mgrid[0:n, 0:n].reshape(2, -1) / stride
+    for method, order in (("bilinear", 1), ("bicubic spline", 3)):
+        started = time.perf_counter()
+        channels = samples[..., None] if samples.ndim == 2 else samples
+        predicted = np.stack(
+            [
+                map_coordinates(channels[..., c], index, order=order, mode="mirror")
+                for c in range(channels.shape[-1])
+            ],
+            axis=-1,
+        ).reshape(image.shape)
+        rows[f"{method} (scipy)"] = {
+            **scores(image, predicted, ~seen),
+            "seconds": time.perf_counter() - started,
+        }
+    for name, make in estimators.items():
+        try:
+            model = make().fit(X[seen.ravel()], y[seen.ravel()])
+        except ValueError as error:  # a default structure the samples cannot fill
+            rows[name] = {"refused": str(error)}
+            print(f"  held-out {stride}: {name:18s} refused: {error}", flush=True)
+            continue
+        predicted = model.predict(X).reshape(image.shape)
+        rows[name] = {
+            **scores(image, predicted, ~seen),
+            "psnr_fit": psnr(image[seen], predicted[seen], data_range=1.0),
+            "seconds": model.fit_time_,
+        }
+        print(f"  held-out {stride}: {name:18s} {rows[name]['psnr_unseen']:6.2f} dB", flush=True)
+    return rows
+
+
+def superres_task(image: np.ndarray, factor: int, estimators: dict) -> tuple[dict, dict]:
+    n = image.shape[0]
+    low = area_downsample(image, factor)
+    everywhere = np.ones((n, n), dtype=bool)
+    rows, renders = {}, {}
+    for label, method in (
+        ("bilinear (Pillow)", Image.BILINEAR),
+        ("bicubic (Pillow)", Image.BICUBIC),
+        ("Lanczos (Pillow)", Image.LANCZOS),
+    ):
+        started = time.perf_counter()
+        predicted = pil_resize(low, (n, n), method)
+        rows[label] = {
+            **scores(image, predicted, everywhere),
+            "seconds": time.perf_counter() - started,
+        }
+        renders[label] = predicted
+    X_low, y_low = to_coords(low, pixel_centers=True)
+    for name, make in estimators.items():
+        try:
+            model = make().fit(X_low, y_low)
+        except ValueError as error:
+            rows[name] = {"refused": str(error)}
+            print(f"  super-res {factor}x: {name:18s} refused: {error}", flush=True)
+            continue
+        predicted = model.render((n, n))
+        rows[name] = {
+            **scores(image, predicted, everywhere),
+            "psnr_fit": model.score(X_low, y_low),
+            "seconds": model.fit_time_,
+        }
+        renders[name] = predicted
+        print(f"  super-res {factor}x: {name:18s} {rows[name]['psnr_unseen']:6.2f} dB", flush=True)
+    return rows, renders
+
+
+def montage(path: Path, image: np.ndarray, renders: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = image.shape[0]
+    crop = (slice(n // 4, n // 4 + n // 2), slice(n // 4, n // 4 + n // 2))
+    panels = {"original": image, **renders}
+    cols = 4
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.1 * rows))
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (name, picture) in zip(axes.ravel(), panels.items(), strict=False):
+        ax.imshow(
+            picture[crop].clip(0, 1),
+            cmap="gray" if picture.ndim == 2 else None,
+            vmin=0,
+            vmax=1,
+            interpolation="nearest",
+        )
+        ax.set_title(name, fontsize=9)
+    fig.suptitle("4x super-resolution from the area-downsampled image (centre crop)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def table(results: dict, task: str) -> list[str]:
+    images = list(results)
+    names = list(results[images[0]][task])
+    lines = [
+        "| method | " + " | ".join(f"{i} PSNR / SSIM" for i in images) + " | fit PSNR | seconds |",
+        "|---|" + "---:|" * (len(images) + 2),
+    ]
+    for name in names:
+        if any("refused" in results[i][task][name] for i in images):
+            reason = next(
+                results[i][task][name] for i in images if "refused" in results[i][task][name]
+            )
+            lines.append(f"| {name} | refused: {reason['refused']} |" + " |" * (len(images) + 1))
+            continue
+        cells = [
+            f"{results[i][task][name]['psnr_unseen']:.2f} / {results[i][task][name]['ssim']:.3f}"
+            for i in images
+        ]
+        fit = [results[i][task][name].get("psnr_fit") for i in images]
+        fit_cell = "—" if fit[0] is None else " / ".join(f"{f:.1f}" for f in fit)
+        seconds = np.mean([results[i][task][name]["seconds"] for i in images])
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {fit_cell} | {seconds:.1f} |")
+    return lines
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    size = 32 if args.quick else args.size
+    extra = {"max_iter": 20} if args.quick else {}
+    estimators = {
+        name: (lambda cls=cls: cls(random_state=0, data_range=1.0, **extra))
+        for name, cls in skinr.ESTIMATORS.items()
+    }
+    results, first_renders = {}, None
+    images = load_images(size)
+    if args.quick:
+        images = dict(list(images.items())[:1])
+    for image_name, image in images.items():
+        print(f"{image_name} {image.shape}", flush=True)
+        results[image_name] = {
+            "held-out 2": held_out_task(image, 2, estimators),
+            "held-out 4": held_out_task(image, 4, estimators),
+        }
+        results[image_name]["super-resolution 4x"], renders = superres_task(image, 4, estimators)
+        if first_renders is None:
+            first_renders = (image, renders)
+    if args.quick:
+        for task in results[next(iter(results))]:
+            print("\n".join(table(results, task)))
+        return
+    (RESULTS / "offgrid.json").write_text(json.dumps(results, indent=1))
+    montage(ROOT / "docs" / "images" / "offgrid_montage.png", *first_renders)
+    lines = [
+        "# Off the training grid",
+        "",
+        f"<!-- written by benchmarks/offgrid.py --size {size} -->",
+        f"Images area-downsampled to {size} x {size}; every estimator at its defaults "
+        "(`random_state=0`, `data_range=1.0`). PSNR (dB) on the pixels the method never saw, "
+        "SSIM of the whole predicted image, fit PSNR on the seen pixels, mean seconds.",
+    ]
+    for task in results[next(iter(results))]:
+        lines += ["", f"## {task}", "", *table(results, task)]
+    lines += ["", "![4x renders](../images/offgrid_montage.png)", ""]
+    (RESULTS / "offgrid.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
