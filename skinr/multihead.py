@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import torch
@@ -53,6 +54,16 @@ from .flops import linear_flops
 from .layers import Linear
 
 __all__ = ["MultiHeadNet", "MultiHeadReLU", "SparseHeads"]
+
+
+@dataclass
+class RepeatedPositions:
+    """Points whose local positions repeat across cells: ``template`` holds the distinct
+    positions, ``inverse[i]`` point ``i``'s among them, ``cell[i]`` its cell."""
+
+    template: Tensor
+    inverse: Tensor
+    cell: Tensor
 
 
 class SparseHeads(nn.Module):
@@ -209,6 +220,28 @@ class MultiHeadNet(nn.Module):
 
     def forward_grid(self, template: Tensor, heads: Tensor | None = None) -> Tensor:
         return self.heads.forward_grid(self.features(template), heads)
+
+    def repeated_positions(self, coords: Tensor) -> RepeatedPositions | None:
+        """The points' local positions, when they repeat across cells (any regular grid
+        the heads align with, whatever its resolution or the chunk it comes in); None
+        when most points sit at positions of their own (scattered points)."""
+        cell, local = locate_cells(coords, self.grid)
+        atol = 1e-5 + 2e-6 * max(self.grid)
+        keys = torch.round(local / atol).long()
+        unique, inverse, counts = torch.unique(keys, dim=0, return_inverse=True, return_counts=True)
+        if unique.shape[0] > coords.shape[0] // 2:
+            return None
+        template = local.new_zeros(unique.shape[0], local.shape[1]).index_add_(0, inverse, local)
+        template /= counts.unsqueeze(1).to(local.dtype)
+        return RepeatedPositions(template, inverse, cell)
+
+    def forward_repeated(self, positions: RepeatedPositions) -> Tensor:
+        """The body once per distinct local position, each point's own head on it."""
+        features = self.features(positions.template)
+        heads = self.heads
+        gathered = features[positions.inverse.unsqueeze(1), heads.connections[positions.cell]]
+        out = torch.bmm(gathered.unsqueeze(1), heads.weight[positions.cell]).squeeze(1)
+        return out if heads.bias is None else out + heads.bias[positions.cell]
 
     def shared_grid(self, coords: Tensor) -> SharedGrid | None:
         """The grid fast path's layout of ``coords``, or None when it does not apply."""
@@ -431,21 +464,41 @@ class MultiHeadReLU(BaseINR):
         return None if self.fast_path is False else module.shared_grid(coords)
 
     def _forward(self, module, coords):
+        # Whole cells of a grid: every head at each shared position (the paper's fast
+        # path); any other regular grid (another resolution, a chunk cutting cells):
+        # the body once per distinct position; scattered points: the general path.
         shared = self._shared_grid(module, coords)
-        if shared is None:
-            return module(coords)
-        out = coords.new_empty((coords.shape[0], module.heads.n_outputs))
-        grid_out = module.forward_grid(shared.template, shared.cells)
-        out[shared.index.t().reshape(-1)] = grid_out.reshape(-1, grid_out.shape[-1])
-        return out
+        if shared is not None:
+            out = coords.new_empty((coords.shape[0], module.heads.n_outputs))
+            grid_out = module.forward_grid(shared.template, shared.cells)
+            out[shared.index.t().reshape(-1)] = grid_out.reshape(-1, grid_out.shape[-1])
+            return out
+        repeated = None if self.fast_path is False else module.repeated_positions(coords)
+        if repeated is not None:
+            return module.forward_repeated(repeated)
+        return module(coords)
 
     def _count_flops(self, coords):
+        """What ``predict`` computes, chunk by chunk (``predict_batch_size``)."""
         module = self.module_
-        points = torch.as_tensor(coords, device=module.heads.weight.device)
-        shared = self._shared_grid(module, points)
-        if shared is None:
-            return module.flops(coords.shape[0])
-        return module.grid_flops(shared.template.shape[0], shared.cells.numel())
+        total = 0
+        for start in range(0, coords.shape[0], self.predict_batch_size):
+            chunk = torch.as_tensor(
+                coords[start : start + self.predict_batch_size],
+                device=module.heads.weight.device,
+            )
+            shared = self._shared_grid(module, chunk)
+            repeated = None
+            if shared is None and self.fast_path is not False:
+                repeated = module.repeated_positions(chunk)
+            if shared is not None:
+                total += module.grid_flops(shared.template.shape[0], shared.cells.numel())
+            elif repeated is not None:
+                total += module.body_flops(repeated.template.shape[0])
+                total += module.heads.flops(chunk.shape[0])
+            else:
+                total += module.flops(chunk.shape[0])
+        return total
 
     @property
     def n_heads_(self) -> int:

@@ -48,11 +48,15 @@ def test_paper_parameter_count():
 
 def test_render_flops_follow_the_grid_fast_path():
     X = grid((256, 256))
-    model = MultiHeadReLU(max_iter=1, device="cpu", random_state=0).fit(X, np.zeros(len(X)))
+    model = MultiHeadReLU(max_iter=1, device="cpu", random_state=0, predict_batch_size=2**18)
+    model.fit(X, np.zeros(len(X)))
     render = model.grid_coordinates((512, 512))
     # 8 x 8 local positions per cell: the body runs 64 times, 4096 heads at each.
     body = 2 * (2 * 256 + 3 * 256 * 256)
     assert model.count_flops(render) == 64 * body + 64 * 4096 * 2 * 64
+    # predict runs the body once per chunk: 4 chunks of 65,536 points, counted as such.
+    model.set_params(predict_batch_size=65536)
+    assert model.count_flops(render) == 4 * 64 * body + 64 * 4096 * 2 * 64
     # Scattered points pay the body once per point.
     scattered = np.random.RandomState(0).uniform(-1, 1, (1000, 2))
     assert model.count_flops(scattered) == 1000 * (body + 2 * 64)
@@ -79,6 +83,21 @@ def test_prediction_paths_agree_on_grids_and_scattered_points(texture):
         off_path = model.predict(points)
         model.set_params(fast_path="auto")
         np.testing.assert_allclose(on_path, off_path, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape, chunk", [((48, 48), 1000), ((32, 32), 333), ((24, 40), 4096)])
+def test_any_regular_grid_and_chunking_runs_the_body_once_per_position(texture, shape, chunk):
+    """Resolutions the heads do not divide, and chunks that cut cells, still share the
+    body across cells; the same function as the general path; counted as computed."""
+    X, y = texture
+    model = small().fit(X, y)
+    render = model.grid_coordinates(shape)
+    model.set_params(predict_batch_size=chunk)
+    fast = model.predict(render)
+    fast_flops = model.count_flops(render)
+    model.set_params(fast_path=False)
+    np.testing.assert_allclose(fast, model.predict(render), atol=1e-5)
+    assert fast_flops < model.count_flops(render) / 2
 
 
 def test_grid_detection():
