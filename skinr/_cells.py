@@ -37,6 +37,7 @@ __all__ = [
     "order_by_cell",
     "resolve_cells",
     "sample_footprint",
+    "samples_per_axis",
     "shared_local_grid",
     "sort_by_cell",
     "to_cells",
@@ -217,6 +218,16 @@ def sample_footprint(X: np.ndarray, chunk_size: int = 65536) -> np.ndarray:
         if np.allclose(steps, np.round(steps), rtol=0, atol=1e-6 * values.size):
             footprint[k] += (-spacing / 2, spacing / 2)
     return footprint
+
+
+def samples_per_axis(X: np.ndarray) -> int:
+    """Samples along the longest axis of the signal at ``X``: its distinct coordinates
+    there, for a full grid; scattered points count as a grid of equal sides."""
+    distinct = [np.unique(X[:, k]).size for k in range(X.shape[1])]
+    if int(np.prod(distinct, dtype=np.float64)) != X.shape[0]:
+        side = round(X.shape[0] ** (1 / X.shape[1]))
+        distinct = [min(n, side) for n in distinct]
+    return max(distinct)
 
 
 def n_cells_total(n_cells: Sequence[int]) -> int:

@@ -9,6 +9,7 @@ question a compression-style structure search asks.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from numbers import Integral, Real
@@ -110,6 +111,9 @@ def _candidate_flops(estimator, X, y) -> int:
     """FLOPs to predict at ``X`` of the network ``estimator`` would build, without training."""
     y2d = np.asarray(y).reshape(len(X), -1)
     estimator._validate_params()
+    # A copy takes the data-dependent structure a fit would give it (e.g. SL2A's degree).
+    estimator = copy.copy(estimator)
+    vars(estimator).update(estimator._structure(np.asarray(X), y2d.shape[1]))
     module = estimator._build_module(X.shape[1], y2d.shape[1], torch.Generator().manual_seed(0))
     return int(module.flops(len(X)))
 

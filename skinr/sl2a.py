@@ -24,6 +24,7 @@ from numbers import Integral
 import torch
 from torch import Tensor, nn
 
+from ._cells import samples_per_axis
 from ._registry import register
 from ._validation import Interval
 from .base import BaseINR, common_params
@@ -157,7 +158,10 @@ class SL2A(BaseINR):
         Number of fusion (ReLU) layers between the LA block and the output layer.
     degree : int, default=512
         Highest Chebyshev degree D of the LA layer (D + 1 coefficients per edge). The
-        paper: 512 for images, 200 super-resolution, 128 CT, 256 NeRF, 64 in 1-D.
+        paper: 512 for images (of 512 pixels a side), 200 super-resolution, 128 CT, 256
+        NeRF, 64 in 1-D. A fit uses at most the number of samples along the longest
+        axis (``degree_``): a higher degree oscillates between the samples, which the
+        data cannot constrain (2x renders of noise between the training pixels).
     rank : int or None, default=128
         Rank of the factorised fusion layers (the code always factorises; 128 at width
         256 is the paper's 0.461 M model, 32 its low-rank variant); None uses dense layers.
@@ -174,8 +178,11 @@ class SL2A(BaseINR):
     ----------
     module_ : SL2ANet
         The trained torch module.
+    degree_ : int
+        The degree used: ``degree``, capped at the samples along the longest axis.
     n_params_ : int
-        Trainable parameters (461,315 at the defaults for RGB images, the paper's 0.461 M).
+        Trainable parameters (461,315 at the defaults for RGB images of at least 512
+        pixels a side, the paper's 0.461 M).
     %(common_attributes)s
 
     See Also
@@ -253,6 +260,9 @@ class SL2A(BaseINR):
         self.modulate = modulate
         super().__init__(**common_params(locals()))
 
+    def _structure(self, X, n_outputs):
+        return {"degree_": min(self.degree, samples_per_axis(X))}
+
     def _build_module(self, n_dims, n_outputs, generator):
         if self.rank is not None and self.rank > self.width:
             raise ValueError(
@@ -264,7 +274,7 @@ class SL2A(BaseINR):
             n_outputs,
             self.width,
             self.depth,
-            degree=self.degree,
+            degree=self.degree_,
             rank=self.rank,
             modulate=self.modulate,
             generator=generator,

@@ -19,9 +19,13 @@ def test_paper_parameter_counts():
     assert sum(p.numel() for p in SL2ANet(2, 3, generator=_gen()).parameters()) == 461_315
     low_rank = SL2ANet(2, 3, 256, 3, degree=256, rank=32, generator=_gen())
     assert sum(p.numel() for p in low_rank.parameters()) == 182_787
-    X = grid((8, 8))
+    # The degree is capped at the samples along the longest axis: 512 keep the paper's.
+    X = grid((512, 2))
     model = SL2A(max_iter=1, device="cpu").fit(X, np.stack([X[:, 0]] * 3, axis=1))
-    assert model.n_params_ == 461_315
+    assert model.n_params_ == 461_315 and model.degree_ == 512
+    X = grid((8, 8))
+    small = SL2A(max_iter=1, device="cpu").fit(X, np.stack([X[:, 0]] * 3, axis=1))
+    assert small.degree_ == 8 and small.module_.activation.degree == 8
 
 
 def test_chebyshev_basis_equals_recurrence():
@@ -69,7 +73,7 @@ def test_low_rank_layer_has_rank_at_most_r():
 
 
 def test_count_flops_includes_the_la_layer():
-    X = grid((4, 4))
+    X = grid((8, 2))  # 8 samples along the longest axis: degree 5 is not capped
     model = SL2A(width=8, depth=1, degree=5, rank=2, max_iter=1, device="cpu").fit(X, X[:, 0])
     # LA 2 inputs x 6 coefficients -> 8, low-rank 8->2->8, output 8->1; 2 per multiply-add.
     assert model.count_flops(X) == 16 * 2 * (2 * 6 * 8 + 8 * 2 + 2 * 8 + 8 * 1)
