@@ -16,7 +16,7 @@ parser.add_argument("--size", type=int, default=64)
 parser.add_argument("--steps", type=int, default=300)
 args = parser.parse_args()
 
-X, y = to_coords(skinr.datasets.camera(args.size))
+X, y = to_coords(skinr.datasets.camera(args.size), pixel_centers=True)
 for model in (
     skinr.SIREN(max_iter=args.steps, random_state=0, data_range=1.0),
     skinr.EnsembleINR(grid=4, max_iter=args.steps, random_state=0, data_range=1.0),

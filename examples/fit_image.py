@@ -22,7 +22,7 @@ parser.add_argument("--out", default="docs/images")
 args = parser.parse_args()
 
 image = skinr.datasets.camera(args.size)
-X, y = to_coords(image)
+X, y = to_coords(image, pixel_centers=True)
 models = {
     "SIREN": skinr.SIREN(max_iter=args.steps, random_state=0, data_range=1.0),
     "FourierFeatureMLP": skinr.FourierFeatureMLP(

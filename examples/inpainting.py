@@ -15,7 +15,7 @@ parser.add_argument("--keep", type=float, default=0.3)
 args = parser.parse_args()
 
 image = skinr.datasets.camera(args.size)
-X, y = to_coords(image)
+X, y = to_coords(image, pixel_centers=True)
 seen = random_mask(image.shape, keep=args.keep, random_state=0).ravel()
 for model in (
     skinr.SIREN(max_iter=args.steps, random_state=0, data_range=1.0),

@@ -18,7 +18,7 @@ parser.add_argument("--size", type=int, default=256)
 parser.add_argument("--steps", type=int, default=500)
 args = parser.parse_args()
 
-X, y = to_coords(skinr.datasets.camera(args.size))
+X, y = to_coords(skinr.datasets.camera(args.size), pixel_centers=True)
 top = X[:, 0] < 0
 side = max(1, args.size // 32)
 model = skinr.LocalGlobalSIREN(

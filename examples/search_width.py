@@ -15,7 +15,7 @@ parser.add_argument("--size", type=int, default=64)
 parser.add_argument("--steps", type=int, default=300)
 args = parser.parse_args()
 
-X, y = to_coords(skinr.datasets.camera(args.size))
+X, y = to_coords(skinr.datasets.camera(args.size), pixel_centers=True)
 search = GridSearchCV(
     skinr.SIREN(max_iter=args.steps, random_state=0, data_range=1.0),
     {"width": [32, 64, 128], "depth": [1, 3]},

@@ -261,13 +261,33 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         fit_rows, held_out_rows = self._validation_split(len(X))
         generator = make_generator(self.random_state)
         module, frame = self._initial_state(X, y2d, warm, device, generator)
-        domain, y_offset, y_scale, data_range = frame
-        footprint = self._footprint(X, domain, warm)
+        footprint = self._footprint(X, frame[0], warm)
         X_fit, y_fit = (X, y2d) if fit_rows is None else (X[fit_rows], y2d[fit_rows])
+        signal, compiled = self._signal(X_fit, y_fit, frame, device)
+        objective = make_objective(module, signal, generator)
+        if any(not name.endswith("_") or name.startswith("_") for name in objective.fitted):
+            raise TypeError(f"Fitted attributes end in '_': {sorted(objective.fitted)}")
+        monitor = None
+        if held_out_rows is not None:
+            monitor = self._held_out_monitor(module, X[held_out_rows], y2d[held_out_rows], frame)
+        result = self._run(
+            module, objective, X, y, device, compiled and not signal.streamed, frame, monitor
+        )
+        if monitor is not None:
+            monitor.restore()
+        self._store(module, frame, footprint, device, compiled, y, warm, result, monitor)
+        for name, value in objective.fitted.items():
+            setattr(self, name, value)
+        self.fit_time_ = time.perf_counter() - started
+        return self
+
+    def _signal(self, X_fit, y_fit, frame, device) -> tuple[FitSignal, bool]:
+        """The training signal, held or streamed, and whether the fit compiles."""
         streamed = self._streams_batches and (
             self.batch_size is not None and self.batch_size < len(X_fit)
         )
         compiled = self._compiles(device, streamed)
+        domain, y_offset, y_scale, _ = frame
         signal = FitSignal(
             X_fit,
             y_fit,
@@ -279,23 +299,11 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             chunk_size=self.predict_batch_size,
             compile_network=compiled and streamed,
         )
-        objective = make_objective(module, signal, generator)
-        if any(not name.endswith("_") or name.startswith("_") for name in objective.fitted):
-            raise TypeError(f"Fitted attributes end in '_': {sorted(objective.fitted)}")
-        monitor = None
-        if held_out_rows is not None:
-            monitor = self._held_out_monitor(module, X[held_out_rows], y2d[held_out_rows], frame)
-        result = self._run(
-            module, objective, X, y, device, compiled and not streamed, frame, monitor
-        )
-        if monitor is not None:
-            monitor.restore()
-            peak = self.data_range or data_range
-            scores = [10 * math.log10(peak**2 / max(e * y_scale**2, 1e-30)) for e in monitor.errors]
-            self.validation_scores_ = scores
-            self.best_validation_score_ = max(scores, default=None)
-        else:
-            self.validation_scores_ = self.best_validation_score_ = None
+        return signal, compiled
+
+    def _store(self, module, frame, footprint, device, compiled, y, warm, result, monitor):
+        """Assign the fitted attributes of a fit that succeeded."""
+        domain, y_offset, y_scale, data_range = frame
         self.module_ = module.eval()
         self.device_ = str(device)
         self.compiled_ = compiled
@@ -303,17 +311,21 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         self.footprint_ = footprint
         self.y_offset_, self.y_scale_, self.data_range_ = y_offset, y_scale, data_range
         self.y_ndim_ = y.ndim
-        self.n_outputs_ = y2d.shape[1]
+        self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
         self.n_params_ = sum(p.numel() for p in module.parameters() if p.requires_grad)
         previous = list(self.loss_curve_) if warm else []
         self.loss_curve_ = previous + result.loss_curve
         self.n_iter_ = (self.n_iter_ if warm else 0) + result.n_iter
         self.best_loss_ = min(self.loss_curve_, default=math.inf)
         self.stopped_early_ = result.stopped_early
-        for name, value in objective.fitted.items():
-            setattr(self, name, value)
-        self.fit_time_ = time.perf_counter() - started
-        return self
+        self.validation_scores_ = self.best_validation_score_ = None
+        if monitor is not None:
+            peak = self.data_range or data_range
+            self.validation_scores_ = [
+                10 * math.log10(peak**2 / max(error * y_scale**2, 1e-30))
+                for error in monitor.errors
+            ]
+            self.best_validation_score_ = max(self.validation_scores_, default=None)
 
     def _run(self, module, objective, X, y, device, compile_loss, frame, monitor=None):
         """Train ``module`` on ``objective``: checkpoints, acceleration, frozen
