@@ -48,7 +48,8 @@ def fit_row(label, grid, depth, width, X, y, steps, learning_rate=1e-4):
     if grid is None:
         model = skinr.SIREN(width, depth, **common)
     else:
-        model = skinr.EnsembleINR(grid=grid, width=width, depth=depth, **common)
+        # The paper's omega_0 = 30 at every cell size (skinr's default "auto" scales it).
+        model = skinr.EnsembleINR(grid=grid, width=width, depth=depth, omega_0=30.0, **common)
     model.fit(X, y)
     scale = model.y_scale_ / 0.5  # targets as the paper maps them, (x - 0.5) / 0.5
     return {
@@ -89,7 +90,7 @@ def step_speed(sizes=(128, 256), steps=40, repeats=3):
                 if label == "SIREN":
                     model = skinr.SIREN(256, 3, **common)
                 else:
-                    model = skinr.EnsembleINR(grid=32, width=128, depth=1, **common)
+                    model = skinr.EnsembleINR(grid=32, width=128, depth=1, omega_0=30.0, **common)
                 if label == "S4 baddbmm":
                     skinr._native.supports = lambda x, weight: False
                 try:
@@ -150,7 +151,9 @@ def main(argv=None):
     lr_rows = [fit_row("S2", 8, 1, 128, X, y, args.steps, lr) for lr in (3e-4, 1e-3)]
 
     search = StructureSearchCV(
-        skinr.EnsembleINR(grid=min(8, args.size // 4), max_iter=args.search_steps, device="cpu"),
+        skinr.EnsembleINR(
+            grid=min(8, args.size // 4), omega_0=30.0, max_iter=args.search_steps, device="cpu"
+        ),
         widths=(32, 64, 128, 256),
         depths=(1, 2, 3),
         alpha=7.0,

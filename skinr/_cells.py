@@ -37,6 +37,7 @@ __all__ = [
     "order_by_cell",
     "resolve_cells",
     "sample_footprint",
+    "samples_along_axes",
     "samples_per_axis",
     "shared_local_grid",
     "sort_by_cell",
@@ -220,14 +221,23 @@ def sample_footprint(X: np.ndarray, chunk_size: int = 65536) -> np.ndarray:
     return footprint
 
 
-def samples_per_axis(X: np.ndarray) -> int:
-    """Samples along the longest axis of the signal at ``X``: its distinct coordinates
-    there, for a full grid; scattered points count as a grid of equal sides."""
-    distinct = [np.unique(X[:, k]).size for k in range(X.shape[1])]
+def samples_along_axes(X: np.ndarray, chunk_size: int = 65536) -> list[int]:
+    """Samples along each axis of the signal at ``X``: the distinct coordinates there,
+    for a full grid; scattered points count as a grid of equal sides. Read
+    ``chunk_size`` rows at a time, so a big signal is never copied."""
+    values = None
+    for start in range(0, X.shape[0], chunk_size):
+        values = merge_distinct(values, torch.tensor(X[start : start + chunk_size]))
+    distinct = [v.numel() for v in values]
     if int(np.prod(distinct, dtype=np.float64)) != X.shape[0]:
         side = round(X.shape[0] ** (1 / X.shape[1]))
         distinct = [min(n, side) for n in distinct]
-    return max(distinct)
+    return distinct
+
+
+def samples_per_axis(X: np.ndarray, chunk_size: int = 65536) -> int:
+    """Samples along the longest axis of the signal at ``X`` (see ``samples_along_axes``)."""
+    return max(samples_along_axes(X, chunk_size))
 
 
 def n_cells_total(n_cells: Sequence[int]) -> int:

@@ -261,7 +261,7 @@ class SL2A(BaseINR):
         super().__init__(**common_params(locals()))
 
     def _structure(self, X, n_outputs):
-        return {"degree_": min(self.degree, samples_per_axis(X))}
+        return {"degree_": min(self.degree, samples_per_axis(X, self.predict_batch_size))}
 
     def _build_module(self, n_dims, n_outputs, generator):
         if self.rank is not None and self.rank > self.width:
