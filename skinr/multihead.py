@@ -45,6 +45,7 @@ from ._cells import (
     locate_cells,
     n_cells_total,
     resolve_cells,
+    samples_along_axes,
     shared_local_grid,
 )
 from ._registry import register
@@ -54,6 +55,11 @@ from .flops import linear_flops
 from .layers import Linear
 
 __all__ = ["MultiHeadNet", "MultiHeadReLU", "SparseHeads"]
+
+# heads="auto": samples per cell along each axis (the paper's 64 heads on 256 pixels),
+# and the most heads per axis.
+SAMPLES_PER_HEAD = 4
+MAX_AUTO_HEADS = 64
 
 
 @dataclass
@@ -275,9 +281,12 @@ class MultiHeadReLU(BaseINR):
 
     Parameters
     ----------
-    heads : int or tuple of int, default=64
+    heads : "auto", int or tuple of int, default="auto"
         Cells (heads) per coordinate dimension (an int applies to every dimension). The
-        paper's best generalisation on a 256 x 256 image is 64 x 64 heads.
+        paper's best generalisation on a 256 x 256 image is 64 x 64 heads, 4 pixels a
+        side per cell; "auto" keeps those 4 samples per cell along every axis, with 1
+        to 64 heads per axis (``heads_``): a fixed 64 gives a 64-pixel image one pixel
+        per cell (a head per pixel, which renders blocks) and refuses smaller ones.
     width : int, default=256
         Features of every body layer.
     depth : int, default=4
@@ -309,6 +318,8 @@ class MultiHeadReLU(BaseINR):
     ----------
     module_ : MultiHeadNet
         The trained torch module.
+    heads_ : tuple of int
+        Heads per coordinate dimension (``heads``, or what "auto" chose).
     n_heads_ : int
         Number of heads (cells).
     empty_cells_ : ndarray of int
@@ -358,7 +369,7 @@ class MultiHeadReLU(BaseINR):
 
     _parameter_constraints = {
         **BaseINR._parameter_constraints,
-        "heads": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "heads": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), tuple, list],
         "width": [Interval(Integral, 1, None, closed="left")],
         "depth": [Interval(Integral, 1, None, closed="left")],
         "n_connections": [Interval(Integral, 1, None, closed="left")],
@@ -369,7 +380,7 @@ class MultiHeadReLU(BaseINR):
 
     def __init__(
         self,
-        heads=64,
+        heads="auto",
         width=256,
         depth=4,
         n_connections=64,
@@ -416,7 +427,7 @@ class MultiHeadReLU(BaseINR):
         return MultiHeadNet(
             n_dims,
             n_outputs,
-            resolve_cells(self.heads, n_dims, "heads"),
+            self.heads_,
             self.width,
             self.depth,
             self.n_connections,
@@ -424,6 +435,14 @@ class MultiHeadReLU(BaseINR):
             head_init_bound=self.head_init_bound,
             generator=generator,
         )
+
+    def _structure(self, X, n_outputs):
+        if self.heads != "auto":
+            return {"heads_": resolve_cells(self.heads, X.shape[1], "heads")}
+        samples = samples_along_axes(X, self.predict_batch_size)
+        return {
+            "heads_": tuple(min(max(n // SAMPLES_PER_HEAD, 1), MAX_AUTO_HEADS) for n in samples)
+        }
 
     def _objective(self, module, signal, generator):
         census = check_cells(module, signal.chunks(), "heads", self.heads)

@@ -250,3 +250,13 @@ def test_one_sample_per_cell_trains():
     model = small(heads=8, n_connections=8, head_bias=False, max_iter=200).fit(X, y)
     assert model.grid_fast_path_
     assert model.score(X, y) > 30
+
+
+def test_auto_heads_keep_four_samples_per_cell():
+    """The paper's 64 x 64 heads on 256 pixels, scaled to the signal's own size."""
+    for shape, expected in (((32, 32), (8, 8)), ((16, 24), (4, 6)), ((512, 8), (64, 2))):
+        X = grid(shape, pixel_centers=True)
+        model = MultiHeadReLU(width=16, depth=1, n_connections=4, max_iter=2, device="cpu")
+        assert model.fit(X, np.zeros(len(X))).heads_ == expected, shape
+    model = MultiHeadReLU(heads=(2, 3), width=16, depth=1, n_connections=4, max_iter=2)
+    assert model.fit(grid((8, 9)), np.zeros(72)).heads_ == (2, 3)
