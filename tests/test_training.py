@@ -1,6 +1,7 @@
 """The training loop against a hand-written loop, and its batching and schedules."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -92,3 +93,33 @@ def test_schedules_start_at_one_and_end_where_documented(schedule):
     assert SCHEDULES[schedule](0.5) == pytest.approx(
         {"constant": 1.0, "cosine": 0.5, "exponential": math.sqrt(0.1)}[schedule]
     )
+
+
+def test_a_blow_up_at_the_end_of_training_is_undone():
+    """Adam leaving an almost exact fit (seen on LocalGlobalSIREN): the weights of the
+    best loss come back, with a warning; a fit that ends near its best is untouched."""
+    weight = torch.nn.Parameter(torch.tensor([3.0]))
+
+    def loss_fn(batch):
+        if len(losses) == 150:  # a jump far from the minimum, late in training
+            with torch.no_grad():
+                weight.add_(50.0)
+        losses.append(None)
+        return (weight**2).sum()
+
+    losses = []
+    with pytest.warns(RuntimeWarning, match="Training diverged"):
+        result = train([weight], loss_fn, iter(lambda: None, 1), learning_rate=0.1, max_iter=160)
+    assert result.restored_step is not None and result.restored_step <= 150
+    assert weight.item() ** 2 < result.loss_curve[-1] / 100
+    calm = torch.nn.Parameter(torch.tensor([3.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = train(
+            [calm],
+            lambda b: (calm**2).sum(),
+            iter(lambda: None, 1),
+            learning_rate=0.1,
+            max_iter=160,
+        )
+    assert plain.restored_step is None
