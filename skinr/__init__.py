@@ -5,9 +5,10 @@ from coordinates to values, then evaluate it anywhere.
 """
 
 from . import datasets, metrics, model_selection, parallel, signals
+from ._domain import ExtrapolationWarning
 from ._registry import ESTIMATORS
 from ._version import __version__
-from .base import BaseINR, ExtrapolationWarning
+from .base import BaseINR
 from .ensemble import EnsembleINR
 from .fourier import FourierFeatureMLP
 from .localglobal import LocalGlobalSIREN

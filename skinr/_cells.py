@@ -28,6 +28,7 @@ __all__ = [
     "SharedGrid",
     "cell_bounds",
     "check_cells",
+    "distinct_per_axis",
     "from_cells",
     "group_by_cell",
     "grouped_mse",
@@ -206,11 +207,7 @@ def sample_footprint(X: np.ndarray, chunk_size: int = 65536) -> np.ndarray:
     gathered ``chunk_size`` rows at a time, so a big signal is never copied.
     """
     footprint = np.stack([X.min(axis=0), X.max(axis=0)], axis=1).astype(np.float64)
-    distinct = None
-    for start in range(0, X.shape[0], chunk_size):
-        # A copy of one chunk: torch.from_numpy would warn on a read-only caller array.
-        distinct = merge_distinct(distinct, torch.tensor(X[start : start + chunk_size]))
-    for k, values in enumerate(value.numpy() for value in distinct):
+    for k, values in enumerate(v.numpy() for v in distinct_per_axis(X, chunk_size)):
         if values.size < 2:
             continue
         gaps = np.diff(values)
@@ -221,14 +218,21 @@ def sample_footprint(X: np.ndarray, chunk_size: int = 65536) -> np.ndarray:
     return footprint
 
 
+def distinct_per_axis(X: np.ndarray, chunk_size: int = 65536) -> list[Tensor]:
+    """The sorted distinct coordinates along each axis of ``X``, read ``chunk_size`` rows
+    at a time, so a big signal is never copied."""
+    distinct = None
+    for start in range(0, X.shape[0], chunk_size):
+        # A copy of one chunk: torch.from_numpy would warn on a read-only caller array.
+        distinct = merge_distinct(distinct, torch.tensor(X[start : start + chunk_size]))
+    return distinct
+
+
 def samples_along_axes(X: np.ndarray, chunk_size: int = 65536) -> list[int]:
     """Samples along each axis of the signal at ``X``: the distinct coordinates there,
     for a full grid; scattered points count as a grid of equal sides. Read
     ``chunk_size`` rows at a time, so a big signal is never copied."""
-    values = None
-    for start in range(0, X.shape[0], chunk_size):
-        values = merge_distinct(values, torch.tensor(X[start : start + chunk_size]))
-    distinct = [v.numel() for v in values]
+    distinct = [v.numel() for v in distinct_per_axis(X, chunk_size)]
     if int(np.prod(distinct, dtype=np.float64)) != X.shape[0]:
         side = round(X.shape[0] ** (1 / X.shape[1]))
         distinct = [min(n, side) for n in distinct]

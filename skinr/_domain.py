@@ -7,6 +7,7 @@ through these functions, so they cannot drift apart.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -15,7 +16,23 @@ from torch import Tensor
 
 from ._cells import sample_footprint
 
-__all__ = ["fit_domain", "normalise", "normalise_values", "normalised_chunks"]
+__all__ = [
+    "EXTRAPOLATION_MARGIN",
+    "ExtrapolationWarning",
+    "covering_box",
+    "fit_domain",
+    "normalise",
+    "normalise_values",
+    "normalised_chunks",
+    "warn_if_far_outside",
+]
+
+# Points further than this share of the footprint's side outside it are "far" (warned).
+EXTRAPOLATION_MARGIN = 0.1
+
+
+class ExtrapolationWarning(UserWarning):
+    """``predict`` was asked for points far outside the area the model was fitted on."""
 
 
 def normalise(X: np.ndarray, domain: np.ndarray) -> np.ndarray:
@@ -57,3 +74,29 @@ def fit_domain(X: np.ndarray, domain, *, footprint: bool, chunk_size: int) -> np
             f"coordinate dimension ({X.shape[1]} here), with low < high."
         )
     return box
+
+
+def covering_box(*boxes: np.ndarray | None) -> np.ndarray:
+    """The smallest ``(n_dims, 2)`` box holding every given box (None entries skipped)."""
+    boxes = [box for box in boxes if box is not None]
+    return np.stack([np.min([b[:, 0] for b in boxes], 0), np.max([b[:, 1] for b in boxes], 0)], 1)
+
+
+def warn_if_far_outside(X: np.ndarray, footprint: np.ndarray, owner: str) -> None:
+    """Warn (:class:`ExtrapolationWarning`) when points of ``X`` lie further than
+    ``EXTRAPOLATION_MARGIN`` of the footprint's side outside it."""
+    if X.shape[0] == 0:
+        return
+    margin = EXTRAPOLATION_MARGIN * (footprint[:, 1] - footprint[:, 0])
+    low, high = footprint[:, 0] - margin, footprint[:, 1] + margin
+    if np.all(X.min(axis=0) >= low) and np.all(X.max(axis=0) <= high):
+        return
+    outside = np.any((X < low) | (X > high), axis=1)
+    warnings.warn(
+        f"{int(outside.sum())} of {X.shape[0]} points lie far outside the area {owner} was "
+        f"fitted on (footprint_, by more than {EXTRAPOLATION_MARGIN:.0%} of its side): "
+        "predictions there extrapolate and follow no data (see the user guide, 'Off the "
+        "training grid').",
+        ExtrapolationWarning,
+        stacklevel=3,
+    )

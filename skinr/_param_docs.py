@@ -159,15 +159,25 @@ COMMON_ATTRIBUTE_DOCS = {
 }
 
 
+def _indented(entries) -> str:
+    """``(name, kind, text)`` entries as numpydoc blocks, indented for a class docstring."""
+    return "\n".join(
+        f"    {name} : {kind}\n        {text}" for name, kind, text in entries
+    ).lstrip()
+
+
 def common_parameter_docs(cls) -> str:
     """The shared parameter docs with ``cls``'s defaults, indented for a class docstring."""
     defaults = inspect.signature(cls.__init__).parameters
-    lines = []
-    for name, (kind, text) in COMMON_PARAM_DOCS.items():
+
+    def shown(name):
         default = defaults[name].default
-        shown = f'"{default}"' if isinstance(default, str) else repr(default)
-        lines.append(f"    {name} : {kind}, default={shown}\n        {text}")
-    return "\n".join(lines).lstrip()
+        return f'"{default}"' if isinstance(default, str) else repr(default)
+
+    return _indented(
+        (name, f"{kind}, default={shown(name)}", text)
+        for name, (kind, text) in COMMON_PARAM_DOCS.items()
+    )
 
 
 def common_attribute_docs(cls) -> str:
@@ -176,9 +186,14 @@ def common_attribute_docs(cls) -> str:
     ``domain_`` says "footprint" for the estimators that lay their domain on the
     samples' footprint (``cls._domain_is_footprint``).
     """
-    lines = []
-    for name, (kind, text) in COMMON_ATTRIBUTE_DOCS.items():
-        if name == "domain_" and getattr(cls, "_domain_is_footprint", False):
-            text = f"Coordinate box mapped to [-1, 1]. {_FOOTPRINT}"
-        lines.append(f"    {name} : {kind}\n        {text}")
-    return "\n".join(lines).lstrip()
+    footprint = getattr(cls, "_domain_is_footprint", False)
+    return _indented(
+        (
+            name,
+            kind,
+            f"Coordinate box mapped to [-1, 1]. {_FOOTPRINT}"
+            if name == "domain_" and footprint
+            else text,
+        )
+        for name, (kind, text) in COMMON_ATTRIBUTE_DOCS.items()
+    )

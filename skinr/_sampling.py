@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import torch
+from sklearn.utils import check_random_state
 from torch import Tensor
 
-__all__ = ["RANDPERM_LIMIT", "KeyedPermutation", "iterate_batches", "per_cell_batches"]
+__all__ = [
+    "RANDPERM_LIMIT",
+    "KeyedPermutation",
+    "iterate_batches",
+    "per_cell_batches",
+    "validation_split",
+]
 
 # Above this many samples a pass's order comes from a keyed permutation computed per
 # batch instead of a stored ``randperm`` (8 bytes per sample: 625 MB for a 78 M-sample
@@ -97,3 +105,21 @@ def per_cell_batches(
         draws = torch.rand(occupied.numel(), per_cell, generator=generator)
         picks = starts[:, None] + (draws * sizes).long()
         yield order[picks.ravel()].long().to(device)
+
+
+def validation_split(
+    n_samples: int, fraction: float, random_state
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out rows (sorted) for early stopping on held-out samples.
+
+    A random ``fraction`` of the samples, drawn by numpy from ``random_state`` (so a
+    network's initialisation, drawn by torch, is the same with and without).
+    """
+    n_held_out = round(fraction * n_samples)
+    if n_held_out < 1 or n_held_out >= n_samples:
+        raise ValueError(
+            f"validation_fraction={fraction} of {n_samples} samples holds out {n_held_out}; "
+            "early_stopping needs at least one held-out and one training sample."
+        )
+    order = check_random_state(random_state).permutation(n_samples)
+    return np.sort(order[n_held_out:]), np.sort(order[:n_held_out])

@@ -7,7 +7,6 @@ import inspect
 import math
 import os
 import time
-import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from numbers import Integral, Real
@@ -16,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils import check_random_state
 from torch import Tensor, nn
 
 from . import persistence
@@ -29,7 +27,15 @@ from ._acceleration import (
 )
 from ._cells import resolve_cells, sample_footprint
 from ._checkpoint import checkpointing
-from ._domain import fit_domain, normalise, normalise_values, normalised_chunks
+from ._domain import (
+    ExtrapolationWarning,
+    covering_box,
+    fit_domain,
+    normalise,
+    normalise_values,
+    normalised_chunks,
+    warn_if_far_outside,
+)
 from ._objective import FitSignal, Objective
 from ._param_docs import (
     ATTRIBUTES_MARKER,
@@ -37,6 +43,7 @@ from ._param_docs import (
     common_attribute_docs,
     common_parameter_docs,
 )
+from ._sampling import validation_split
 from ._training import SCHEDULES, HeldOutMonitor, train
 from ._validation import (
     Interval,
@@ -52,14 +59,6 @@ from .metrics import psnr
 from .parallel import torch_threads
 
 __all__ = ["BaseINR", "ExtrapolationWarning", "common_params"]
-
-
-class ExtrapolationWarning(UserWarning):
-    """``predict`` was asked for points far outside the area the model was fitted on."""
-
-
-# Points further than this share of the footprint's side outside it are "far" (warned).
-EXTRAPOLATION_MARGIN = 0.1
 
 
 # Held-out scorings without improvement that stop an early_stopping fit (scikit-learn's
@@ -258,7 +257,11 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         device = resolve_device(self.device)
         X, y = check_training_data(self, X, y, reset=not warm)
         y2d = y.reshape(len(y), -1)
-        fit_rows, held_out_rows = self._validation_split(len(X))
+        fit_rows, held_out_rows = None, None
+        if self.early_stopping:
+            fit_rows, held_out_rows = validation_split(
+                len(X), self.validation_fraction, self.random_state
+            )
         generator = make_generator(self.random_state)
         module, frame = self._initial_state(X, y2d, warm, device, generator)
         footprint = self._footprint(X, frame[0], warm)
@@ -376,24 +379,6 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             Path(self.checkpoint_path).unlink(missing_ok=True)
         return result
 
-    def _validation_split(self, n_samples: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Training and held-out rows for ``early_stopping`` (None, None without it).
-
-        A random ``validation_fraction`` of the samples, drawn from ``random_state``
-        (by numpy, so the network's initialisation is the same with and without).
-        """
-        if not self.early_stopping:
-            return None, None
-        n_held_out = round(self.validation_fraction * n_samples)
-        if n_held_out < 1 or n_held_out >= n_samples:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} of {n_samples} samples "
-                f"holds out {n_held_out}; early_stopping needs at least one held-out and "
-                "one training sample."
-            )
-        order = check_random_state(self.random_state).permutation(n_samples)
-        return np.sort(order[n_held_out:]), np.sort(order[:n_held_out])
-
     def _held_out_monitor(self, module, X_held, y_held, frame) -> HeldOutMonitor:
         """Scores the module on the held-out samples every ``validation_interval`` steps."""
         domain, y_offset, y_scale, _ = frame
@@ -423,15 +408,8 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             footprint = domain  # the same computation, done already
         else:
             footprint = sample_footprint(X, chunk_size=self.predict_batch_size)
-        boxes = [footprint]
-        if self.domain is not None:
-            boxes.append(domain)
-        if warm:
-            boxes.append(self.footprint_)
-        return np.stack(
-            [np.min([b[:, 0] for b in boxes], axis=0), np.max([b[:, 1] for b in boxes], axis=0)],
-            axis=1,
-        )
+        declared = domain if self.domain is not None else None
+        return covering_box(footprint, declared, self.footprint_ if warm else None)
 
     def _initial_state(self, X, y2d, warm, device, generator) -> tuple[nn.Module, tuple]:
         """The module to train and the fit's frame ``(domain, y_offset, y_scale,
@@ -469,7 +447,8 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         X = check_coords(self, X)
-        self._warn_if_far_outside(X)
+        if hasattr(self, "footprint_"):
+            warn_if_far_outside(X, self.footprint_, type(self).__name__)
         out = np.empty((X.shape[0], self.n_outputs_), dtype=np.float64)
         device = torch.device(self.device_)
         step = self.predict_batch_size
@@ -517,7 +496,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         shape : int or tuple of int
-            Samples along each coordinate dimension (an int applies to every one).
+            As for :meth:`grid_coordinates`.
 
         Returns
         -------
@@ -615,24 +594,6 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             self.module_, self.device_ = persistence.place_module(self.module_, self.device_)
 
     # --------------------------------------------------------------- helpers
-    def _warn_if_far_outside(self, X: np.ndarray) -> None:
-        footprint = getattr(self, "footprint_", None)
-        if footprint is None or X.shape[0] == 0:
-            return
-        margin = EXTRAPOLATION_MARGIN * (footprint[:, 1] - footprint[:, 0])
-        low, high = X.min(axis=0), X.max(axis=0)
-        if np.all(low >= footprint[:, 0] - margin) and np.all(high <= footprint[:, 1] + margin):
-            return
-        outside = np.any((X < footprint[:, 0] - margin) | (X > footprint[:, 1] + margin), axis=1)
-        warnings.warn(
-            f"{int(outside.sum())} of {X.shape[0]} points lie far outside the area "
-            f"{type(self).__name__} was fitted on (footprint_, by more than "
-            f"{EXTRAPOLATION_MARGIN:.0%} of its side): predictions there extrapolate and "
-            "follow no data (see the user guide, 'Off the training grid').",
-            ExtrapolationWarning,
-            stacklevel=3,
-        )
-
     def _compiles(self, device: torch.device, streaming: bool) -> bool:
         """Whether this fit compiles its loss: ``torch_compile``, with "auto" resolved.
 

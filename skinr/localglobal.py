@@ -44,6 +44,7 @@ from ._cells import (
     n_cells_total,
     order_by_cell,
     resolve_cells,
+    samples_along_axes,
     to_cells,
 )
 from ._partition_editing import PartitionEditingMixin
@@ -398,11 +399,7 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
     def _structure(self, X, n_outputs):
         n_dims = X.shape[1]
         if isinstance(self.partitions, str):
-            samples = tuple(np.unique(X[:, k]).size for k in range(n_dims))
-            if math.prod(samples) != X.shape[0]:
-                # Not a full grid: scattered points count as a grid of equal sides.
-                side = X.shape[0] ** (1 / n_dims)
-                samples = tuple(min(n, round(side)) for n in samples)
+            samples = tuple(samples_along_axes(X, self.predict_batch_size))
             partitions = auto_partitions(samples, self.target_partition_size)
         else:
             partitions = resolve_cells(self.partitions, n_dims, "partitions")
