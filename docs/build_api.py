@@ -28,9 +28,10 @@ SECTIONS = {
     "skinr.signals": [f"skinr.signals.{n}" for n in skinr.signals.__all__],
     "skinr.datasets": [f"skinr.datasets.{n}" for n in skinr.datasets.__all__],
     "skinr.metrics": [f"skinr.metrics.{n}" for n in skinr.metrics.__all__],
+    "skinr.inverse": [f"skinr.inverse.{n}" for n in skinr.inverse.__all__ if n != "OPERATORS"],
     "skinr.model_selection": [f"skinr.model_selection.{n}" for n in skinr.model_selection.__all__],
 }
-METHODS = ["fit", "predict", "score", "count_flops", "save"]
+METHODS = ["fit", "predict", "predict_signal", "render", "score", "count_flops", "save"]
 
 
 def _resolve(dotted: str):

@@ -4,7 +4,7 @@ Fit a small neural network to one signal (audio, image, video, volume) as a func
 from coordinates to values, then evaluate it anywhere.
 """
 
-from . import datasets, metrics, model_selection, parallel, signals
+from . import datasets, inverse, metrics, model_selection, parallel, signals
 from ._domain import ExtrapolationWarning
 from ._registry import ESTIMATORS
 from ._version import __version__
@@ -34,6 +34,7 @@ __all__ = [
     "__version__",
     "datasets",
     "fit_many",
+    "inverse",
     "load",
     "metrics",
     "model_selection",

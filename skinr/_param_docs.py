@@ -81,6 +81,13 @@ COMMON_PARAM_DOCS = {
         """Coordinate box mapped to [-1, 1] for the network; None uses the bounding box
         of ``X`` at fit. Set it when later data (extension, other crops) share a frame.""",
     ),
+    "operator": (
+        "skinr.inverse.Operator or None",
+        """The measurement process behind ``y`` (:mod:`skinr.inverse`): the network
+        represents the signal ``f``, training fits ``operator(f)`` to ``y``, and
+        ``predict``/``score`` stay in the measurements' space (``predict_signal`` and
+        ``render`` give ``f``). None fits ``y`` directly.""",
+    ),
     "checkpoint_path": (
         "str, path-like or None",
         """File to save training checkpoints to. If it holds a checkpoint of the same
@@ -148,9 +155,15 @@ COMMON_ATTRIBUTE_DOCS = {
         ``predict`` warns (:class:`~skinr.ExtrapolationWarning`) at points far outside.""",
     ),
     "data_range_": ("float", "Range of the training targets (1.0 for a constant signal)."),
+    "operator_": (
+        "skinr.inverse.Operator or None",
+        """The ``operator`` resolved for the fitted measurements (pixel sizes, the
+        signal's grid); None without an operator.""",
+    ),
     "y_offset_, y_scale_": (
         "float",
-        "Targets are trained as ``(y - y_offset_) / y_scale_``, in [-1, 1].",
+        """The network outputs ``(f - y_offset_) / y_scale_``, about [-1, 1]: ``f`` is
+        ``y``, or with an ``operator`` the signal, scaled by the operator's gain.""",
     ),
     "y_ndim_": ("int", "Dimensionality of ``y`` at fit (1-D targets give 1-D predictions)."),
     "n_features_in_": ("int", "Coordinate dimensions."),

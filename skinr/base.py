@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import check_array
 from torch import Tensor, nn
 
 from . import persistence
@@ -36,6 +37,7 @@ from ._domain import (
     normalised_chunks,
     warn_if_far_outside,
 )
+from ._measured import MeasuredFit, identity_domain, measure, resolve_operator
 from ._objective import FitSignal, Objective
 from ._param_docs import (
     ATTRIBUTES_MARKER,
@@ -55,6 +57,7 @@ from ._validation import (
     make_generator,
     resolve_device,
 )
+from .inverse import Operator
 from .metrics import psnr
 from .parallel import torch_threads
 
@@ -146,6 +149,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
         "data_range": [Interval(Real, 0, None, closed="neither"), None],
         "domain": ["array-like", None],
+        "operator": [Operator, None],
         "checkpoint_path": [str, os.PathLike, None],
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "precision": [StrOptions(set(PRECISIONS))],
@@ -171,6 +175,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         predict_batch_size=65536,
         data_range=None,
         domain=None,
+        operator=None,
         checkpoint_path=None,
         checkpoint_every=100,
         precision="float32",
@@ -192,6 +197,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         self.predict_batch_size = predict_batch_size
         self.data_range = data_range
         self.domain = domain
+        self.operator = operator
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.precision = precision
@@ -257,54 +263,105 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         device = resolve_device(self.device)
         X, y = check_training_data(self, X, y, reset=not warm)
         y2d = y.reshape(len(y), -1)
+        operator = resolve_operator(self.operator, X)
+        measured = None if operator is None else MeasuredFit(operator)
+        # What the network represents: the samples, or the signal behind the measurements.
+        signal_X = X if measured is None else measured.signal_coords
         fit_rows, held_out_rows = None, None
         if self.early_stopping:
             fit_rows, held_out_rows = validation_split(
                 len(X), self.validation_fraction, self.random_state
             )
         generator = make_generator(self.random_state)
-        module, frame = self._initial_state(X, y2d, warm, device, generator)
-        footprint = self._footprint(X, frame[0], warm)
+        module, frame = self._initial_state(signal_X, y2d, warm, device, generator, measured)
+        footprint = self._footprint(signal_X, frame[0], warm, measured)
         X_fit, y_fit = (X, y2d) if fit_rows is None else (X[fit_rows], y2d[fit_rows])
-        signal, compiled = self._signal(X_fit, y_fit, frame, device)
-        objective = make_objective(module, signal, generator)
+        measurement_frame = self._measurement_frame(y2d, frame, measured)
+        signal, compiled = self._signal(X_fit, y_fit, frame, device, measured, measurement_frame)
+        if measured is None:
+            objective = make_objective(module, signal, generator)
+        else:
+            nominal = measured.nominal_signal(y2d.shape[1], frame[0], device)
+            objective = measured.objective(
+                make_objective(module, nominal, generator),
+                signal,
+                self._field(module, frame),
+                measurement_frame,
+                generator,
+                make_generator(self.random_state),
+            )
         if any(not name.endswith("_") or name.startswith("_") for name in objective.fitted):
             raise TypeError(f"Fitted attributes end in '_': {sorted(objective.fitted)}")
         monitor = None
         if held_out_rows is not None:
-            monitor = self._held_out_monitor(module, X[held_out_rows], y2d[held_out_rows], frame)
+            monitor = self._held_out_monitor(
+                module, X[held_out_rows], y2d[held_out_rows], frame, operator, measurement_frame
+            )
         result = self._run(
-            module, objective, X, y, device, compiled and not signal.streamed, frame, monitor
+            module,
+            objective,
+            X,
+            y,
+            device,
+            compiled and not signal.streamed,
+            measurement_frame,
+            frame[3],
+            monitor,
         )
         if monitor is not None:
             monitor.restore()
-        self._store(module, frame, footprint, device, compiled, y, warm, result, monitor)
+        self._store(
+            module, frame, footprint, device, compiled, y, warm, result, monitor, measurement_frame
+        )
+        self.operator_ = operator
         for name, value in objective.fitted.items():
             setattr(self, name, value)
         self.fit_time_ = time.perf_counter() - started
         return self
 
-    def _signal(self, X_fit, y_fit, frame, device) -> tuple[FitSignal, bool]:
-        """The training signal, held or streamed, and whether the fit compiles."""
-        streamed = self._streams_batches and (
-            self.batch_size is not None and self.batch_size < len(X_fit)
-        )
-        compiled = self._compiles(device, streamed)
+    @staticmethod
+    def _measurement_frame(y2d, frame, measured) -> tuple[float, float]:
+        """Offset and scale of the measurements, which the loss compares in [-1, 1]."""
+        if measured is None:
+            return frame[1], frame[2]
+        y_min, y_max = float(y2d.min()), float(y2d.max())
+        return (y_max + y_min) / 2, (y_max - y_min) / 2 if y_max > y_min else 1.0
+
+    def _field(self, module, frame):
+        """The network as a signal in the caller's coordinates and units."""
         domain, y_offset, y_scale, _ = frame
+        return MeasuredFit.field(
+            lambda coords: self._forward(module, coords), domain, y_offset, y_scale
+        )
+
+    def _signal(
+        self, X_fit, y_fit, frame, device, measured, measurement_frame
+    ) -> tuple[FitSignal, bool]:
+        """The training signal (samples or measurements), held or streamed, and
+        whether the fit compiles."""
+        batch_size, domain = self.batch_size, frame[0]
+        if measured is not None:
+            batch_size = measured.batch_size(batch_size, len(X_fit), self.predict_batch_size)
+            domain = identity_domain(X_fit.shape[1])
+        streamed = self._streams_batches and (batch_size is not None and batch_size < len(X_fit))
+        # An operator's quadrature (jittered, in Python) is not compiled.
+        compiled = measured is None and self._compiles(device, streamed)
         signal = FitSignal(
             X_fit,
             y_fit,
             domain,
-            (y_offset, y_scale),
+            measurement_frame,
             device,
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             streamed=streamed,
             chunk_size=self.predict_batch_size,
             compile_network=compiled and streamed,
         )
         return signal, compiled
 
-    def _store(self, module, frame, footprint, device, compiled, y, warm, result, monitor):
+    def _store(
+        self, module, frame, footprint, device, compiled, y, warm, result, monitor, measurement
+    ):
         """Assign the fitted attributes of a fit that succeeded."""
         domain, y_offset, y_scale, data_range = frame
         self.module_ = module.eval()
@@ -325,12 +382,14 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         if monitor is not None:
             peak = self.data_range or data_range
             self.validation_scores_ = [
-                10 * math.log10(peak**2 / max(error * y_scale**2, 1e-30))
+                10 * math.log10(peak**2 / max(error * measurement[1] ** 2, 1e-30))
                 for error in monitor.errors
             ]
             self.best_validation_score_ = max(self.validation_scores_, default=None)
 
-    def _run(self, module, objective, X, y, device, compile_loss, frame, monitor=None):
+    def _run(
+        self, module, objective, X, y, device, compile_loss, measurement, data_range, monitor=None
+    ):
         """Train ``module`` on ``objective``: checkpoints, acceleration, frozen
         gradients and the progress bar around the loop of :func:`skinr._training.train`."""
         resume, save_checkpoint = checkpointing(self, module, X, y)
@@ -349,8 +408,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             for parameter, mask in objective.frozen
         ]
         module.train()
-        _, _, y_scale, data_range = frame
-        progress = self._progress_bar(y_scale, data_range) if self.verbose else None
+        progress = self._progress_bar(measurement[1], data_range) if self.verbose else None
         try:
             with matmul_precision(self.precision):
                 result = train(
@@ -379,18 +437,30 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             Path(self.checkpoint_path).unlink(missing_ok=True)
         return result
 
-    def _held_out_monitor(self, module, X_held, y_held, frame) -> HeldOutMonitor:
-        """Scores the module on the held-out samples every ``validation_interval`` steps."""
-        domain, y_offset, y_scale, _ = frame
+    def _held_out_monitor(
+        self, module, X_held, y_held, frame, operator, measurement
+    ) -> HeldOutMonitor:
+        """Scores the module on the held-out samples (or measurements) every
+        ``validation_interval`` steps."""
         device = next(iter(module.state_dict().values())).device
-        coords = torch.as_tensor(normalise(X_held, domain), device=device)
         values = torch.as_tensor(
-            normalise_values(y_held, y_offset, y_scale), dtype=torch.float32, device=device
+            normalise_values(y_held, *measurement), dtype=torch.float32, device=device
         )
+        if operator is None:
+            coords = torch.as_tensor(normalise(X_held, frame[0]), device=device)
 
-        def evaluate() -> Tensor:
-            chunks = coords.split(self.predict_batch_size)
-            return torch.cat([self._forward(module, chunk) for chunk in chunks])
+            def evaluate() -> Tensor:
+                chunks = coords.split(self.predict_batch_size)
+                return torch.cat([self._forward(module, chunk) for chunk in chunks])
+
+        else:
+            field = self._field(module, frame)
+
+            def evaluate() -> Tensor:
+                measured = measure(operator, field, X_held, self.predict_batch_size, device)
+                return torch.as_tensor(
+                    normalise_values(measured, *measurement), dtype=torch.float32, device=device
+                )
 
         return HeldOutMonitor(
             module,
@@ -401,17 +471,22 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             tol=self.tol,
         )
 
-    def _footprint(self, X, domain, warm) -> np.ndarray:
-        """The area the fit covers: the samples' footprint, grown to the ``domain`` the
-        user declared and, on a warm start, to the previous fits' area."""
-        if self._domain_is_footprint and self.domain is None:
+    def _footprint(self, X, domain, warm, measured=None) -> np.ndarray:
+        """The area the fit covers: the samples' footprint (the operator's signal box),
+        grown to the ``domain`` the user declared and, on a warm start, to the previous
+        fits' area."""
+        if measured is not None:
+            footprint = measured.box
+        elif self._domain_is_footprint and self.domain is None:
             footprint = domain  # the same computation, done already
         else:
             footprint = sample_footprint(X, chunk_size=self.predict_batch_size)
         declared = domain if self.domain is not None else None
         return covering_box(footprint, declared, self.footprint_ if warm else None)
 
-    def _initial_state(self, X, y2d, warm, device, generator) -> tuple[nn.Module, tuple]:
+    def _initial_state(
+        self, X, y2d, warm, device, generator, measured=None
+    ) -> tuple[nn.Module, tuple]:
         """The module to train and the fit's frame ``(domain, y_offset, y_scale,
         data_range)``: the fitted ones on a warm start, else fresh ones for the data."""
         if warm:
@@ -427,13 +502,19 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         )
         y_min, y_max = float(y2d.min()), float(y2d.max())
         data_range = y_max - y_min if y_max > y_min else 1.0
+        y_offset, y_scale = (y_max + y_min) / 2, data_range / 2
+        if measured is not None:
+            y_offset, y_scale = measured.value_frame(y_offset, y_scale)
         # Assigned before the module is built, which reads them; a failed fit undoes it.
         vars(self).update(self._structure(X, y2d.shape[1]))
         module = self._build_module(X.shape[1], y2d.shape[1], generator).to(device)
-        return module, (domain, (y_max + y_min) / 2, data_range / 2, data_range)
+        return module, (domain, y_offset, y_scale, data_range)
 
     def predict(self, X):
         """Evaluate the fitted signal at ``X``, in chunks of ``predict_batch_size``.
+
+        With an ``operator``, ``X`` holds measurement coordinates and the prediction is
+        the measurement of the fitted signal there (``predict_signal`` gives the signal).
 
         Parameters
         ----------
@@ -447,6 +528,48 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         X = check_coords(self, X)
+        if getattr(self, "operator_", None) is None:
+            return self._evaluate(X)
+        with torch.inference_mode(), torch_threads():
+            out = measure(
+                self.operator_,
+                self._field(self.module_, self._frame()),
+                X,
+                self.predict_batch_size,
+                torch.device(self.device_),
+            )
+        return out.ravel() if self.y_ndim_ == 1 else out
+
+    def predict_signal(self, X):
+        """Evaluate the signal the network represents at ``X``.
+
+        Fitted through an ``operator``, this is the reconstruction (the
+        super-resolved, deblurred or tomographic image) at signal coordinates;
+        fitted without one, it is :meth:`predict`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, signal_dims)
+            Coordinates in the signal's frame (``grid_coordinates`` gives a grid).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The signal's values (float64).
+        """
+        check_is_fitted(self)
+        if getattr(self, "operator_", None) is None:
+            return self.predict(X)
+        X = check_array(X, dtype=(np.float64, np.float32))
+        if X.shape[1] != self._signal_dims():
+            raise ValueError(
+                f"predict_signal: X has {X.shape[1]} columns, but the signal behind "
+                f"{type(self.operator_).__name__} has {self._signal_dims()} dimensions."
+            )
+        return self._evaluate(X)
+
+    def _evaluate(self, X):
+        """The network's signal at validated coordinates ``X``."""
         if hasattr(self, "footprint_"):
             warn_if_far_outside(X, self.footprint_, type(self).__name__)
         out = np.empty((X.shape[0], self.n_outputs_), dtype=np.float64)
@@ -459,6 +582,14 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         out *= self.y_scale_  # in place: a second output-sized array is what chunks avoid
         out += self.y_offset_
         return out.ravel() if self.y_ndim_ == 1 else out
+
+    def _frame(self) -> tuple:
+        return self.domain_, self.y_offset_, self.y_scale_, self.data_range_
+
+    def _signal_dims(self) -> int:
+        """Coordinate dimensions of the signal the network represents."""
+        operator = getattr(self, "operator_", None)
+        return self.n_features_in_ if operator is None else int(operator.signal_dims)
 
     def grid_coordinates(self, shape):
         """Pixel centres of a grid of ``shape`` over the area the model was fitted on.
@@ -483,13 +614,13 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         from .signals import grid
 
         check_is_fitted(self)
-        shape = resolve_cells(shape, self.n_features_in_, "shape")
+        shape = resolve_cells(shape, self._signal_dims(), "shape")
         return grid(shape, bounds=self.footprint_, pixel_centers=True)
 
     def render(self, shape):
         """The fitted signal on a grid of ``shape`` over the area it was fitted on.
 
-        ``render(shape)`` is ``to_array(predict(grid_coordinates(shape)), shape)``: the
+        ``render(shape)`` is ``to_array(predict_signal(grid_coordinates(shape)), shape)``: the
         training resolution, a finer one (super-resolution) or a coarser one, with one
         call for every estimator.
 
@@ -506,8 +637,8 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         from .signals import to_array
 
         coords = self.grid_coordinates(shape)
-        shape = resolve_cells(shape, self.n_features_in_, "shape")
-        return to_array(self.predict(coords), shape)
+        shape = resolve_cells(shape, self._signal_dims(), "shape")
+        return to_array(self.predict_signal(coords), shape)
 
     def score(self, X, y, sample_weight=None):
         """PSNR in dB of the predictions at ``X`` against ``y`` (greater is better).
@@ -551,6 +682,15 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         X = check_coords(self, X)
+        operator = getattr(self, "operator_", None)
+        if operator is not None:
+            # The signal at every quadrature point of every measurement.
+            try:
+                points, _ = operator.quadrature(torch.as_tensor(X, dtype=torch.float32))
+                X = points.reshape(-1, points.shape[-1]).numpy().astype(np.float64)
+            except NotImplementedError:
+                n = len(X) * operator.points_per_measurement
+                X = np.zeros((n, self._signal_dims()))
         return int(self._count_flops(normalise(X, self.domain_)))
 
     def save(self, path):

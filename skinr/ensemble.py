@@ -300,6 +300,7 @@ class EnsembleINR(BaseINR):
         predict_batch_size=65536,
         data_range=None,
         domain=None,
+        operator=None,
         checkpoint_path=None,
         checkpoint_every=100,
         precision="float32",

@@ -160,6 +160,7 @@ class FourierFeatureMLP(BaseINR):
         predict_batch_size=65536,
         data_range=None,
         domain=None,
+        operator=None,
         checkpoint_path=None,
         checkpoint_every=100,
         precision="float32",

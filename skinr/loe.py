@@ -456,6 +456,7 @@ class LoESine(BaseINR):
         predict_batch_size=65536,
         data_range=None,
         domain=None,
+        operator=None,
         checkpoint_path=None,
         checkpoint_every=100,
         precision="float32",

@@ -66,15 +66,53 @@ def _jsonable(value, name: str):
         )
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return {"__array__": value.tolist()}
+    from .inverse import OPERATORS, Operator
+
+    if isinstance(value, Operator):
+        if OPERATORS.get(type(value).__name__) is not type(value):
+            raise TypeError(
+                f"Cannot save {name}={type(value).__name__}(...): skinr.save writes "
+                f"declared operators only ({', '.join(sorted(OPERATORS))}), and a "
+                "function is code. Pickle the estimator instead (load it from trusted "
+                "files only), or refit after loading."
+            )
+        # Parameters and what resolving it fixed (pixel sizes, the signal's grid).
+        state = {k: _jsonable(v, f"{name}.{k}") for k, v in vars(value).items()}
+        return {"__operator__": type(value).__name__, "state": state}
     raise TypeError(f"Cannot save {name}={value!r}: only numbers, strings, tuples and None are.")
 
 
 def _from_json(value):
     if isinstance(value, dict) and "__tuple__" in value:
         return tuple(_from_json(v) for v in value["__tuple__"])
+    if isinstance(value, dict) and "__array__" in value:
+        return np.asarray(value["__array__"], dtype=np.float64)
+    if isinstance(value, dict) and "__operator__" in value:
+        return _operator_from_json(value)
     if isinstance(value, list):
         return [_from_json(v) for v in value]
     return value
+
+
+def _operator_from_json(value: dict):
+    from .inverse import OPERATORS
+
+    cls = OPERATORS.get(value["__operator__"])
+    if cls is None or not isinstance(value.get("state"), dict):
+        raise ValueError(
+            f"The file names operator {value['__operator__']!r}, which is not one of "
+            f"skinr's ({', '.join(sorted(OPERATORS))})."
+        )
+    state = {k: _from_json(v) for k, v in value["state"].items()}
+    params = cls._get_param_names()
+    operator = cls(**{k: state.pop(k) for k in params if k in state})
+    for name, attribute in state.items():
+        if not (name.endswith("_") or name == "signal_dims"):
+            raise ValueError(f"The file's {cls.__name__} holds an unknown field {name!r}.")
+        setattr(operator, name, attribute)
+    return operator
 
 
 def save(estimator, path: str | os.PathLike) -> Path:
@@ -169,7 +207,7 @@ def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict
         setattr(estimator, name, tensor.numpy())
     # The weights are overwritten below; a private generator keeps the global RNG untouched.
     throwaway = torch.Generator().manual_seed(0)
-    module = estimator._build_module(estimator.n_features_in_, estimator.n_outputs_, throwaway)
+    module = estimator._build_module(estimator._signal_dims(), estimator.n_outputs_, throwaway)
     module.load_state_dict(payload["state_dict"])
     estimator.module_, estimator.device_ = place_module(module.eval(), device or estimator.device_)
     return estimator

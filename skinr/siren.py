@@ -155,6 +155,7 @@ class SIREN(BaseINR):
         predict_batch_size=65536,
         data_range=None,
         domain=None,
+        operator=None,
         checkpoint_path=None,
         checkpoint_every=100,
         precision="float32",

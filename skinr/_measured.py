@@ -1,0 +1,122 @@
+"""Fits through an operator: the network is the signal, the data are measurements of it.
+
+The base keeps one training loop; for ``operator=...`` it swaps what the network is
+compared with. The architecture still sees its signal — the operator's nominal grid —
+for its structure, its domain and whatever its objective finds out about the data
+(cells without points, fast paths), while the loss compares measurements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._objective import FitSignal, Objective
+from .inverse import Operator
+
+__all__ = ["MeasuredFit", "identity_domain", "measure", "resolve_operator"]
+
+
+def resolve_operator(operator, X: np.ndarray) -> Operator | None:
+    """The ``operator`` parameter resolved for the measurements ``X`` (None: plain fit)."""
+    if operator is None:
+        return None
+    if not isinstance(operator, Operator):
+        raise TypeError(
+            f"operator must be a skinr.inverse.Operator (Radon, AreaDownsample, Blur, or "
+            f"TorchFunction wrapping your own function); got {type(operator).__name__}."
+        )
+    return operator.resolve(X)
+
+
+class MeasuredFit:
+    """What one fit through ``operator`` needs: the signal's grid and frame, the field.
+
+    Parameters
+    ----------
+    operator : Operator
+        Resolved for the measurements.
+    """
+
+    def __init__(self, operator: Operator) -> None:
+        self.operator = operator
+        from .signals import grid
+
+        self.shape, self.box = operator.signal_grid()
+        self.signal_coords = grid(self.shape, bounds=self.box, pixel_centers=True)
+
+    def value_frame(self, y_offset: float, y_scale: float) -> tuple[float, float]:
+        """The network's output frame for the signal: the measurements' over the gain."""
+        gain = self.operator.gain
+        return y_offset / gain, y_scale / abs(gain)
+
+    def batch_size(self, batch_size: int | None, n_measurements: int, budget: int) -> int | None:
+        """Measurements per step: ``batch_size``, or as many as keep the signal points
+        one step evaluates within ``budget`` (``predict_batch_size``)."""
+        if batch_size is not None:
+            return batch_size
+        per_step = max(1, budget // max(1, self.operator.points_per_measurement))
+        return None if per_step >= n_measurements else per_step
+
+    @staticmethod
+    def field(
+        forward: Callable[[Tensor], Tensor], domain: np.ndarray, offset: float, scale: float
+    ) -> Callable[[Tensor], Tensor]:
+        """The signal at points in the caller's frame and units, through ``forward``."""
+        centre = torch.as_tensor((domain[:, 0] + domain[:, 1]) / 2, dtype=torch.float32)
+        half = (domain[:, 1] - domain[:, 0]) / 2
+        half = torch.as_tensor(np.where(half > 0, half, 1.0), dtype=torch.float32)
+        cache = {}
+
+        def evaluate(points: Tensor) -> Tensor:
+            key = points.device
+            if key not in cache:
+                cache[key] = (centre.to(key), half.to(key))
+            c, h = cache[key]
+            return forward((points - c) / h) * scale + offset
+
+        return evaluate
+
+    def objective(
+        self,
+        architecture: Objective,
+        signal: FitSignal,
+        field: Callable[[Tensor], Tensor],
+        measurement_frame: tuple[float, float],
+        generator: torch.Generator,
+        jitter: torch.Generator,
+    ) -> Objective:
+        """The mean squared error of the measured field over ``signal``'s batches, with
+        the ``fitted`` and ``frozen`` of the architecture's own objective."""
+        offset, scale = measurement_frame
+        operator = self.operator
+
+        def measured(coords: Tensor) -> Tensor:
+            return (operator.apply(field, coords, jitter) - offset) / scale
+
+        return signal.objective(
+            measured, generator, fitted=architecture.fitted, frozen=architecture.frozen
+        )
+
+    def nominal_signal(self, n_outputs: int, domain: np.ndarray, device) -> FitSignal:
+        """The operator's nominal grid as a signal, for the architecture's objective."""
+        values = np.zeros((len(self.signal_coords), n_outputs), dtype=np.float32)
+        return FitSignal(self.signal_coords, values, domain, (0.0, 1.0), device)
+
+
+def measure(operator: Operator, field, X: np.ndarray, chunk: int, device) -> np.ndarray:
+    """``operator(field)`` at measurement coordinates ``X``, chunk by chunk (no jitter)."""
+    per_chunk = max(1, chunk // max(1, operator.points_per_measurement))
+    parts = []
+    for start in range(0, len(X), per_chunk):
+        coords = torch.as_tensor(X[start : start + per_chunk], dtype=torch.float32, device=device)
+        parts.append(operator.apply(field, coords).double().cpu().numpy())
+    return np.concatenate(parts) if parts else np.empty((0, 1))
+
+
+def identity_domain(n_dims: int) -> np.ndarray:
+    """The box that normalising leaves unchanged: measurement coordinates go raw."""
+    return np.array([[-1.0, 1.0]] * n_dims)

@@ -1,0 +1,237 @@
+"""Operators (skinr.inverse) and fitting through them (``operator=``)."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
+
+import skinr
+from skinr import SIREN
+from skinr.inverse import AreaDownsample, Blur, GridFunction, Radon, TorchFunction, radon_coords
+from skinr.metrics import psnr
+from skinr.signals import grid, to_coords
+
+from .conftest import make_fast
+
+
+def blobs(points: np.ndarray) -> np.ndarray:
+    """A smooth, asymmetric image (zero near the border), at ``(n, 2)`` points."""
+    r, c = points[..., 0], points[..., 1]
+    return np.exp(-((r - 0.2) ** 2 / 0.05 + (c + 0.3) ** 2 / 0.1)) + 0.5 * np.exp(
+        -((r + 0.3) ** 2 + (c - 0.1) ** 2) / 0.02
+    )
+
+
+def blob_field(points: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(blobs(points.double().numpy()), dtype=torch.float32)[:, None]
+
+
+def low_and_high(factor=4, n_low=8):
+    n = factor * n_low
+    image = blobs(grid((n, n), pixel_centers=True)).reshape(n, n)
+    low = image.reshape(n_low, factor, n_low, factor).mean(axis=(1, 3))
+    return image, low
+
+
+# ---------------------------------------------------------------- the operators
+def test_radon_agrees_with_scikit_image():
+    skimage_transform = pytest.importorskip("skimage.transform")
+    n = 64
+    image = blobs(grid((n, n), pixel_centers=True)).reshape(n, n)
+    theta = np.linspace(0.0, 180.0, 12, endpoint=False)
+    with pytest.warns(UserWarning, match="circle"):  # the blobs' tails cross the disc
+        sinogram = skimage_transform.radon(image, theta)
+    X = radon_coords(theta, (n, n))
+    operator = Radon(pixel_size=2 / n).resolve(X)
+    measured = operator.apply(blob_field, torch.as_tensor(X, dtype=torch.float32))
+    error = np.abs(measured.numpy().ravel() - sinogram.ravel()).max()
+    assert error < 0.01 * sinogram.max()
+
+
+def test_radon_square_chords_are_the_lines_through_the_box():
+    X = np.array([[0.0, 0.0], [90.0, 0.5], [45.0, 0.0], [30.0, 1.9]])
+    operator = Radon(circle=False, n_points=50, pixel_size=1.0).resolve(X)
+    ones = operator.apply(lambda p: torch.ones(len(p), 1), torch.as_tensor(X, dtype=torch.float32))
+    assert np.allclose(ones.numpy().ravel(), [2.0, 2.0, 2 * np.sqrt(2), 0.0], atol=1e-5)
+
+
+def test_area_downsample_is_the_block_mean():
+    image, low = low_and_high()
+    X, _ = to_coords(low, pixel_centers=True)
+    operator = AreaDownsample(factor=4).resolve(X)
+    assert operator.signal_grid()[0] == image.shape
+    measured = operator.apply(blob_field, torch.as_tensor(X, dtype=torch.float32))
+    assert np.allclose(measured.numpy().ravel(), low.ravel(), atol=1e-5)
+
+
+def test_blur_is_scipy_convolution_inside_the_image():
+    n = 32
+    image = blobs(grid((n, n), pixel_centers=True)).reshape(n, n)
+    psf = np.outer([1.0, 2.0, 1.0], [0.0, 1.0, 3.0]) / 12  # asymmetric: catches a flip
+    X, _ = to_coords(image, pixel_centers=True)
+    operator = Blur(psf).resolve(X)
+    measured = operator.apply(blob_field, torch.as_tensor(X, dtype=torch.float32))
+    expected = ndimage.convolve(image, psf, mode="constant")
+    inside = (slice(1, -1), slice(1, -1))
+    assert np.allclose(measured.numpy().reshape(n, n)[inside], expected[inside], atol=1e-5)
+
+
+def test_grid_function_runs_a_torch_image_operator():
+    image, low = low_and_high()
+    shape = image.shape
+    operator = GridFunction(
+        lambda picture: torch.nn.functional.avg_pool2d(picture[None], 4)[0], shape
+    ).resolve(np.arange(low.size)[:, None])
+    index = torch.arange(low.size, dtype=torch.float32)[:, None]
+    measured = operator.apply(blob_field, index)
+    assert np.allclose(measured.numpy().ravel(), low.ravel(), atol=1e-5)
+
+
+# ------------------------------------------------------ fitting through them
+@pytest.mark.parametrize("steps", [60])
+def test_every_estimator_fits_through_an_operator(Estimator, steps):
+    image, low = low_and_high()
+    X, y = to_coords(low, pixel_centers=True)
+    model = make_fast(Estimator, max_iter=steps, operator=AreaDownsample(factor=4)).fit(X, y)
+    assert model.predict(X).shape == y.shape
+    assert model.render(image.shape).shape == image.shape
+    assert model.footprint_ == pytest.approx(np.array([[-1.0, 1.0], [-1.0, 1.0]]))
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+
+
+def test_super_resolution_through_area_downsample_matches_the_measurements():
+    image, low = low_and_high()
+    X, y = to_coords(low, pixel_centers=True)
+    # 8 x 8 samples: a first layer of low frequency, or it fills the gaps with noise.
+    model = SIREN(32, 2, first_omega_0=5, max_iter=300, learning_rate=1e-3, random_state=0)
+    model.set_params(operator=AreaDownsample(factor=4)).fit(X, y)
+    # predict and score live in the measurements' space...
+    assert model.score(X, y) > 30
+    # ...predict_signal and render in the signal's: the block means of the render
+    # are the prediction, and the render is the image, not its blocks.
+    render = model.render(image.shape)
+    blocks = render.reshape(8, 4, 8, 4).mean(axis=(1, 3))
+    assert np.allclose(blocks.ravel(), model.predict(X), atol=1e-4)
+    fine = grid(image.shape, pixel_centers=True)
+    assert np.allclose(model.predict_signal(fine), render.ravel())
+    nearest = np.kron(low, np.ones((4, 4)))
+    assert psnr(image, render, data_range=1) > psnr(image, nearest, data_range=1) + 3
+
+
+def test_ct_reconstruction_from_a_sinogram():
+    n = 16
+    image = blobs(grid((n, n), pixel_centers=True)).reshape(n, n)
+    theta = np.linspace(0.0, 180.0, 16, endpoint=False)
+    X = radon_coords(theta, (n, n))
+    operator = Radon(pixel_size=2 / n)
+    y = operator.resolve(X).apply(blob_field, torch.as_tensor(X, dtype=torch.float32))
+    y = y.numpy().ravel()
+    model = SIREN(width=32, depth=2, max_iter=300, learning_rate=1e-3, random_state=0)
+    model.set_params(operator=operator).fit(X, y)
+    assert model.render((n, n)).shape == (n, n)
+    assert psnr(image, model.render((n, n)), data_range=1) > 20
+
+
+def test_predict_signal_without_an_operator_is_predict():
+    X, y = to_coords(np.linspace(0, 1, 16))
+    model = make_fast(SIREN).fit(X, y)
+    assert model.operator_ is None
+    assert np.array_equal(model.predict_signal(X), model.predict(X))
+
+
+def test_batch_size_none_bounds_the_points_per_step(monkeypatch):
+    _image, low = low_and_high()
+    X, y = to_coords(low, pixel_centers=True)
+    seen = []
+    model = make_fast(SIREN, max_iter=3, predict_batch_size=64, operator=AreaDownsample(4))
+    original = AreaDownsample.apply
+
+    def spy(self, field, coords, generator=None):
+        seen.append(len(coords))
+        return original(self, field, coords, generator)
+
+    monkeypatch.setattr(AreaDownsample, "apply", spy)
+    model.fit(X, y)
+    # 16 points per measurement, 64 per step: 4 measurements a step.
+    assert seen[:3] == [4, 4, 4]
+
+
+def test_early_stopping_scores_held_out_measurements():
+    _image, low = low_and_high()
+    X, y = to_coords(low, pixel_centers=True)
+    model = make_fast(SIREN, max_iter=40, early_stopping=True, validation_interval=5)
+    model.set_params(operator=AreaDownsample(4)).fit(X, y)
+    assert len(model.validation_scores_) >= 1
+    assert model.best_validation_score_ == max(model.validation_scores_)
+
+
+# ------------------------------------------------------- declared data
+def test_operators_survive_clone_pickle_and_save(tmp_path):
+    _image, low = low_and_high()
+    X, y = to_coords(low, pixel_centers=True)
+    model = make_fast(SIREN, operator=Blur(np.ones((3, 3)) / 9)).fit(X, y)
+    assert isinstance(clone(model).operator, Blur)
+    again = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(again.predict(X), model.predict(X))
+    loaded = skinr.load(model.save(tmp_path / "m.skinr"))
+    assert np.allclose(loaded.predict(X), model.predict(X))
+    assert np.array_equal(loaded.operator.psf, model.operator.psf)
+    assert np.array_equal(loaded.render((8, 8)), model.render((8, 8)))
+
+
+def mean_of_two(field, X):
+    return (field(X) + field(-X)) / 2
+
+
+def test_a_users_function_pickles_but_is_not_saved(tmp_path):
+    X, y = to_coords(np.random.default_rng(0).random((4, 4)), pixel_centers=True)
+    model = make_fast(SIREN, operator=TorchFunction(mean_of_two, (4, 4))).fit(X, y)
+    assert pickle.loads(pickle.dumps(model)).predict(X) == pytest.approx(model.predict(X))
+    with pytest.raises(TypeError, match="declared operators only"):
+        model.save(tmp_path / "m.skinr")
+    assert not (tmp_path / "m.skinr").exists()
+
+
+def test_a_file_naming_an_unknown_operator_is_refused(tmp_path):
+    from skinr import persistence
+
+    with pytest.raises(ValueError, match="not one of skinr's"):
+        persistence._from_json({"__operator__": "os.system", "state": {}})
+
+
+# ------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("operator", "X", "match"),
+    [
+        (Radon(), np.zeros((4, 3)), "2 columns"),
+        (Radon(), np.array([[0.0, 0.1], [400.0, 0.2]]), "degrees"),
+        (Radon(), np.array([[0.0, 0.1], [10.0, 0.2]]), "single detector"),
+        (Blur(np.ones((9, 9))), grid((4, 4), pixel_centers=True), "larger than"),
+        (Blur(np.ones(3)), grid((4, 4), pixel_centers=True), "axes"),
+        (AreaDownsample(factor=0), grid((4, 4), pixel_centers=True), "positive int"),
+        (GridFunction(lambda x: x, (4, 4)), np.array([[0.5]]), "indices"),
+    ],
+)
+def test_bad_measurements_are_refused_before_training(operator, X, match):
+    model = make_fast(SIREN, operator=operator)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, np.zeros(len(X)))
+    assert not hasattr(model, "module_")
+
+
+def test_operator_must_be_an_operator():
+    X, y = to_coords(np.zeros((4, 4)))
+    with pytest.raises(InvalidParameterError, match="operator"):
+        make_fast(SIREN, operator=lambda f, x: f(x)).fit(X, y)
+
+
+def test_predict_signal_checks_the_signal_dims():
+    theta = np.linspace(0.0, 180.0, 4, endpoint=False)
+    X = radon_coords(theta, (8, 8))
+    model = make_fast(SIREN, max_iter=2, operator=Radon(pixel_size=0.25)).fit(X, np.ones(len(X)))
+    with pytest.raises(ValueError, match="2 dimensions"):
+        model.predict_signal(np.zeros((3, 3)))
