@@ -121,7 +121,11 @@ def main(argv=None):
                 X, y, width=width, depth=depth, steps=args.steps, learning_rate=lr, seed=0
             )
         )
-        runs["skinr"].append(skinr_fit(skinr.SIREN(width, depth, learning_rate=lr, **common), X, y))
+        runs["skinr"].append(
+            skinr_fit(
+                skinr.SIREN(width, depth, learning_rate=lr, first_omega_0=30.0, **common), X, y
+            )
+        )
     siren_flops = runs["skinr"][0]["flops_per_sample"]
     rows = [
         {

@@ -1,0 +1,42 @@
+"""The frequency defaults that follow the sample density (SIREN, FourierFeatureMLP)."""
+
+import numpy as np
+import pytest
+
+from skinr import SIREN, FourierFeatureMLP
+from skinr.signals import to_coords
+from skinr.siren import auto_first_omega_0
+
+
+@pytest.mark.parametrize(("side", "expected"), [(16, 8.0), (32, 16.0), (60, 30.0), (256, 30.0)])
+def test_siren_caps_its_first_frequency_at_half_the_samples(side, expected):
+    X, y = to_coords(np.zeros((side, 4)), pixel_centers=True)
+    model = SIREN(width=8, depth=1, max_iter=1, random_state=0).fit(X, y)
+    assert model.first_omega_0_ == expected == auto_first_omega_0(side)
+    assert model.module_.hidden[0].omega_0 == expected
+
+
+def test_siren_keeps_an_explicit_first_frequency():
+    X, y = to_coords(np.zeros((8, 8)))
+    model = SIREN(width=8, depth=1, max_iter=1, first_omega_0=30.0).fit(X, y)
+    assert model.first_omega_0_ == 30.0
+
+
+@pytest.mark.parametrize(
+    ("encoding", "side", "expected"),
+    [("gaussian", 64, 2.0), ("gaussian", 256, 8.0), ("gaussian", 8, 0.5), ("positional", 64, 16.0)],
+)
+def test_fourier_scale_follows_the_samples(encoding, side, expected):
+    X, y = to_coords(np.zeros((side, 2)))
+    model = FourierFeatureMLP(
+        width=8, depth=0, n_frequencies=4, encoding=encoding, max_iter=1, random_state=0
+    ).fit(X, y)
+    assert model.scale_ == expected
+    assert FourierFeatureMLP(scale=10.0, width=8, depth=0, max_iter=1).fit(X, y).scale_ == 10.0
+
+
+def test_fourier_auto_scale_sets_the_drawn_frequencies():
+    X, y = to_coords(np.zeros((256, 2)))
+    model = FourierFeatureMLP(width=8, depth=0, n_frequencies=256, max_iter=1, random_state=0)
+    spread = model.fit(X, y).module_.encoding.frequencies.std().item()
+    assert spread == pytest.approx(8.0, rel=0.15)
