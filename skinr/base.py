@@ -566,7 +566,11 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
                 f"predict_signal: X has {X.shape[1]} columns, but the signal behind "
                 f"{type(self.operator_).__name__} has {self._signal_dims()} dimensions."
             )
-        return self._evaluate(X)
+        signal = self._evaluate(X)
+        inside = self.operator_.support(X)
+        if inside is not None:
+            signal[~inside] = 0.0
+        return signal
 
     def _evaluate(self, X):
         """The network's signal at validated coordinates ``X``."""

@@ -107,6 +107,11 @@ class Operator(BaseEstimator):
         values = field(points.reshape(n * k, d))
         return torch.einsum("nk,nkc->nc", weights, values.reshape(n, k, -1))
 
+    def support(self, points: np.ndarray) -> np.ndarray | None:
+        """Where the signal may be non-zero (a boolean mask of ``points``), or None
+        when the operator assumes nothing. ``predict_signal`` is zero outside it."""
+        return None
+
     def _check_dims(self, X: np.ndarray) -> None:
         if self.measurement_dims is not None and X.shape[1] != self.measurement_dims:
             raise ValueError(
@@ -296,8 +301,10 @@ class Radon(Operator):
     by ``theta`` sums its columns. The object lies inside the disc
     (``circle=True``) or the square of half-width ``extent``; each line is integrated
     over its chord of it, with ``n_points`` evenly spaced points (jittered during
-    training). Use :func:`radon_coords` for the coordinates of a
-    ``skimage.transform.radon`` sinogram.
+    training). Nothing outside that support is measured, so ``predict_signal`` and
+    ``render`` return zero there, as filtered back-projection does. Use
+    :func:`radon_coords` for the coordinates of a ``skimage.transform.radon``
+    sinogram.
 
     Parameters
     ----------
@@ -354,6 +361,13 @@ class Radon(Operator):
         resolved.n_points_ = int(self.n_points or side)
         resolved.shape_ = (side, side)
         return resolved
+
+    def support(self, points):
+        # The lines see nothing beyond the object's disc (or square): zero there, as
+        # filtered back-projection returns.
+        if self.circle:
+            return np.sum(points**2, axis=1) <= self.extent**2
+        return np.all(np.abs(points) <= self.extent, axis=1)
 
     @property
     def gain(self):
@@ -416,7 +430,7 @@ class Radon(Operator):
 
 
 def radon_coords(theta, shape) -> np.ndarray:
-    """Coordinates of the entries of ``skimage.transform.radon(image, theta)``.
+    """Return the coordinates of the entries of ``skimage.transform.radon(image, theta)``.
 
     For an image of ``shape`` on skinr's pixel-centre frame (``to_coords(image,
     pixel_centers=True)``), with scikit-image's default ``circle=True``, the sinogram's
