@@ -334,10 +334,12 @@ def main(argv=None) -> None:
             merged = results.setdefault(table, {})
             for image, rows in by_image.items():
                 merged.setdefault(image, {}).update(rows)
+        if not args.quick:  # each finished task is kept, should a later one be stopped
+            text = write(results, size, max_iter)
     if args.quick:
         print(json.dumps(results, indent=1)[:2000])
         return
-    print(write(results, size, max_iter))
+    print(text)
 
 
 if __name__ == "__main__":

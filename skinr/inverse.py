@@ -229,7 +229,9 @@ class AreaDownsample(_PixelOperator):
         return mesh * self.spacing_, np.full(len(mesh), 1.0 / len(mesh))
 
     def signal_grid(self):
-        return tuple(n * self.factor for n in self.measurement_shape_), self.box_
+        # The measurements' own grid, not the factor-times finer one: the estimator
+        # sizes its frequencies and cells for what the data can tell apart.
+        return self.measurement_shape_, self.box_
 
 
 @_declared
