@@ -1,6 +1,6 @@
 """EnsembleINR on the camera image: the fit, a 4x zoom of it, and where the cells meet.
 
-python examples/ensemble_image.py [--size 128] [--steps 500] [--out docs/images]
+python examples/ensemble_image.py [--size 128] [--steps 500] [--out skinr-examples]
 Writes ensemble.png: the image, the ensemble's reconstruction with its cell grid drawn
 over it, and a 4x super-resolved crop across a cell corner (each cell is fitted alone, so
 seams can show between cells when rendering between the training pixels).
@@ -22,7 +22,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--size", type=int, default=128)
 parser.add_argument("--steps", type=int, default=500)
 parser.add_argument("--grid", type=int, default=8)
-parser.add_argument("--out", default="docs/images")
+parser.add_argument("--out", default="skinr-examples")
 args = parser.parse_args()
 
 image = skinr.datasets.camera(args.size)

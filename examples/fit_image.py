@@ -1,6 +1,6 @@
 """Fit the camera image with SIREN and a Fourier-feature MLP; compare them side by side.
 
-python examples/fit_image.py [--size 128] [--steps 500] [--out docs/images]
+python examples/fit_image.py [--size 128] [--steps 500] [--out skinr-examples]
 Writes fit_image.png: the image, both reconstructions and their PSNR.
 """
 
@@ -18,7 +18,7 @@ from skinr.signals import to_array, to_coords
 parser = argparse.ArgumentParser()
 parser.add_argument("--size", type=int, default=128)
 parser.add_argument("--steps", type=int, default=500)
-parser.add_argument("--out", default="docs/images")
+parser.add_argument("--out", default="skinr-examples")
 args = parser.parse_args()
 
 image = skinr.datasets.camera(args.size)

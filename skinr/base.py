@@ -71,6 +71,10 @@ DEFAULT_PATIENCE = 10
 # "auto" compiles fits at least this long: a cold compile costs seconds.
 AUTO_COMPILE_MIN_STEPS = 1000
 
+# Where Jupyter's HTML repr links each estimator: its page in docs/estimators/, named
+# after the module the estimator lives in.
+DOCS_URL = "https://github.com/skinr/skinr/blob/main/docs"
+
 
 class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of skinr's implicit neural representation estimators.
@@ -124,6 +128,13 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     # Measured by benchmarks/compile.py: torch.compile makes this architecture's CPU
     # training step faster (see docs/benchmarks/compile.md); drives torch_compile="auto".
     _compile_speeds_up_cpu: bool = False
+
+    # scikit-learn's doc-link hooks: the "?" of an estimator's HTML repr opens its page.
+    _doc_link_module = "skinr"
+    _doc_link_template = DOCS_URL + "/estimators/{page}.md"
+
+    def _doc_link_url_param_generator(self) -> dict:
+        return {"page": type(self).__module__.rsplit(".", 1)[-1]}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

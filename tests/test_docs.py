@@ -212,3 +212,10 @@ def test_documented_python_compiles_and_names_exist(code):
         for part in dotted.split("."):
             obj = getattr(obj, part, None)
             assert obj is not None, f"skinr.{dotted} does not exist"
+
+
+def test_html_repr_links_each_estimator_to_its_page(Estimator):
+    link = Estimator()._get_doc_link()
+    page = link.split("/blob/main/", 1)[1]
+    assert (ROOT / page).is_file(), link
+    assert link in Estimator()._repr_html_()
