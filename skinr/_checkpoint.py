@@ -146,7 +146,15 @@ def read_checkpoint(path: str | os.PathLike, *, estimator_class: str, fingerprin
             f"{where} was written by a {estimator_class} fit with other parameters or other "
             f"data; {start_over}."
         )
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as error:
+        # Not torch's own message: it would advise weights_only=False, i.e. running the
+        # file's code.
+        raise CheckpointError(
+            f"{where} holds something other than tensors and plain data "
+            f"({type(error).__name__}); {start_over}."
+        ) from None
 
 
 def checkpointing(estimator, module: torch.nn.Module, X: np.ndarray, y: np.ndarray):

@@ -11,6 +11,7 @@ attribute a fit produces is documented.
 from __future__ import annotations
 
 import inspect
+import re
 
 __all__ = [
     "ATTRIBUTES_MARKER",
@@ -210,3 +211,19 @@ def common_attribute_docs(cls) -> str:
         )
         for name, (kind, text) in COMMON_ATTRIBUTE_DOCS.items()
     )
+
+
+_SECTION = re.compile(r"^    (\w[\w ]*)\n    -+$", re.M)
+_ENTRY = re.compile(r"^    (\w+_(?:, \w+_)*) :", re.M)
+
+
+def documented_attributes(cls) -> set[str]:
+    """The fitted attributes ``cls``'s docstring documents (its Attributes section):
+    what :func:`skinr.load` accepts from a file, and the docs tests' reference."""
+    doc = cls.__doc__ or ""
+    sections = list(_SECTION.finditer(doc))
+    for here, after in zip(sections, [*sections[1:], None], strict=True):
+        if here.group(1) == "Attributes":
+            body = doc[here.end() : after.start() if after else len(doc)]
+            return {name for entry in _ENTRY.findall(body) for name in entry.split(", ")}
+    return set()

@@ -136,9 +136,16 @@ class LocalGlobalNet(nn.Module):
         self.first_omega_0 = omega_0 if first_omega_0 is None else first_omega_0
         self.local_only, self.merge_kind = local_only, merge
         n_partitions = n_cells_total(partitions)
-        kept = torch.ones(n_partitions, dtype=torch.bool) if kept is None else kept.bool()
-        slots = torch.full((n_partitions,), -1, dtype=torch.long)
-        slots[kept] = torch.arange(int(kept.sum()))
+        # The partition table is data, computed on the CPU even when the weights are
+        # built elsewhere (``load`` checks shapes on the meta device first).
+        cpu = torch.device("cpu")
+        kept = (
+            torch.ones(n_partitions, dtype=torch.bool, device=cpu)
+            if kept is None
+            else kept.bool().to(cpu)
+        )
+        slots = torch.full((n_partitions,), -1, dtype=torch.long, device=cpu)
+        slots[kept] = torch.arange(int(kept.sum()), device=cpu)
         self.register_buffer("slot_of_partition", slots)
         n_slots = int(kept.sum())
         sizes = [n_dims] + [local_width] * (depth + 1)
@@ -444,7 +451,7 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
             first_omega_0=self.first_omega_0,
             local_only=self.local_only,
             merge=self.merge,
-            kept=torch.as_tensor(partition_mask.ravel()),
+            kept=torch.as_tensor(partition_mask.ravel(), device="cpu"),
             generator=generator,
         )
 

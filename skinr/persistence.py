@@ -1,16 +1,18 @@
 """Saving and loading fitted estimators without pickle's code execution.
 
-``save`` writes one file holding a JSON header (format version, estimator class,
-``get_params()``, the fitted scalar attributes) and the tensors (module state and
-fitted arrays). ``load`` reads it with ``torch.load(weights_only=True)``, which only
-rebuilds tensors and plain containers, so a model file from a stranger cannot run
-code. Files are written atomically: a temporary file in the same folder, then a
-rename, so an interrupted save never leaves a truncated model behind.
+``save`` writes one safetensors file: the tensors (module state and fitted arrays) and,
+in its metadata, a JSON header (format version, estimator class, ``get_params()``, the
+fitted scalar attributes) with a SHA-256 checksum over everything. Neither part can
+hold code, so a model file from a stranger runs none, whatever the torch version;
+``load`` validates the header and the weights' shapes before it allocates what the
+file declares. Files are written atomically: a temporary file in the same folder,
+then a rename, so an interrupted save never leaves a truncated model behind.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import tempfile
@@ -24,7 +26,9 @@ from ._registry import ESTIMATORS
 
 __all__ = ["FORMAT_VERSION", "DeviceWarning", "load", "place_module", "save"]
 
-FORMAT_VERSION = 1
+# 2: safetensors (tensors) + a JSON header in its metadata, with a checksum; 1 was
+# torch.save, which this version no longer reads.
+FORMAT_VERSION = 2
 _MAGIC = "skinr-model"
 
 
@@ -117,6 +121,7 @@ def _operator_from_json(value: dict):
 
 def save(estimator, path: str | os.PathLike) -> Path:
     """Write a fitted skinr estimator to ``path`` (see the module docstring)."""
+    from safetensors.torch import save as safetensors_bytes
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator)
@@ -130,21 +135,26 @@ def save(estimator, path: str | os.PathLike) -> Path:
         "params": {k: _jsonable(v, k) for k, v in params.items()},
         "fitted": {},
     }
-    arrays = {}
+    tensors = {}
     for name, value in vars(estimator).items():
         if not name.endswith("_") or name.startswith("_") or name == "module_":
             continue
         if isinstance(value, np.ndarray):
-            arrays[name] = torch.from_numpy(np.array(value, copy=True))
+            tensors[_ARRAY + name] = torch.from_numpy(np.array(value, copy=True))
         else:
             header["fitted"][name] = _jsonable(value, name)
-    state = {k: v.detach().to("cpu") for k, v in estimator.module_.state_dict().items()}
-    payload = {"header": json.dumps(header), "state_dict": state, "arrays": arrays}
+    for key, tensor in estimator.module_.state_dict().items():
+        tensors[_STATE + key] = tensor.detach().to("cpu").contiguous()
+    text = json.dumps(header)
+    metadata = {"format": _MAGIC, "header": text, "sha256": _checksum(text, tensors)}
+    data = safetensors_bytes(tensors, metadata=metadata)
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
     try:
-        torch.save(payload, tmp)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        # mkstemp makes the file private; a saved model gets the user's usual permissions.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -152,27 +162,97 @@ def save(estimator, path: str | os.PathLike) -> Path:
     return path
 
 
-def _read_header(path: Path) -> tuple[dict, dict]:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_STATE, _ARRAY = "state.", "array."
+
+
+def _checksum(header: str, tensors: dict) -> str:
+    """SHA-256 over the header and every tensor's name, dtype, shape and bytes."""
+    digest = hashlib.sha256(header.encode())
+    for name in sorted(tensors):
+        tensor = tensors[name].contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+class _Corrupt(ValueError):
+    pass
+
+
+def _refuse(path: Path, reason: str):
+    raise ValueError(f"{str(path)!r} is corrupt or not a skinr model: {reason}") from None
+
+
+def _open(path: Path):
+    """The file's header and a reader of its tensors, without reading any tensor."""
+    from safetensors import safe_open
+
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        header = json.loads(payload["header"])
-        if header.get("format") != _MAGIC:
-            raise KeyError
+        handle = safe_open(str(path), framework="pt", device="cpu")
     except FileNotFoundError:
         raise
-    except Exception:
-        raise ValueError(f"{str(path)!r} is not a skinr model file.") from None
+    except Exception as error:
+        _refuse(path, f"not a safetensors file ({type(error).__name__})")
+    metadata = handle.metadata() or {}
+    if metadata.get("format") != _MAGIC or "header" not in metadata:
+        _refuse(path, "no skinr header")
+    try:
+        header = json.loads(metadata["header"])
+    except ValueError:
+        _refuse(path, "the header is not JSON")
+    if not isinstance(header, dict) or header.get("format") != _MAGIC:
+        _refuse(path, "the header is not a skinr header")
     version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if type(version) is not int or version < 1:
+        _refuse(path, f"format_version {version!r} is not a positive integer")
+    if version > FORMAT_VERSION:
         raise ValueError(
             f"{str(path)!r} was written by format version {version}; this skinr reads "
             f"versions up to {FORMAT_VERSION}. Upgrade skinr to load it."
         )
-    return header, payload
+    for field, kind in (("class", str), ("params", dict), ("fitted", dict)):
+        if not isinstance(header.get(field), kind):
+            _refuse(path, f"the header's {field!r} is missing or not a {kind.__name__}")
+    return header, metadata, handle
+
+
+def _check_shapes(path, estimator, handle) -> None:
+    """The file's weights have exactly the shapes the declared structure builds, checked
+    on the meta device (nothing allocated) before any tensor is read."""
+    throwaway = torch.Generator().manual_seed(0)
+    try:
+        with torch.device("meta"):
+            module = estimator._build_module(
+                estimator._signal_dims(), estimator.n_outputs_, throwaway
+            )
+    except Exception as error:
+        _refuse(path, f"its structure cannot be built ({type(error).__name__}: {error})")
+    expected = {_STATE + k: (tuple(v.shape), v.dtype) for k, v in module.state_dict().items()}
+    stored = {k for k in handle.keys() if k.startswith(_STATE)}
+    if stored != set(expected):
+        missing, extra = sorted(set(expected) - stored), sorted(stored - set(expected))
+        _refuse(path, f"weights missing {missing[:3]} or unexpected {extra[:3]}")
+    for key, (shape, _) in expected.items():
+        found = tuple(handle.get_slice(key).get_shape())
+        if found != shape:
+            _refuse(path, f"{key[len(_STATE) :]} has shape {found}, the structure needs {shape}")
 
 
 def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict | None = None):
     """Read an estimator written by :func:`save`.
+
+    The file is checked before anything the header claims is allocated: a known format
+    version, a known class, parameters that pass the estimator's constraints, fitted
+    attributes the class documents, weights with exactly the shapes the declared
+    structure builds (checked on PyTorch's meta device), and a SHA-256 checksum over the
+    header and every tensor. Any failure is one ``ValueError``: "corrupt or not a skinr
+    model: <reason>".
 
     Parameters
     ----------
@@ -190,8 +270,10 @@ def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict
     estimator
         The fitted estimator, with predictions identical to the saved one's.
     """
+    from ._param_docs import documented_attributes
+
     path = Path(path)
-    header, payload = _read_header(path)
+    header, metadata, handle = _open(path)
     if estimators is None:
         estimators = ESTIMATORS
     cls = estimators.get(header["class"])
@@ -200,14 +282,43 @@ def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict
             f"{str(path)!r} holds a {header['class']!r}, which is not a skinr estimator "
             f"this version knows ({', '.join(sorted(estimators))})."
         )
-    estimator = cls(**{k: _from_json(v) for k, v in header["params"].items()})
+    try:
+        estimator = cls(**{k: _from_json(v) for k, v in header["params"].items()})
+        estimator._validate_params()
+    except Exception as error:
+        _refuse(path, f"its parameters are invalid ({error})")
+    allowed = documented_attributes(cls)
     for name, value in header["fitted"].items():
-        setattr(estimator, name, _from_json(value))
-    for name, tensor in payload["arrays"].items():
+        if allowed and name not in allowed:
+            _refuse(path, f"{cls.__name__} has no fitted attribute {name!r}")
+        try:
+            setattr(estimator, name, _from_json(value))
+        except Exception as error:
+            _refuse(path, f"fitted attribute {name!r}: {error}")
+    for name in ("n_features_in_", "n_outputs_"):
+        value = getattr(estimator, name, None)
+        if type(value) is not int or not 1 <= value <= _MAX_DIMS:
+            _refuse(path, f"{name}={value!r} is not an int in [1, {_MAX_DIMS}]")
+    # Fitted arrays (masks, boxes) may shape the structure: read them first; they are
+    # what the file holds, not what it claims.
+    tensors = {key: handle.get_tensor(key) for key in handle.keys() if key.startswith(_ARRAY)}
+    for key, tensor in tensors.items():
+        name = key[len(_ARRAY) :]
+        if allowed and name not in allowed:
+            _refuse(path, f"{cls.__name__} has no fitted attribute {name!r}")
         setattr(estimator, name, tensor.numpy())
-    # The weights are overwritten below; a private generator keeps the global RNG untouched.
+    _check_shapes(path, estimator, handle)
+    tensors.update({key: handle.get_tensor(key) for key in handle.keys() if key.startswith(_STATE)})
+    if _checksum(metadata["header"], tensors) != metadata.get("sha256"):
+        _refuse(path, "the checksum does not match (the file was altered or damaged)")
     throwaway = torch.Generator().manual_seed(0)
     module = estimator._build_module(estimator._signal_dims(), estimator.n_outputs_, throwaway)
-    module.load_state_dict(payload["state_dict"])
+    module.load_state_dict(
+        {k[len(_STATE) :]: v for k, v in tensors.items() if k.startswith(_STATE)}
+    )
     estimator.module_, estimator.device_ = place_module(module.eval(), device or estimator.device_)
     return estimator
+
+
+# Coordinate dimensions and output channels a file may declare.
+_MAX_DIMS = 1024

@@ -5,6 +5,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import torch
 
 import skinr
 from skinr._checkpoint import CheckpointError
@@ -172,3 +173,32 @@ def test_checkpointing_does_not_change_the_fit(image_signal, tmp_path):
     plain = make_fast(skinr.SIREN).fit(X, y)
     np.testing.assert_array_equal(with_checkpoints.predict(X), plain.predict(X))
     assert not path.exists()
+
+
+def test_a_checkpoint_holding_objects_gets_skinrs_error(tmp_path):
+    import hashlib
+    import io
+    import json
+
+    from skinr._checkpoint import _MAGIC, FORMAT_VERSION, read_checkpoint
+
+    buffer = io.BytesIO()
+    torch.save({"module": {}, "training": OrderedCounter()}, buffer)
+    body = buffer.getvalue()
+    header = {
+        "format_version": FORMAT_VERSION,
+        "skinr_version": skinr.__version__,
+        "body_bytes": len(body),
+        "body_sha256": hashlib.sha256(body).hexdigest(),
+        "class": "SIREN",
+        "fingerprint": "f",
+    }
+    path = tmp_path / "evil.ckpt"
+    path.write_bytes(_MAGIC + json.dumps(header).encode() + b"\n" + body)
+    with pytest.raises(CheckpointError, match="other than tensors") as caught:
+        read_checkpoint(path, estimator_class="SIREN", fingerprint="f")
+    assert "weights_only" not in str(caught.value)
+
+
+class OrderedCounter(dict):
+    """Any class torch's safe loader does not know."""

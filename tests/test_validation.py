@@ -1,9 +1,12 @@
 """Bad input: a clear error before training, and no half-fitted estimator."""
 
 import json
+import os
 
 import numpy as np
 import pytest
+import safetensors
+import safetensors.torch
 import torch
 
 import skinr
@@ -122,31 +125,118 @@ def test_error_during_training_leaves_no_state(Estimator, monkeypatch):
 def test_load_rejects_other_files(tmp_path):
     not_model = tmp_path / "notes.txt"
     not_model.write_text("hello")
-    with pytest.raises(ValueError, match="is not a skinr model file"):
+    with pytest.raises(ValueError, match="corrupt or not a skinr model: not a safetensors"):
         skinr.load(not_model)
-    foreign = tmp_path / "foreign.pt"
-    torch.save({"weights": torch.zeros(3)}, foreign)
-    with pytest.raises(ValueError, match="is not a skinr model file"):
+    foreign = tmp_path / "foreign.safetensors"
+    safetensors.torch.save_file({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(ValueError, match="corrupt or not a skinr model: no skinr header"):
         skinr.load(foreign)
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"weights": torch.zeros(3)}, pickled)
+    with pytest.raises(ValueError, match="corrupt or not a skinr model"):
+        skinr.load(pickled)
     with pytest.raises(FileNotFoundError):
         skinr.load(tmp_path / "missing.skinr")
 
 
-def _rewrite_header(path, **changes):
-    payload = torch.load(path, weights_only=True)
-    header = json.loads(payload["header"])
+def _rewrite(path, *, tensors=None, resign=True, **changes):
+    """Rewrite a model file with header ``changes`` (and other ``tensors``), re-signed
+    with a valid checksum as a forger would, unless ``resign`` is False."""
+    loaded = safetensors.torch.load_file(path)
+    with safetensors.safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+    header = json.loads(metadata["header"])
     header.update(changes)
-    payload["header"] = json.dumps(header)
-    torch.save(payload, path)
+    metadata["header"] = json.dumps(header)
+    loaded.update(tensors or {})
+    if resign:
+        metadata["sha256"] = skinr.persistence._checksum(metadata["header"], loaded)
+    safetensors.torch.save_file(loaded, path, metadata=metadata)
+    return path
 
 
 def test_load_rejects_newer_format_and_unknown_class(tmp_path):
     model = make_fast(skinr.SIREN).fit(X_GOOD, Y_GOOD)
-    newer = model.save(tmp_path / "newer.skinr")
-    _rewrite_header(newer, format_version=skinr.persistence.FORMAT_VERSION + 1)
-    with pytest.raises(ValueError, match="format version 2; this skinr reads versions up to 1"):
+    newer = _rewrite(
+        model.save(tmp_path / "newer.skinr"), format_version=skinr.persistence.FORMAT_VERSION + 1
+    )
+    with pytest.raises(ValueError, match="format version 3; this skinr reads versions up to 2"):
         skinr.load(newer)
-    unknown = model.save(tmp_path / "unknown.skinr")
-    _rewrite_header(unknown, **{"class": "os.system"})
+    unknown = _rewrite(model.save(tmp_path / "unknown.skinr"), **{"class": "os.system"})
     with pytest.raises(ValueError, match="not a skinr estimator"):
         skinr.load(unknown)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"format_version": 1.5}, "not a positive integer"),
+        ({"format_version": "2"}, "not a positive integer"),
+        ({"params": "width=3"}, "'params' is missing or not a dict"),
+        ({"fitted": {"__class__": 1}}, "no fitted attribute '__class__'"),
+        ({"fitted": {"n_features_in_": 10**9}}, "n_features_in_"),
+    ],
+)
+def test_load_validates_the_header_before_building(tmp_path, changes, reason):
+    model = make_fast(skinr.SIREN).fit(X_GOOD, Y_GOOD)
+    path = model.save(tmp_path / "m.skinr")
+    if "fitted" in changes:
+        with safetensors.safe_open(str(path), framework="pt") as handle:
+            fitted = json.loads(handle.metadata()["header"])["fitted"]
+        changes = {"fitted": {**fitted, **changes["fitted"]}}
+    with pytest.raises(ValueError, match=f"corrupt or not a skinr model: .*{reason}"):
+        skinr.load(_rewrite(path, **changes))
+
+
+def test_a_small_file_claiming_a_huge_network_allocates_nothing(tmp_path, monkeypatch):
+    model = make_fast(skinr.SIREN).fit(X_GOOD, Y_GOOD)
+    path = model.save(tmp_path / "m.skinr")
+    with safetensors.safe_open(str(path), framework="pt") as handle:
+        params = json.loads(handle.metadata()["header"])["params"]
+    forged = _rewrite(path, params={**params, "width": 10**9})
+    assert forged.stat().st_size < 100_000
+    built = []
+    original = skinr.SIREN._build_module
+
+    def spy(self, *args, **kwargs):
+        built.append(torch.get_default_device())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(skinr.SIREN, "_build_module", spy)
+    with pytest.raises(ValueError, match=r"has shape .* the structure needs"):
+        skinr.load(forged)
+    assert all(device.type == "meta" for device in built)  # never built for real
+
+
+def test_load_refuses_invalid_parameters(tmp_path):
+    model = make_fast(skinr.SIREN).fit(X_GOOD, Y_GOOD)
+    path = model.save(tmp_path / "m.skinr")
+    with safetensors.safe_open(str(path), framework="pt") as handle:
+        params = json.loads(handle.metadata()["header"])["params"]
+    with pytest.raises(ValueError, match="parameters are invalid"):
+        skinr.load(_rewrite(path, params={**params, "width": -3}))
+
+
+def test_every_bit_flip_is_caught(tmp_path):
+    model = make_fast(skinr.SIREN).fit(X_GOOD, Y_GOOD)
+    path = model.save(tmp_path / "m.skinr")
+    original = path.read_bytes()
+    header_length = int.from_bytes(original[:8], "little")
+    rng = np.random.default_rng(0)
+    # Flips in the tensors' bytes (past the 8-byte length and the JSON header).
+    for position in rng.integers(8 + header_length, len(original), size=26):
+        damaged = bytearray(original)
+        damaged[position] ^= 1 << int(rng.integers(8))
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(ValueError, match="checksum does not match"):
+            skinr.load(path)
+
+
+def test_saved_files_follow_the_umask(tmp_path):
+    model = make_fast(skinr.SIREN).fit(X_GOOD, Y_GOOD)
+    previous = os.umask(0o022)
+    try:
+        path = model.save(tmp_path / "m.skinr")
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o644
