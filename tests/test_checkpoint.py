@@ -5,7 +5,6 @@ import textwrap
 
 import numpy as np
 import pytest
-import torch
 
 import skinr
 from skinr._checkpoint import CheckpointError
