@@ -20,7 +20,7 @@ from .inverse import Operator
 __all__ = ["MeasuredFit", "identity_domain", "measure", "resolve_operator"]
 
 
-def resolve_operator(operator, X: np.ndarray) -> Operator | None:
+def resolve_operator(operator, X: np.ndarray, budget: int) -> Operator | None:
     """The ``operator`` parameter resolved for the measurements ``X`` (None: plain fit)."""
     if operator is None:
         return None
@@ -29,7 +29,21 @@ def resolve_operator(operator, X: np.ndarray) -> Operator | None:
             f"operator must be a skinr.inverse.Operator (Radon, AreaDownsample, Blur, or "
             f"TorchFunction wrapping your own function); got {type(operator).__name__}."
         )
-    return operator.resolve(X)
+    resolved = operator.resolve(X)
+    check_points(resolved, budget)
+    return resolved
+
+
+def check_points(operator: Operator, budget: int) -> None:
+    """One measurement's signal points must fit in one chunk of ``budget`` points
+    (``predict_batch_size``): what a step or a prediction allocates is bounded by it."""
+    points = operator.points_per_measurement
+    if not isinstance(points, int | np.integer) or not 1 <= points <= budget:
+        raise ValueError(
+            f"{type(operator).__name__} evaluates {points!r} signal points per measurement; "
+            f"at most predict_batch_size={budget} fit in one step (fewer points, or a "
+            "larger predict_batch_size)."
+        )
 
 
 class MeasuredFit:

@@ -274,7 +274,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         device = resolve_device(self.device)
         X, y = check_training_data(self, X, y, reset=not warm)
         y2d = y.reshape(len(y), -1)
-        operator = resolve_operator(self.operator, X)
+        operator = resolve_operator(self.operator, X, self.predict_batch_size)
         measured = None if operator is None else MeasuredFit(operator)
         # What the network represents: the samples, or the signal behind the measurements.
         signal_X = X if measured is None else measured.signal_coords

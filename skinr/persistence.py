@@ -307,6 +307,14 @@ def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict
         if allowed and name not in allowed:
             _refuse(path, f"{cls.__name__} has no fitted attribute {name!r}")
         setattr(estimator, name, tensor.numpy())
+    operator = getattr(estimator, "operator_", None)
+    if operator is not None:
+        from ._measured import check_points
+
+        try:
+            check_points(operator, estimator.predict_batch_size)
+        except ValueError as error:
+            _refuse(path, str(error))
     _check_shapes(path, estimator, handle)
     tensors.update({key: handle.get_tensor(key) for key in handle.keys() if key.startswith(_STATE)})
     if _checksum(metadata["header"], tensors) != metadata.get("sha256"):

@@ -217,6 +217,7 @@ def test_a_file_naming_an_unknown_operator_is_refused(tmp_path):
         (Blur(np.ones(3)), grid((4, 4), pixel_centers=True), "axes"),
         (AreaDownsample(factor=0), grid((4, 4), pixel_centers=True), "positive int"),
         (GridFunction(lambda x: x, (4, 4)), np.array([[0.5]]), "indices"),
+        (Radon(n_points=10**6, pixel_size=0.5), np.array([[0.0, 0.1]]), "predict_batch_size"),
     ],
 )
 def test_bad_measurements_are_refused_before_training(operator, X, match):
@@ -238,3 +239,26 @@ def test_predict_signal_checks_the_signal_dims():
     model = make_fast(SIREN, max_iter=2, operator=Radon(pixel_size=0.25)).fit(X, np.ones(len(X)))
     with pytest.raises(ValueError, match="2 dimensions"):
         model.predict_signal(np.zeros((3, 3)))
+
+
+def test_a_file_whose_operator_claims_huge_quadratures_is_refused(tmp_path):
+    import json
+
+    import safetensors
+    import safetensors.torch
+
+    from skinr import persistence
+
+    X = radon_coords(np.linspace(0.0, 180.0, 4, endpoint=False), (8, 8))
+    model = make_fast(SIREN, max_iter=2, operator=Radon(pixel_size=0.25)).fit(X, np.ones(len(X)))
+    path = model.save(tmp_path / "ct.skinr")
+    tensors = safetensors.torch.load_file(path)
+    with safetensors.safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+    header = json.loads(metadata["header"])
+    header["fitted"]["operator_"]["state"]["n_points_"] = 10**12
+    metadata["header"] = json.dumps(header)
+    metadata["sha256"] = persistence._checksum(metadata["header"], tensors)
+    safetensors.torch.save_file(tensors, path, metadata=metadata)
+    with pytest.raises(ValueError, match=r"corrupt or not a skinr model: .*signal points"):
+        skinr.load(path)
