@@ -35,11 +35,16 @@ class ExtrapolationWarning(UserWarning):
     """``predict`` was asked for points far outside the area the model was fitted on."""
 
 
-def normalise(X: np.ndarray, domain: np.ndarray) -> np.ndarray:
-    """Map coordinates from ``domain`` to [-1, 1] per dimension (float32)."""
+def domain_map(domain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and half-width per dimension: ``(X - centre) / half`` lies in [-1, 1]."""
     center = (domain[:, 0] + domain[:, 1]) / 2
     half = (domain[:, 1] - domain[:, 0]) / 2
-    half = np.where(half > 0, half, 1.0)
+    return center, np.where(half > 0, half, 1.0)
+
+
+def normalise(X: np.ndarray, domain: np.ndarray) -> np.ndarray:
+    """Map coordinates from ``domain`` to [-1, 1] per dimension (float32)."""
+    center, half = domain_map(domain)
     return ((X - center) / half).astype(np.float32)
 
 

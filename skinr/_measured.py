@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._domain import domain_map
 from ._objective import FitSignal, Objective
 from .inverse import Operator
 
@@ -80,9 +81,7 @@ class MeasuredFit:
         forward: Callable[[Tensor], Tensor], domain: np.ndarray, offset: float, scale: float
     ) -> Callable[[Tensor], Tensor]:
         """The signal at points in the caller's frame and units, through ``forward``."""
-        centre = torch.as_tensor((domain[:, 0] + domain[:, 1]) / 2, dtype=torch.float32)
-        half = (domain[:, 1] - domain[:, 0]) / 2
-        half = torch.as_tensor(np.where(half > 0, half, 1.0), dtype=torch.float32)
+        centre, half = (torch.as_tensor(v, dtype=torch.float32) for v in domain_map(domain))
         cache = {}
 
         def evaluate(points: Tensor) -> Tensor:

@@ -57,7 +57,7 @@ from ._validation import (
     make_generator,
     resolve_device,
 )
-from .inverse import Operator
+from .inverse import Operator, QuadratureOperator
 from .metrics import psnr
 from .parallel import torch_threads
 
@@ -332,11 +332,12 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
     @staticmethod
     def _measurement_frame(y2d, frame, measured) -> tuple[float, float]:
-        """Offset and scale of the measurements, which the loss compares in [-1, 1]."""
+        """Offset and scale of the measurements, which the loss compares in [-1, 1]:
+        the network's own frame without an operator."""
         if measured is None:
             return frame[1], frame[2]
-        y_min, y_max = float(y2d.min()), float(y2d.max())
-        return (y_max + y_min) / 2, (y_max - y_min) / 2 if y_max > y_min else 1.0
+        offset, scale, _ = value_frame(y2d)
+        return offset, scale
 
     def _field(self, module, frame):
         """The network as a signal in the caller's coordinates and units."""
@@ -511,9 +512,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         domain = fit_domain(
             X, self.domain, footprint=self._domain_is_footprint, chunk_size=self.predict_batch_size
         )
-        y_min, y_max = float(y2d.min()), float(y2d.max())
-        data_range = y_max - y_min if y_max > y_min else 1.0
-        y_offset, y_scale = (y_max + y_min) / 2, data_range / 2
+        y_offset, y_scale, data_range = value_frame(y2d)
         if measured is not None:
             y_offset, y_scale = measured.value_frame(y_offset, y_scale)
         # Assigned before the module is built, which reads them; a failed fit undoes it.
@@ -698,14 +697,13 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         X = check_coords(self, X)
         operator = getattr(self, "operator_", None)
-        if operator is not None:
+        if isinstance(operator, QuadratureOperator):
             # The signal at every quadrature point of every measurement.
-            try:
-                points, _ = operator.quadrature(torch.as_tensor(X, dtype=torch.float32))
-                X = points.reshape(-1, points.shape[-1]).numpy().astype(np.float64)
-            except NotImplementedError:
-                n = len(X) * operator.points_per_measurement
-                X = np.zeros((n, self._signal_dims()))
+            points, _ = operator.quadrature(torch.as_tensor(X, dtype=torch.float32))
+            X = points.reshape(-1, points.shape[-1]).numpy().astype(np.float64)
+        elif operator is not None:
+            n = len(X) * operator.points_per_measurement
+            X = np.zeros((n, self._signal_dims()))
         return int(self._count_flops(normalise(X, self.domain_)))
 
     def save(self, path):
@@ -784,6 +782,13 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
         update.close = bar.close  # type: ignore[attr-defined]
         return update
+
+
+def value_frame(y2d: np.ndarray) -> tuple[float, float, float]:
+    """Offset and scale mapping ``y`` to [-1, 1], and its range (1.0 when constant)."""
+    y_min, y_max = float(y2d.min()), float(y2d.max())
+    data_range = y_max - y_min if y_max > y_min else 1.0
+    return (y_max + y_min) / 2, data_range / 2, data_range
 
 
 def common_params(namespace: dict) -> dict:

@@ -19,6 +19,7 @@ stores as ``operator_``; the parameter is never modified.
 from __future__ import annotations
 
 import math
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from numbers import Integral, Real
 
@@ -33,6 +34,7 @@ __all__ = [
     "Blur",
     "GridFunction",
     "Operator",
+    "QuadratureOperator",
     "Radon",
     "TorchFunction",
     "radon_coords",
@@ -51,12 +53,13 @@ def _declared(cls):
     return cls
 
 
-class Operator(BaseEstimator):
+class Operator(BaseEstimator, metaclass=ABCMeta):
     """A differentiable measurement process ``y = A f`` for ``operator=``.
 
     Subclasses store their parameters in ``__init__`` (scikit-learn's convention, so
-    ``clone`` and ``get_params`` work) and implement :meth:`resolve`, :meth:`quadrature`
-    (or override :meth:`apply`) and :meth:`signal_grid`.
+    ``clone`` and ``get_params`` work), implement :meth:`signal_grid` and :meth:`apply`,
+    and override :meth:`resolve` when the measurements fix something (pixel sizes).
+    :class:`QuadratureOperator` implements ``apply`` from a quadrature rule.
 
     Attributes
     ----------
@@ -78,11 +81,11 @@ class Operator(BaseEstimator):
         self._check_dims(X)
         return self
 
+    @abstractmethod
     def signal_grid(self) -> tuple[tuple[int, ...], np.ndarray]:
         """The nominal grid of the signal behind the measurements: its shape and its
         box ``(signal_dims, 2)``. The estimator sizes its structure for this grid,
         maps the box to the network's [-1, 1], and renders it by default."""
-        raise NotImplementedError
 
     @property
     def gain(self) -> float:
@@ -92,20 +95,13 @@ class Operator(BaseEstimator):
     #: Signal evaluations behind one measurement.
     points_per_measurement: int = 1
 
-    def quadrature(self, X: Tensor, generator: torch.Generator | None = None):
-        """Points ``(n, k, signal_dims)`` and weights ``(n, k)`` of each measurement.
-
-        With a ``generator`` (during training) the points may be jittered, which makes
-        the sum an unbiased estimate of the integral instead of one fixed rule.
-        """
-        raise NotImplementedError
-
+    @abstractmethod
     def apply(self, field: Field, X: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """The measurements ``(n, n_outputs)`` at coordinates ``X`` of the signal ``field``."""
-        points, weights = self.quadrature(X, generator)
-        n, k, d = points.shape
-        values = field(points.reshape(n * k, d))
-        return torch.einsum("nk,nkc->nc", weights, values.reshape(n, k, -1))
+        """The measurements ``(n, n_outputs)`` at coordinates ``X`` of the signal ``field``.
+
+        With a ``generator`` (during training) an integral may be estimated at random
+        points; without one the result is deterministic.
+        """
 
     def support(self, points: np.ndarray) -> np.ndarray | None:
         """Where the signal may be non-zero (a boolean mask of ``points``), or None
@@ -118,6 +114,27 @@ class Operator(BaseEstimator):
                 f"{type(self).__name__} takes measurement coordinates with "
                 f"{self.measurement_dims} columns; X has {X.shape[1]}."
             )
+
+
+class QuadratureOperator(Operator):
+    """An operator whose measurements are weighted sums of the signal at points.
+
+    Subclasses give the points and weights (:meth:`quadrature`); :meth:`apply` sums.
+    """
+
+    @abstractmethod
+    def quadrature(self, X: Tensor, generator: torch.Generator | None = None):
+        """Points ``(n, k, signal_dims)`` and weights ``(n, k)`` of each measurement.
+
+        With a ``generator`` (during training) the points may be jittered, which makes
+        the sum an unbiased estimate of the integral instead of one fixed rule.
+        """
+
+    def apply(self, field, X, generator=None):
+        points, weights = self.quadrature(X, generator)
+        n, k, d = points.shape
+        values = field(points.reshape(n * k, d))
+        return torch.einsum("nk,nkc->nc", weights, values.reshape(n, k, -1))
 
 
 def _grid_spacing(X: np.ndarray, given, name: str) -> np.ndarray:
@@ -148,15 +165,15 @@ def _pixel_box(X: np.ndarray, spacing: np.ndarray) -> tuple[tuple[int, ...], np.
     return shape, np.stack([low, high], axis=1)
 
 
-class _PixelOperator(Operator):
+class _PixelOperator(QuadratureOperator):
     """Measurements at pixel centres, each a weighted sum of the signal at fixed
     offsets around it; the offsets and weights are the operator."""
 
     measurement_dims = None
 
+    @abstractmethod
     def _offsets(self) -> tuple[np.ndarray, np.ndarray]:
         """Offsets ``(k, dims)`` in the signal's units and weights ``(k,)``."""
-        raise NotImplementedError
 
     def resolve(self, X):
         resolved = type(self)(**self.get_params())
@@ -293,7 +310,7 @@ class Blur(_PixelOperator):
 
 
 @_declared
-class Radon(Operator):
+class Radon(QuadratureOperator):
     """Parallel-beam line integrals (computed tomography).
 
     A measurement at ``(theta, s)`` (``theta`` in degrees, scikit-image's convention)
