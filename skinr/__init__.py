@@ -8,9 +8,11 @@ from . import datasets, inverse, metrics, model_selection, parallel, signals
 from ._domain import ExtrapolationWarning
 from ._registry import ESTIMATORS
 from ._version import __version__
+from .activations import FINER, WIRE, GaussINR
 from .base import BaseINR
 from .ensemble import EnsembleINR
 from .fourier import FourierFeatureMLP
+from .grids import Grid, HashGrid
 from .localglobal import LocalGlobalSIREN
 from .loe import LoESine
 from .multihead import MultiHeadReLU
@@ -21,13 +23,18 @@ from .sl2a import SL2A
 
 __all__ = [
     "ESTIMATORS",
+    "FINER",
     "SIREN",
     "SL2A",
+    "WIRE",
     "BaseINR",
     "DeviceWarning",
     "EnsembleINR",
     "ExtrapolationWarning",
     "FourierFeatureMLP",
+    "GaussINR",
+    "Grid",
+    "HashGrid",
     "LoESine",
     "LocalGlobalSIREN",
     "MultiHeadReLU",

@@ -122,13 +122,16 @@ def reuse_freed_memory() -> bool:
     computing it. Raising the mmap and trim thresholds to 1 GiB keeps such blocks in the
     heap for reuse (what jemalloc and tcmalloc do; PyTorch's CPU tuning guide recommends
     them). The process then keeps its peak memory instead of returning it between steps.
-    Done once per process, on Linux with glibc only; set the environment variable
-    ``SKINR_MALLOC_TUNING=0`` to leave malloc alone. Returns whether it was applied.
+
+    Opt-in, because the allocator is the whole process's (a user's Jupyter kernel or
+    server), not skinr's: set the environment variable ``SKINR_MALLOC_TUNING=1``
+    before the first fit. Done once per process, on Linux with glibc only. Returns
+    whether it was applied.
     """
     global _MALLOC_TUNED
     if _MALLOC_TUNED:
         return True
-    if os.environ.get("SKINR_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
+    if os.environ.get("SKINR_MALLOC_TUNING", "0") != "1" or not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")

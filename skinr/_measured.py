@@ -103,7 +103,7 @@ class MeasuredFit:
         jitter: torch.Generator,
     ) -> Objective:
         """The mean squared error of the measured field over ``signal``'s batches, with
-        the ``fitted`` and ``frozen`` of the architecture's own objective."""
+        the ``fitted``, ``frozen`` and ``penalty`` of the architecture's own objective."""
         offset, scale = measurement_frame
         operator = self.operator
 
@@ -111,7 +111,11 @@ class MeasuredFit:
             return (operator.apply(field, coords, jitter) - offset) / scale
 
         return signal.objective(
-            measured, generator, fitted=architecture.fitted, frozen=architecture.frozen
+            measured,
+            generator,
+            fitted=architecture.fitted,
+            frozen=architecture.frozen,
+            penalty=architecture.penalty,
         )
 
     def nominal_signal(self, n_outputs: int, domain: np.ndarray, device) -> FitSignal:

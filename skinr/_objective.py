@@ -43,12 +43,17 @@ class Objective:
     frozen : list of (Parameter, Tensor or None)
         Gradients to mask during this fit: each parameter's gradient is multiplied by
         its mask (broadcast), or zeroed when the mask is None.
+    penalty : callable or None
+        ``penalty() -> scalar Tensor``, a regulariser of the parameters alone (e.g. a
+        grid's total variation) that ``loss`` already includes; a fit through an
+        operator adds it to the measured loss too.
     """
 
     loss: Callable[[Tensor | None], Tensor]
     batches: Iterator[Tensor | None]
     fitted: dict[str, Any] = field(default_factory=dict)
     frozen: list[tuple[nn.Parameter, Tensor | None]] = field(default_factory=list)
+    penalty: Callable[[], Tensor] | None = None
 
 
 class FitSignal:
@@ -144,6 +149,7 @@ class FitSignal:
         batches: Iterator[Tensor | None] | None = None,
         fitted: dict[str, Any] | None = None,
         frozen: list[tuple[nn.Parameter, Tensor | None]] | None = None,
+        penalty: Callable[[], Tensor] | None = None,
     ) -> Objective:
         """The mean squared error of ``forward`` over this signal's batches.
 
@@ -160,8 +166,8 @@ class FitSignal:
         batches : iterator or None
             The steps' sample indices; None draws ``batch_size`` samples without
             replacement per step, or the whole signal.
-        fitted, frozen
-            As :class:`Objective`'s.
+        fitted, frozen, penalty
+            As :class:`Objective`'s; ``penalty()`` is added to every batch's loss.
         """
         if batches is None:
             batches = iterate_batches(self.n_samples, self.batch_size, generator, self.batch_device)
@@ -170,7 +176,13 @@ class FitSignal:
             if self.streamed
             else self._held_loss(forward, whole_signal)
         )
-        return Objective(loss, batches, dict(fitted or {}), list(frozen or []))
+        if penalty is not None:
+            data_loss = loss
+
+            def loss(batch: Tensor | None) -> Tensor:
+                return data_loss(batch) + penalty()
+
+        return Objective(loss, batches, dict(fitted or {}), list(frozen or []), penalty)
 
     def _held_loss(self, forward, whole_signal) -> Callable[[Tensor | None], Tensor]:
         coords, values = self.held()

@@ -45,6 +45,7 @@ class TrainingResult:
     n_iter: int = 0
     stopped_early: bool = False
     interrupted: bool = False
+    diverged: bool = False
     fit_time: float = 0.0
     restored_step: int | None = None
 
@@ -61,8 +62,11 @@ def _fused_adam_available(parameters: list[Tensor]) -> bool:
     return floating and devices <= {"cpu", "cuda"} and (major, minor) >= (2, 4)
 
 
-def make_optimizer(parameters: Iterable[Tensor], learning_rate: float) -> torch.optim.Optimizer:
-    """Adam with the given learning rate and torch's other defaults, fused where available.
+def make_optimizer(
+    parameters: Iterable[Tensor], learning_rate: float, **adam_options
+) -> torch.optim.Optimizer:
+    """Adam with the given learning rate (and ``adam_options``, e.g. an architecture's
+    paper's ``betas`` and ``eps``; torch's defaults otherwise), fused where available.
 
     The fused kernel computes the same update as the default one (to float rounding) in
     one pass over the parameters; for ensembles with millions of parameters the step
@@ -70,7 +74,7 @@ def make_optimizer(parameters: Iterable[Tensor], learning_rate: float) -> torch.
     """
     parameters = list(parameters)
     fused = True if _fused_adam_available(parameters) else None
-    return torch.optim.Adam(parameters, lr=learning_rate, fused=fused)
+    return torch.optim.Adam(parameters, lr=learning_rate, fused=fused, **adam_options)
 
 
 def make_scheduler(
@@ -119,6 +123,7 @@ def train(
     checkpoint: Callable[[dict], None] | None = None,
     checkpoint_every: int | None = None,
     monitor: Callable[[int], bool] | None = None,
+    adam_options: dict | None = None,
 ) -> TrainingResult:
     """Minimise ``loss_fn`` with Adam for up to ``max_iter`` steps.
 
@@ -148,6 +153,8 @@ def train(
     monitor : callable or None
         ``monitor(step) -> bool`` is called after every step's update (e.g. to score
         held-out samples now and then); True stops training early.
+    adam_options : dict or None
+        Adam's other settings (``betas``, ``eps``), passed to :func:`make_optimizer`.
 
     Returns
     -------
@@ -156,7 +163,7 @@ def train(
         cleanly with a warning; the parameters keep what was learned.
     """
     parameters = list(parameters)
-    optimizer = make_optimizer(parameters, learning_rate)
+    optimizer = make_optimizer(parameters, learning_rate, **(adam_options or {}))
     scheduler = make_scheduler(optimizer, schedule, max_iter)
     stopping = EarlyStopping(tol, n_iter_no_change)
     guard = DivergenceGuard(parameters)
@@ -177,8 +184,13 @@ def train(
         for step in range(result.n_iter, max_iter):
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(next(batches))
-            loss.backward()
             value = loss.item()
+            if not math.isfinite(value):
+                # The weights that produced it are already unusable: stop here, before
+                # an update spreads the NaN into Adam's moments, and restore a copy.
+                result.diverged = True
+                break
+            loss.backward()
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
@@ -233,21 +245,45 @@ class DivergenceGuard:
             self.weights = [p.detach().clone() for p in self.parameters]
 
     def restore_if_diverged(self, result: TrainingResult) -> int | None:
-        """Restore the copy if a completed training ended far above it; its step, or None."""
+        """Restore the copy if training ended far above it, or on a non-finite loss;
+        its step, or None."""
+        if result.diverged:
+            return self._restore_after_non_finite(result)
         if result.interrupted or self.weights is None:
             return None
         final_loss = result.loss_curve[-1]
         threshold = max(self.FACTOR * self.loss, self.RELAPSE * result.loss_curve[0])
         if not final_loss > threshold:
             return None
-        with torch.no_grad():
-            for parameter, saved in zip(self.parameters, self.weights, strict=True):
-                parameter.copy_(saved)
+        self._put_back()
         warnings.warn(
             f"Training diverged: the loss ended at {final_loss:.3g}, more than "
             f"{self.FACTOR:g}x the {self.loss:.3g} reached at step {self.step}; the model "
             "keeps the weights of that step. A lower learning_rate, or early_stopping, "
             "avoids the blow-up.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return self.step
+
+    def _put_back(self) -> None:
+        with torch.no_grad():
+            for parameter, saved in zip(self.parameters, self.weights, strict=True):
+                parameter.copy_(saved)
+
+    def _restore_after_non_finite(self, result: TrainingResult) -> int | None:
+        step = result.n_iter + 1
+        if self.weights is None:
+            raise FloatingPointError(
+                f"The loss was not finite at step {step}, before any finite step: the "
+                "data or the initial weights overflow float32 (check y's range, or lower "
+                "the structure's frequencies)."
+            )
+        self._put_back()
+        warnings.warn(
+            f"Training diverged: the loss was not finite at step {step}; training stopped "
+            f"there and the model keeps the weights of step {self.step} (loss "
+            f"{self.loss:.3g}). A lower learning_rate avoids it.",
             RuntimeWarning,
             stacklevel=3,
         )

@@ -110,11 +110,15 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     - ``_objective(module, signal, generator) -> Objective``: what the fit trains over
       a :class:`~skinr._objective.FitSignal` (held on the device or streamed from the
       caller's arrays): the loss of a batch, the batches, and the fitted attributes
-      the fit produces (e.g. cells without points). Checks that need the training
-      coordinates raise here, before training; the default is the mean squared error
-      of ``module`` over ``batch_size`` samples per step.
+      the fit produces (e.g. cells without points), and a regulariser of the
+      parameters (``penalty``, e.g. a grid's total variation). Checks that need the
+      training coordinates raise here, before training; the default is the mean
+      squared error of ``module`` over ``batch_size`` samples per step.
     - ``_forward(module, coords)``: prediction on one chunk of coordinates.
     - ``_count_flops(coords)``: FLOPs to predict at normalised ``coords``.
+
+    and may declare ``_adam_options`` (Adam's settings besides the learning rate, as
+    the architecture's paper trains it).
     """
 
     # Architectures whose cells must hold whole samples (equal pixels per cell) lay the
@@ -128,6 +132,9 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     # Measured by benchmarks/compile.py: torch.compile makes this architecture's CPU
     # training step faster (see docs/benchmarks/compile.md); drives torch_compile="auto".
     _compile_speeds_up_cpu: bool = False
+    # Adam's settings besides the learning rate, as the architecture's paper trains it
+    # (e.g. Instant-NGP's betas and eps); torch's defaults when empty.
+    _adam_options: dict = {}
 
     # scikit-learn's doc-link hooks: the "?" of an estimator's HTML repr opens its page.
     _doc_link_module = "skinr"
@@ -438,6 +445,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
                     checkpoint=save_checkpoint,
                     checkpoint_every=self.checkpoint_every,
                     monitor=monitor,
+                    adam_options=self._adam_options,
                 )
         finally:
             for hook in hooks:

@@ -12,17 +12,15 @@ what it means there): Gaussian features ``[cos 2 pi B u, sin 2 pi B u]`` with
 
 from __future__ import annotations
 
-import itertools
 from numbers import Integral, Real
 
 import torch
-from torch import Tensor, nn
 
 from ._cells import samples_per_axis
 from ._registry import register
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
-from .layers import FourierFeatures, Linear, PositionalEncoding
+from .layers import EncodedMLP, FourierFeatures, PositionalEncoding
 
 __all__ = ["ENCODINGS", "FourierFeatureMLP", "FourierFeatureNet"]
 
@@ -34,7 +32,7 @@ AUTO_SCALE_PER_SAMPLE = {"gaussian": 1 / 32, "positional": 1 / 4}
 MIN_AUTO_SCALE = 0.5
 
 
-class FourierFeatureNet(nn.Module):
+class FourierFeatureNet(EncodedMLP):
     """Encoding, then a ReLU MLP: ``(n_samples, n_dims) -> (n_samples, n_outputs)``.
 
     ``depth`` counts the ``width x width`` hidden layers after the first
@@ -53,25 +51,8 @@ class FourierFeatureNet(nn.Module):
         encoding: str = "gaussian",
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__()
-        self.encoding = ENCODINGS[encoding](n_dims, n_frequencies, scale, generator)
-        sizes = [self.encoding.n_out] + [width] * (depth + 1)
-        self.hidden = nn.ModuleList(
-            Linear(n_in, n_out, init="kaiming_relu", generator=generator)
-            for n_in, n_out in itertools.pairwise(sizes)
-        )
-        self.output = Linear(width, n_outputs, init="torch", generator=generator)
-
-    def forward(self, coords: Tensor) -> Tensor:
-        h = self.encoding(coords)
-        for layer in self.hidden:
-            h = torch.relu(layer(h))
-        return self.output(h)
-
-    def flops(self, n_samples: int) -> int:
-        """FLOPs of a forward pass over ``n_samples`` coordinates (ReLU and cos/sin not counted)."""
-        layers = [self.encoding, *self.hidden, self.output]
-        return sum(layer.flops(n_samples) for layer in layers)
+        features = ENCODINGS[encoding](n_dims, n_frequencies, scale, generator)
+        super().__init__(features, n_outputs, width, depth, generator=generator)
 
 
 @register

@@ -7,6 +7,7 @@ cost with ``flops(n_samples)`` under the convention of :mod:`skinr.flops`.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -18,11 +19,17 @@ from .flops import linear_flops
 
 __all__ = [
     "INITS",
+    "ActivatedMLP",
     "BatchedLinear",
+    "ComplexGaborLinear",
+    "ComplexLinear",
+    "EncodedMLP",
     "FourierFeatures",
+    "GaussianLinear",
     "Linear",
     "PositionalEncoding",
     "SineLinear",
+    "VariablePeriodicLinear",
 ]
 
 
@@ -181,6 +188,234 @@ class SineLinear(Linear):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.sin(self.omega_0 * nn.functional.linear(x, self.weight, self.bias))
+
+
+class VariablePeriodicLinear(Linear):
+    """FINER layer ``sin(omega_0 (|z| + 1) z)`` with ``z = W x + b`` (Liu et al. 2024).
+
+    The weights follow SIREN's initialisation (``is_first`` as in :class:`SineLinear`);
+    ``bias_scale`` draws the bias from U(±bias_scale) instead of torch's default, the
+    paper's wider first-layer bias that spreads the neurons over more periods. As in
+    the official code, the frequency factor ``|z| + 1`` carries no gradient.
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        omega_0: float = 30.0,
+        is_first: bool = False,
+        bias_scale: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.bias_scale = bias_scale
+        init = "siren_first" if is_first else "siren"
+        super().__init__(n_in, n_out, init=init, omega_0=omega_0, generator=generator)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        super().reset_parameters(generator)
+        if self.bias_scale is not None and self.bias is not None:
+            _uniform_(self.bias, self.bias_scale, generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = nn.functional.linear(x, self.weight, self.bias)
+        return torch.sin(self.omega_0 * (z.detach().abs() + 1) * z)
+
+
+class GaussianLinear(Linear):
+    """Gaussian-activated layer ``exp(-(scale z)^2)``, ``z = W x + b`` (Ramasinghe &
+    Lucey 2022, in the form WIRE's and FINER's code compare against); torch's default
+    initialisation."""
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        scale: float = 30.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.scale = scale
+        super().__init__(n_in, n_out, init="torch", generator=generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = nn.functional.linear(x, self.weight, self.bias)
+        return torch.exp(-((self.scale * z) ** 2))
+
+
+class ComplexLinear(nn.Module):
+    """Complex affine map on features laid out ``[real | imag]``:
+    ``(..., 2 n_in) -> (..., 2 n_out)``.
+
+    The weights are stored as two real tensors, so optimisers, ``safetensors`` and
+    autocast see only real ones, and the product runs as one real matmul with the
+    block matrix ``[[Wr, -Wi], [Wi, Wr]]``. Both parts are drawn as torch draws a
+    complex ``nn.Linear``: U(±1/sqrt(n_in)) for weights and bias. ``real_only``
+    returns only the real part of the result, ``(..., n_out)`` (a network's readout).
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        real_only: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.n_in, self.n_out, self.real_only = n_in, n_out, real_only
+        self.weight_real = nn.Parameter(torch.empty(n_out, n_in))
+        self.weight_imag = nn.Parameter(torch.empty(n_out, n_in))
+        self.bias_real = nn.Parameter(torch.empty(n_out))
+        self.bias_imag = nn.Parameter(torch.empty(n_out))
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw both parts of the weights and bias."""
+        bound = 1.0 / math.sqrt(self.n_in)
+        for parameter in (self.weight_real, self.weight_imag, self.bias_real, self.bias_imag):
+            _uniform_(parameter, bound, generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        real_row = torch.cat([self.weight_real, -self.weight_imag], dim=1)
+        if self.real_only:
+            return nn.functional.linear(x, real_row, self.bias_real)
+        imag_row = torch.cat([self.weight_imag, self.weight_real], dim=1)
+        weight = torch.cat([real_row, imag_row], dim=0)
+        return nn.functional.linear(x, weight, torch.cat([self.bias_real, self.bias_imag]))
+
+    def flops(self, n_samples: int) -> int:
+        """Four real products (two for a real-only readout)."""
+        products = 2 if self.real_only else 4
+        return products * linear_flops(self.n_in, self.n_out, n_samples)
+
+
+def complex_gabor(real: Tensor, imag: Tensor | None, omega_0: float, sigma_0: float) -> Tensor:
+    """WIRE's wavelet ``exp(i omega_0 z - |sigma_0 z|^2)`` of ``z = real + i imag``
+    (``imag=None``: a real ``z``), laid out ``[real | imag]``.
+
+    Computed in float32 whatever autocast chose for ``z``: the Gaussian window of a
+    bfloat16 ``z`` is too coarse to train on.
+    """
+    real = real.float()
+    if imag is None:
+        magnitude = torch.exp(-(sigma_0**2) * real * real)
+    else:
+        imag = imag.float()
+        magnitude = torch.exp(-omega_0 * imag - sigma_0**2 * (real * real + imag * imag))
+    phase = omega_0 * real
+    return torch.cat([magnitude * torch.cos(phase), magnitude * torch.sin(phase)], dim=-1)
+
+
+class ComplexGaborLinear(nn.Module):
+    """WIRE layer (Saragadam et al. 2023): a linear map, then the complex Gabor wavelet.
+
+    ``is_first`` takes real coordinates ``(..., n_in)`` through a real :class:`Linear`
+    (torch's default initialisation, as the official code); later layers are
+    :class:`ComplexLinear` on ``(..., 2 n_in)``. The output is ``(..., 2 n_out)``,
+    laid out ``[real | imag]``.
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        omega_0: float = 20.0,
+        sigma_0: float = 10.0,
+        is_first: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.omega_0, self.sigma_0, self.is_first = omega_0, sigma_0, is_first
+        if is_first:
+            self.linear = Linear(n_in, n_out, init="torch", generator=generator)
+        else:
+            self.linear = ComplexLinear(n_in, n_out, generator=generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = self.linear(x)
+        if self.is_first:
+            return complex_gabor(z, None, self.omega_0, self.sigma_0)
+        real, imag = z.chunk(2, dim=-1)
+        return complex_gabor(real, imag, self.omega_0, self.sigma_0)
+
+    def flops(self, n_samples: int) -> int:
+        """The linear map's (the wavelet is elementwise)."""
+        return self.linear.flops(n_samples)
+
+
+class EncodedMLP(nn.Module):
+    """An input encoding, then a ReLU MLP: ``(n_samples, n_dims) -> (n_samples, n_outputs)``.
+
+    ``encoding`` maps coordinates to ``encoding.n_out`` features (Fourier features, a
+    hash grid); then a ReLU layer ``features -> width``, ``depth`` ReLU layers
+    ``width -> width`` (He initialisation, zero biases) and a linear output. The
+    encoding is built before the layers, so a seeded generator draws it first.
+    """
+
+    def __init__(
+        self,
+        encoding: nn.Module,
+        n_outputs: int,
+        width: int,
+        depth: int,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoding = encoding
+        sizes = [encoding.n_out] + [width] * (depth + 1)
+        self.hidden = nn.ModuleList(
+            Linear(n_in, n_out, init="kaiming_relu", generator=generator)
+            for n_in, n_out in itertools.pairwise(sizes)
+        )
+        self.output = Linear(width, n_outputs, init="torch", generator=generator)
+
+    def forward(self, coords: Tensor) -> Tensor:
+        h = self.encoding(coords)
+        for layer in self.hidden:
+            h = torch.relu(layer(h))
+        return self.output(h)
+
+    def flops(self, n_samples: int) -> int:
+        """The encoding's and the layers' FLOPs (ReLU not counted)."""
+        layers = [self.encoding, *self.hidden, self.output]
+        return sum(layer.flops(n_samples) for layer in layers)
+
+
+class ActivatedMLP(nn.Module):
+    """``n_dims -> width`` activated, ``depth`` activated ``width -> width``, then a readout.
+
+    The MLP every activation-function paper uses, with the layers given as data:
+    ``layer(n_in, n_out, is_first)`` builds each activated layer and ``readout(width,
+    n_outputs)`` the last one, so SIREN, FINER, Gauss and WIRE differ only in what they
+    pass. ``(n_samples, n_dims) -> (n_samples, n_outputs)``.
+    """
+
+    def __init__(
+        self,
+        n_dims: int,
+        n_outputs: int,
+        width: int,
+        depth: int,
+        *,
+        layer: Callable[[int, int, bool], nn.Module],
+        readout: Callable[[int, int], nn.Module],
+    ) -> None:
+        super().__init__()
+        layers = [layer(n_dims, width, True)]
+        layers += [layer(width, width, False) for _ in range(depth)]
+        self.hidden = nn.Sequential(*layers)
+        self.output = readout(width, n_outputs)
+
+    def forward(self, coords: Tensor) -> Tensor:
+        return self.output(self.hidden(coords))
+
+    def flops(self, n_samples: int) -> int:
+        """FLOPs of a forward pass over ``n_samples`` coordinates."""
+        return sum(layer.flops(n_samples) for layer in self.hidden) + self.output.flops(n_samples)
 
 
 class BatchedLinear(nn.Module):

@@ -77,6 +77,10 @@ class FullSignalSplit(BaseCrossValidator):
         yield np.arange(len(X))
 
 
+def _finite_or_worst(score: float) -> float:
+    return score if math.isfinite(score) else -math.inf
+
+
 def flops_penalized_scorer(alpha: float = 7.0):
     """Make a scorer ``PSNR - alpha * log10(FLOPs)``, the ENRP paper's structure score.
 
@@ -319,7 +323,9 @@ class StructureSearchCV(MetaEstimatorMixin, BaseEstimator):
         """Evaluate the feasible ``candidates`` and return the best (width, depth)."""
         candidates = [c for c in candidates if c in feasible]
         self._evaluate([c for c in candidates if c not in self._records], round_, X, y, flops)
-        best = max(candidates, key=lambda c: self._records[c]["score"])
+        # A candidate whose score is not finite (a diverged fit) ranks last, not first:
+        # max() keeps a leading NaN because nothing compares greater than it.
+        best = max(candidates, key=lambda c: _finite_or_worst(self._records[c]["score"]))
         self._history.append(
             {
                 "round": round_,

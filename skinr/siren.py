@@ -14,13 +14,12 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import torch
-from torch import Tensor, nn
 
 from ._cells import samples_per_axis
 from ._registry import register
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
-from .layers import Linear, SineLinear
+from .layers import ActivatedMLP, Linear, SineLinear
 
 __all__ = ["SIREN", "SirenNet", "auto_first_omega_0"]
 
@@ -36,7 +35,7 @@ def auto_first_omega_0(samples: int) -> float:
     return float(min(DEFAULT_OMEGA_0, max(samples / 2, 1.0)))
 
 
-class SirenNet(nn.Module):
+class SirenNet(ActivatedMLP):
     """Sine MLP ``(n_samples, n_dims) -> (n_samples, n_outputs)``.
 
     ``depth`` counts the ``width x width`` hidden layers, so ``depth=3`` is SIREN's
@@ -54,25 +53,14 @@ class SirenNet(nn.Module):
         hidden_omega_0: float = DEFAULT_OMEGA_0,
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__()
-        layers = [
-            SineLinear(n_dims, width, omega_0=first_omega_0, is_first=True, generator=generator)
-        ]
-        layers += [
-            SineLinear(width, width, omega_0=hidden_omega_0, generator=generator)
-            for _ in range(depth)
-        ]
-        self.hidden = nn.Sequential(*layers)
-        self.output = Linear(
-            width, n_outputs, init="siren", omega_0=hidden_omega_0, generator=generator
-        )
+        def layer(n_in: int, n_out: int, is_first: bool) -> SineLinear:
+            omega_0 = first_omega_0 if is_first else hidden_omega_0
+            return SineLinear(n_in, n_out, omega_0=omega_0, is_first=is_first, generator=generator)
 
-    def forward(self, coords: Tensor) -> Tensor:
-        return self.output(self.hidden(coords))
+        def readout(n_in: int, n_out: int) -> Linear:
+            return Linear(n_in, n_out, init="siren", omega_0=hidden_omega_0, generator=generator)
 
-    def flops(self, n_samples: int) -> int:
-        """FLOPs of a forward pass over ``n_samples`` coordinates."""
-        return sum(layer.flops(n_samples) for layer in self.hidden) + self.output.flops(n_samples)
+        super().__init__(n_dims, n_outputs, width, depth, layer=layer, readout=readout)
 
 
 @register

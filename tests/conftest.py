@@ -9,10 +9,15 @@ import numpy as np
 import pytest
 
 from skinr import (
+    FINER,
     SIREN,
     SL2A,
+    WIRE,
     EnsembleINR,
     FourierFeatureMLP,
+    GaussINR,
+    Grid,
+    HashGrid,
     LocalGlobalSIREN,
     LoESine,
     MultiHeadReLU,
@@ -32,6 +37,18 @@ FAST_PARAMS = {
         partitions=2, local_width=8, global_width=8, depth=1, max_iter=20, learning_rate=1e-3
     ),
     SL2A: dict(width=8, depth=1, degree=6, rank=4, max_iter=20),
+    FINER: dict(width=16, depth=1, max_iter=20),
+    GaussINR: dict(width=16, depth=1, scale=3.0, max_iter=20),
+    WIRE: dict(width=16, depth=1, max_iter=20),
+    Grid: dict(resolution=2, max_iter=20),
+    HashGrid: dict(
+        n_levels=3,
+        features_per_level=2,
+        log2_table_size=10,
+        base_resolution=1,
+        width=8,
+        max_iter=20,
+    ),
 }
 ALL_ESTIMATORS = list(FAST_PARAMS)
 ROOT = Path(__file__).resolve().parent.parent

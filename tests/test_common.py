@@ -2,6 +2,8 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from skinr import HashGrid
+
 from .conftest import ALL_ESTIMATORS, make_fast
 
 # Checks that cannot hold for an INR, with the reason.
@@ -15,6 +17,9 @@ FLOAT32_TAILS = (
 EXPECTED_FAILED_CHECKS: dict[type, dict[str, str]] = {
     Estimator: {"check_methods_subset_invariance": FLOAT32_TAILS} for Estimator in ALL_ESTIMATORS
 }
+# The same last-bit effect with rows reordered: HashGrid's 20 x 6 features go through a
+# GEMM whose row blocking puts a point on a tail or not depending on its position.
+EXPECTED_FAILED_CHECKS[HashGrid]["check_methods_sample_order_invariance"] = FLOAT32_TAILS
 
 
 def _expected_failures(estimator):

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -210,3 +211,98 @@ def test_refuses_a_compiler_other_than_gcc(monkeypatch):
     monkeypatch.setattr(native, "_build", lambda compiler, version: built.append(compiler))
     assert native.kernel.__wrapped__() is None
     assert built == []
+
+
+# ------------------------------------------------------------------ hash encoding
+
+HASH_LIBRARY = native.hash_kernel()
+needs_hash_kernel = pytest.mark.skipif(HASH_LIBRARY is None, reason="native kernels not built here")
+
+
+def test_hash_kernel_builds_where_the_grouped_kernels_do():
+    assert (HASH_LIBRARY is None) == (LIBRARY is None)
+
+
+@needs_hash_kernel
+@pytest.mark.parametrize(
+    ("n_dims", "levels"),
+    [
+        (1, dict(log2_table_size=6, base_resolution=4, finest_resolution=300)),
+        (2, dict(log2_table_size=10, base_resolution=4, finest_resolution=100)),
+        (3, dict(log2_table_size=12, base_resolution=2, finest_resolution=40)),
+    ],
+)
+def test_hash_kernel_matches_the_torch_path(n_dims, levels):
+    """Dense and hashed levels, points inside the domain and outside it (extrapolated)."""
+    from skinr.encodings import HashEncoding
+
+    encoding = HashEncoding(
+        n_dims, n_levels=6, **levels, generator=torch.Generator().manual_seed(0)
+    )
+    with torch.no_grad():
+        encoding.table.normal_(generator=torch.Generator().manual_seed(1))
+    assert encoding.hashed.any() and not encoding.hashed.all()
+    coords = torch.rand(3000, n_dims, generator=torch.Generator().manual_seed(2)) * 2.4 - 1.2
+    assert native.hash_supported(coords, encoding.table)
+    ours = encoding(coords)
+    theirs = encoding.torch_forward(coords)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    grad = torch.randn(ours.shape, generator=torch.Generator().manual_seed(3))
+    (ours * grad).sum().backward()
+    native_grad, encoding.table.grad = encoding.table.grad, None
+    (theirs * grad).sum().backward()
+    torch.testing.assert_close(native_grad, encoding.table.grad, atol=1e-3, rtol=1e-4)
+
+
+def test_hash_kernel_declines_what_it_does_not_compute():
+    table = torch.zeros(10, 2)
+    assert not native.hash_supported(torch.zeros(3, 2, dtype=torch.float64), table)
+    assert not native.hash_supported(torch.zeros(3, 2, requires_grad=True), table)
+    assert not native.hash_supported(torch.zeros(3, 2), table.double())
+
+
+def test_hash_kernel_switched_off_by_the_environment():
+    code = "import skinr._native as n; print(n.hash_kernel() is None)"
+    env = dict(os.environ, SKINR_NATIVE="0")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "True"
+
+
+# ------------------------------------------------------------------ the cache
+
+
+@needs_hash_kernel
+def test_a_corrupt_or_stale_cached_library_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKINR_CACHE_DIR", str(tmp_path / "cache"))
+    compiler = shutil.which(os.environ.get("CC", "cc"))
+    cached = native._build(compiler, native._compiler_version(compiler), native.HASH_SOURCE)
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
+
+    def plant(content: bytes) -> None:  # a new file: the loaded one stays mapped intact
+        planted = cached.with_suffix(".planted")
+        planted.write_bytes(content)
+        os.replace(planted, cached)
+
+    plant(b"\x7fELF not a library")
+    assert native.hash_kernel.__wrapped__() is not None  # rebuilt instead of crashing
+    # A library without the expected symbols (another kernel under this name) too.
+    plant(Path(LIBRARY._name).read_bytes())
+    library = native.hash_kernel.__wrapped__()
+    assert library is not None and hasattr(library, "skinr_hash_forward")
+
+
+@needs_hash_kernel
+@pytest.mark.parametrize("what", ["folder", "file"])
+def test_a_cache_others_can_write_is_refused(tmp_path, monkeypatch, what):
+    """A library planted in a shared cache would run its constructor in our process."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SKINR_CACHE_DIR", str(cache))
+    compiler = shutil.which(os.environ.get("CC", "cc"))
+    cached = native._build(compiler, native._compiler_version(compiler), native.HASH_SOURCE)
+    (cache if what == "folder" else cached).chmod(0o777)
+    loaded = []
+    monkeypatch.setattr(native.ctypes, "CDLL", lambda *a, **k: loaded.append(a))
+    assert native.hash_kernel.__wrapped__() is None
+    assert loaded == []  # nothing was loaded from it

@@ -1,6 +1,9 @@
 """The training loop against a hand-written loop, and its batching and schedules."""
 
 import math
+import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -69,12 +72,27 @@ def test_fused_adam_matches_default_adam_closely():
     assert curves[0][-1] == pytest.approx(curves[1][-1], rel=1e-3)
 
 
-def test_malloc_tuning_can_be_disabled(monkeypatch):
+def test_malloc_tuning_is_opt_in(monkeypatch):
+    """A library leaves the process's allocator alone unless asked."""
     from skinr import _acceleration
 
     monkeypatch.setattr(_acceleration, "_MALLOC_TUNED", False)
+    monkeypatch.delenv("SKINR_MALLOC_TUNING", raising=False)
+    assert _acceleration.reuse_freed_memory() is False
     monkeypatch.setenv("SKINR_MALLOC_TUNING", "0")
     assert _acceleration.reuse_freed_memory() is False
+
+
+def test_malloc_tuning_applies_when_asked():
+    code = (
+        "import skinr._acceleration as a, sys; "
+        "print(a.reuse_freed_memory() or not sys.platform.startswith('linux'))"
+    )
+    env = dict(os.environ, SKINR_MALLOC_TUNING="1")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "True"
 
 
 @pytest.mark.parametrize("schedule", sorted(SCHEDULES))
@@ -123,3 +141,48 @@ def test_a_blow_up_at_the_end_of_training_is_undone():
             max_iter=160,
         )
     assert plain.restored_step is None
+
+
+def _counting_loss(parameter, nan_from: int):
+    calls = []
+
+    def loss_fn(batch):
+        calls.append(batch)
+        loss = (parameter - 3.0).square().sum()
+        return loss * float("nan") if len(calls) >= nan_from else loss
+
+    return loss_fn
+
+
+def test_a_non_finite_loss_stops_training_and_restores_finite_weights():
+    parameter = torch.nn.Parameter(torch.tensor([0.0]))
+    with pytest.warns(RuntimeWarning, match="not finite at step 6"):
+        result = train(
+            [parameter],
+            _counting_loss(parameter, nan_from=6),
+            iter([None] * 50),
+            learning_rate=0.1,
+            max_iter=50,
+        )
+    assert result.diverged and result.n_iter == 5
+    assert all(math.isfinite(v) for v in result.loss_curve) and len(result.loss_curve) == 5
+    assert torch.isfinite(parameter).all() and result.restored_step is not None
+
+
+def test_a_loss_never_finite_raises():
+    parameter = torch.nn.Parameter(torch.tensor([0.0]))
+    with pytest.raises(FloatingPointError, match="not finite at step 1"):
+        train(
+            [parameter],
+            _counting_loss(parameter, nan_from=1),
+            iter([None] * 5),
+            learning_rate=0.1,
+            max_iter=5,
+        )
+
+
+def test_a_search_ranks_a_diverged_candidate_last():
+    from skinr.model_selection import _finite_or_worst
+
+    scores = {"nan": float("nan"), "good": 30.0, "worse": 20.0}
+    assert max(scores, key=lambda k: _finite_or_worst(scores[k])) == "good"

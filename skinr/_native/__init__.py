@@ -1,10 +1,12 @@
-"""Native CPU kernels for per-cell affine maps, compiled on first use.
+"""Native CPU kernels for per-cell affine maps and the hash encoding, compiled on first use.
 
 :class:`skinr.layers.BatchedLinear` multiplies each cell's few points by the cell's own
 weight. At 16 points per cell MKL's batched GEMM runs at about half its large-matrix
 rate, which is the case EnsembleINR's fine grids live in; ``grouped_linear.c`` keeps
 the output tile in registers instead (1.4-1.9x faster per product on AVX-512, more for
-narrow output layers: ``benchmarks/native.py``).
+narrow output layers: ``benchmarks/native.py``). ``hash_encoding.c`` computes
+:class:`skinr.encodings.HashEncoding` and its table gradient point by point, where
+PyTorch materialises every corner's coordinates, weights and slots.
 
 The C file is compiled once per machine with the system's GCC (``$CC``, else ``cc``)
 and OpenMP, as torch's own inductor compiles its kernels, into
@@ -12,7 +14,8 @@ and OpenMP, as torch's own inductor compiles its kernels, into
 name keyed by the source, the compiler and the CPU, so a cache shared between machines
 never loads code built for another CPU. Nothing here is required: without GCC, off
 Linux, with a torch that runs another OpenMP than GNU's, or with ``SKINR_NATIVE=0``,
-:func:`kernel` returns None and BatchedLinear uses ``torch.baddbmm``.
+:func:`kernel` returns None and BatchedLinear uses ``torch.baddbmm`` (and
+:func:`hash_kernel` None, and HashEncoding its torch path).
 """
 
 from __future__ import annotations
@@ -26,17 +29,28 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-__all__ = ["fits", "grouped_linear", "kernel", "supports", "vector_length"]
+__all__ = [
+    "fits",
+    "grouped_linear",
+    "hash_encoding",
+    "hash_kernel",
+    "hash_supported",
+    "kernel",
+    "supports",
+    "vector_length",
+]
 
 logger = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("grouped_linear.c")
+HASH_SOURCE = Path(__file__).with_name("hash_encoding.c")
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC")
 
 
@@ -71,30 +85,52 @@ def _compiler_version(compiler: str) -> str:
     return done.stdout
 
 
-def _build(compiler: str, version: str) -> Path:
+def _check_private(path: Path) -> None:
+    """Raise OSError unless ``path`` is this user's and not writable by group or others.
+
+    A library is code: one planted in a shared cache would run in every process that
+    loads it, so skinr loads only from a folder and files nobody else can write.
+    """
+    info = path.lstat()
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise OSError(f"{path} belongs to another user; not loading native code from it")
+    if info.st_mode & 0o022:
+        raise OSError(f"{path} is writable by group or others; not loading native code from it")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _build(compiler: str, version: str, source_path: Path = SOURCE) -> Path:
     """The compiled library's path, building it unless the cache already holds it.
 
     ``version`` is what ``compiler --version`` printed: part of the cache key.
     """
-    source = SOURCE.read_bytes()
+    source = source_path.read_bytes()
     parts = [source, " ".join(FLAGS).encode(), version.encode(), _cpu_signature().encode()]
     key = hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
-    target = cache_dir() / f"grouped_linear-{key}.so"
+    target = cache_dir() / f"{source_path.stem}-{key}.so"
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_private(target.parent)
     if target.exists():
+        _check_private(target)
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Build beside the target and rename: processes building at once (joblib, Dask
     # workers) each finish with a whole file, never load a half-written one.
     handle, partial = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(handle)
     try:
         subprocess.run(
-            [compiler, *FLAGS, str(SOURCE), "-o", partial],
+            [compiler, *FLAGS, str(source_path), "-o", partial],
             check=True,
             capture_output=True,
             text=True,
             timeout=120,
         )
+        os.chmod(partial, 0o777 & ~_umask())
         os.replace(partial, target)
     finally:
         if os.path.exists(partial):
@@ -102,9 +138,13 @@ def _build(compiler: str, version: str) -> Path:
     return target
 
 
-@lru_cache(maxsize=1)
-def kernel() -> ctypes.CDLL | None:
-    """The compiled kernel library, or None where it cannot be built or is switched off."""
+def _open(build, symbols: tuple[str, ...]) -> ctypes.CDLL | None:
+    """The library ``build(compiler, version)`` compiles, or None where native code
+    cannot run or is switched off.
+
+    A cached library that does not load or lacks one of ``symbols`` (a corrupt or
+    stale file) is deleted and built again, once.
+    """
     if os.environ.get("SKINR_NATIVE", "1") == "0":
         return None
     if not sys.platform.startswith("linux") or not _libgomp_loaded():
@@ -118,12 +158,54 @@ def kernel() -> ctypes.CDLL | None:
         version = _compiler_version(compiler)
         if "Free Software Foundation" not in version:
             # Clang's -fopenmp links LLVM's runtime, a second thread pool beside torch's.
-            logger.info("skinr: native kernels need GCC (found %s); using torch.baddbmm", compiler)
+            logger.info("skinr: native kernels need GCC (found %s); using torch", compiler)
             return None
-        library = ctypes.CDLL(str(_build(compiler, version)))
-    except (OSError, subprocess.SubprocessError) as error:
+        path = build(compiler, version)
+        try:
+            return _load(path, symbols)
+        except (OSError, AttributeError) as error:
+            logger.info("skinr: rebuilding %s (%s)", path.name, error)
+            path.unlink(missing_ok=True)
+            return _load_fresh(build(compiler, version), symbols)
+    except (OSError, AttributeError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", "") or error
-        logger.info("skinr: native kernels unavailable, using torch.baddbmm (%s)", detail)
+        logger.info("skinr: native kernels unavailable, using torch (%s)", detail)
+        return None
+
+
+def _load(path: Path, symbols: tuple[str, ...]) -> ctypes.CDLL:
+    library = ctypes.CDLL(str(path))
+    for symbol in symbols:
+        getattr(library, symbol)  # AttributeError when missing
+    return library
+
+
+def _load_fresh(path: Path, symbols: tuple[str, ...]) -> ctypes.CDLL:
+    """Load ``path`` under a new name: the dynamic loader hands back an object it
+    already loaded from the same name (the stale library) instead of reading the file."""
+    alias = path.with_name(f"{path.stem}-{os.getpid()}-{time.monotonic_ns()}.so")
+    os.link(path, alias)
+    try:
+        return _load(alias, symbols)
+    finally:
+        alias.unlink(missing_ok=True)
+
+
+GROUPED_SYMBOLS = (
+    "skinr_grouped_forward",
+    "skinr_grouped_weight_grad",
+    "skinr_grouped_input_grad",
+    "skinr_scratch_floats",
+    "skinr_vector_length",
+)
+HASH_SYMBOLS = ("skinr_hash_forward", "skinr_hash_backward")
+
+
+@lru_cache(maxsize=1)
+def kernel() -> ctypes.CDLL | None:
+    """The compiled kernel library, or None where it cannot be built or is switched off."""
+    library = _open(lambda compiler, version: _build(compiler, version), GROUPED_SYMBOLS)
+    if library is None:
         return None
     pointer, integer, real = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
     shape = [integer] * 5
@@ -284,3 +366,138 @@ def grouped_linear(
     Differentiable once (no double backward).
     """
     return _forward(x, weight, bias, float(scale))
+
+
+# ------------------------------------------------------------------ hash encoding
+
+
+@lru_cache(maxsize=1)
+def hash_kernel() -> ctypes.CDLL | None:
+    """The hash-encoding library (``hash_encoding.c``), or None as for :func:`kernel`."""
+    library = _open(lambda compiler, version: _build(compiler, version, HASH_SOURCE), HASH_SYMBOLS)
+    if library is None:
+        return None
+    pointer, integer, size = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
+    arguments = [integer, size, integer, integer, integer, *[pointer] * 8]
+    for function in ("skinr_hash_forward", "skinr_hash_backward"):
+        getattr(library, function).argtypes = arguments
+        getattr(library, function).restype = None
+    return library
+
+
+def hash_supported(coords: Tensor, table: Tensor) -> bool:
+    """Whether :func:`hash_encoding` should run here: CPU float32 coordinates that need
+    no gradient, a float32 table, and the library built."""
+    if coords.device.type != "cpu" or table.device.type != "cpu":
+        return False
+    if coords.dtype != torch.float32 or table.dtype != torch.float32 or coords.requires_grad:
+        return False
+    global _HASH_AVAILABLE
+    if _HASH_AVAILABLE is None and not torch.compiler.is_compiling():
+        _HASH_AVAILABLE = hash_kernel() is not None
+    return bool(_HASH_AVAILABLE)
+
+
+# Read from a module global once hash_kernel() has run, so code torch.compile traces can
+# ask without calling into ctypes.
+_HASH_AVAILABLE: bool | None = None
+
+
+def _hash_call(function: str, coords, levels, values, out) -> None:
+    cells, offsets, sizes, hashed, primes = levels
+    n, d = coords.shape
+    getattr(hash_kernel(), function)(
+        torch.get_num_threads(),
+        n,
+        d,
+        cells.shape[0],
+        out.shape[-1] if function == "skinr_hash_backward" else values.shape[-1],
+        _pointer(coords),
+        _pointer(cells),
+        _pointer(offsets),
+        _pointer(sizes),
+        _pointer(hashed),
+        _pointer(primes),
+        _pointer(values),
+        _pointer(out),
+    )
+
+
+@torch.library.custom_op("skinr::hash_encoding", mutates_args=())
+def _hash_forward(
+    coords: Tensor,
+    table: Tensor,
+    cells: Tensor,
+    offsets: Tensor,
+    sizes: Tensor,
+    hashed: Tensor,
+    primes: Tensor,
+) -> Tensor:
+    levels = (cells, offsets, sizes, hashed.to(torch.uint8), primes)
+    coords, table = coords.contiguous(), table.contiguous()
+    out = coords.new_empty(coords.shape[0], cells.shape[0] * table.shape[1])
+    _hash_call("skinr_hash_forward", coords, levels, table, out)
+    return out
+
+
+@_hash_forward.register_fake
+def _(coords, table, cells, offsets, sizes, hashed, primes):
+    return coords.new_empty(coords.shape[0], cells.shape[0] * table.shape[1])
+
+
+@torch.library.custom_op("skinr::hash_encoding_backward", mutates_args=())
+def _hash_backward(
+    grad: Tensor,
+    coords: Tensor,
+    rows: int,
+    cells: Tensor,
+    offsets: Tensor,
+    sizes: Tensor,
+    hashed: Tensor,
+    primes: Tensor,
+) -> Tensor:
+    features = grad.shape[1] // cells.shape[0]
+    grad_table = grad.new_zeros(rows, features)
+    levels = (cells, offsets, sizes, hashed.to(torch.uint8), primes)
+    _hash_call("skinr_hash_backward", coords.contiguous(), levels, grad.contiguous(), grad_table)
+    return grad_table
+
+
+@_hash_backward.register_fake
+def _(grad, coords, rows, cells, offsets, sizes, hashed, primes):
+    return grad.new_empty(rows, grad.shape[1] // cells.shape[0])
+
+
+def _hash_setup(ctx, inputs, output):
+    coords, table, cells, offsets, sizes, hashed, primes = inputs
+    ctx.save_for_backward(coords, cells, offsets, sizes, hashed, primes)
+    ctx.rows = table.shape[0]
+
+
+def _hash_gradients(ctx, grad):
+    coords, cells, offsets, sizes, hashed, primes = ctx.saved_tensors
+    grad_table = _hash_backward(grad, coords, ctx.rows, cells, offsets, sizes, hashed, primes)
+    return None, grad_table, None, None, None, None, None
+
+
+_hash_forward.register_autograd(_hash_gradients, setup_context=_hash_setup)
+
+
+def hash_encoding(
+    coords: Tensor,
+    table: Tensor,
+    cells: Tensor,
+    offsets: Tensor,
+    sizes: Tensor,
+    hashed: Tensor,
+    primes: Tensor,
+) -> Tensor:
+    """The multiresolution hash encoding of ``coords`` (``(n, d)`` in [-1, 1]).
+
+    ``table`` holds every level's rows (``(rows, F)``); per level ``cells`` (cells per
+    axis), ``offsets`` (first row), ``sizes`` (rows), ``hashed`` (bool); ``primes`` one
+    per axis. Returns ``(n, L * F)``, differentiable in ``table``. The same arithmetic
+    as :class:`skinr.encodings.HashEncoding`'s torch path; call where
+    :func:`hash_supported` holds.
+    """
+    return _hash_forward(coords, table, cells, offsets, sizes, hashed, primes)
