@@ -56,7 +56,9 @@ from offgrid import load_images
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "benchmarks"
 
-#: Estimator -> (the parameter a budget sets, the values it may take).
+#: Estimator -> (the parameter a budget sets, the values it may take[, fixed settings]):
+#: for the cell-based models the cells' own size, with the number of cells fixed where
+#: the default alone exceeds a budget.
 SIZE_PARAMETERS = {
     "SIREN": ("width", range(4, 1025)),
     "FourierFeatureMLP": ("width", range(4, 1025)),
@@ -64,10 +66,10 @@ SIZE_PARAMETERS = {
     "GaussINR": ("width", range(4, 1025)),
     "WIRE": ("width", range(4, 1449)),
     "EnsembleINR": ("width", range(2, 513)),
-    "MultiHeadReLU": ("width", range(4, 1025)),
+    "MultiHeadReLU": ("width", range(64, 1025), {"heads": 8}),
     "LoESine": ("width", range(4, 1025)),
-    "LocalGlobalSIREN": ("global_width", range(4, 1025)),
-    "SL2A": ("width", range(4, 1025)),
+    "LocalGlobalSIREN": ("local_width", range(2, 513)),
+    "SL2A": ("width", range(4, 1025), {"rank": None}),
     "Grid": ("n_params", None),
     "HashGrid": ("log2_table_size", range(4, 25)),
 }
@@ -84,7 +86,8 @@ def parameters_of(estimator, X: np.ndarray) -> int:
 def sized(name: str, budget: int, X: np.ndarray, extra: dict):
     """The estimator ``name`` at the largest size whose parameters stay within ``budget``."""
     Estimator = skinr.ESTIMATORS[name]
-    param, values = SIZE_PARAMETERS[name]
+    param, values, *fixed = SIZE_PARAMETERS[name]
+    extra = {**extra, **(fixed[0] if fixed else {})}
     if values is None:
         return Estimator(**{param: int(budget)}, **extra)
     low, high = 0, len(values) - 1
@@ -94,8 +97,9 @@ def sized(name: str, budget: int, X: np.ndarray, extra: dict):
         candidate = Estimator(**{param: values[middle]}, **extra)
         try:
             count = parameters_of(candidate, X)
-        except ValueError:
-            count = math.inf
+        except ValueError:  # too small for the structure (a table under a level)
+            low = middle + 1
+            continue
         if count <= budget:
             best, low = values[middle], middle + 1
         else:
@@ -120,7 +124,7 @@ def timed_fit(estimator, X, y, seconds: float, checkpoints=()):
         def progress(step, loss):
             now = time.perf_counter()
             elapsed = now - started[0] - paused[0]
-            stamps.append(elapsed)
+            stamps.append((step, elapsed))
             while pending and elapsed >= pending[0]:
                 snapshots[pending.pop(0)] = [p.detach().clone() for p in parameters]
             paused[0] += time.perf_counter() - now
@@ -141,14 +145,17 @@ def timed_fit(estimator, X, y, seconds: float, checkpoints=()):
         skinr.base.train = train
     for budget in pending:  # the fit ended before this budget: its final state
         snapshots[budget] = [p.detach().clone() for p in estimator.module_.parameters()]
-    return np.array(stamps), snapshots
+    # (step, seconds) of each progress report: every step of a fit of at most 200
+    # steps, every max_iter // 200 steps of a longer one.
+    return np.array(stamps, dtype=float).reshape(-1, 2), snapshots
 
 
 def steps_for(estimator, X, y, seconds: float) -> int:
     """Steps that fill ``seconds``, from the time of steps 2 and 3 of a probe fit."""
     probe = clone(estimator).set_params(max_iter=3, torch_compile=False)
     stamps, _ = timed_fit(probe, X, y, math.inf)
-    per_step = max(float(np.diff(stamps[-2:]).mean()) if len(stamps) > 2 else stamps[-1], 1e-4)
+    times = stamps[:, 1]
+    per_step = max(float(np.diff(times[-2:]).mean()) if len(times) > 2 else times[-1], 1e-4)
     return max(int(seconds / per_step * 1.05), 3)
 
 
@@ -161,23 +168,29 @@ def fit_curve(estimator, X, y, seconds: list[float]) -> dict:
     scale = estimator.y_scale_
     curve = {}
     for budget in seconds:
-        reached = np.searchsorted(stamps, budget, side="right")
-        step = min(max(reached - 1, 0), len(losses) - 1)
-        curve[budget] = 10 * math.log10(1.0 / max(losses[: step + 1].min() * scale**2, 1e-30))
+        # The last report at or before the budget, and the steps taken by then.
+        reached = max(int(np.searchsorted(stamps[:, 1], budget, side="right")) - 1, 0)
+        steps_done = min(max(int(stamps[reached, 0]), 1), len(losses))
+        curve[budget] = 10 * math.log10(1.0 / max(losses[:steps_done].min() * scale**2, 1e-30))
     return {
         "psnr_at": curve,
         "steps": int(estimator.n_iter_),
-        "seconds_per_step": float(stamps[-1] / max(len(stamps), 1)),
+        "seconds_per_step": float(stamps[-1, 1] / max(stamps[-1, 0], 1)),
         "n_params": int(estimator.n_params_),
         "gflops": estimator.count_flops(X) / 1e9,
     }
 
 
+def every_second(shape: tuple[int, ...]) -> np.ndarray:
+    """The samples on every 2nd row and column (every 2nd index along each axis)."""
+    seen = np.zeros(shape, dtype=bool)
+    seen[tuple(slice(None, None, 2) for _ in shape)] = True
+    return seen
+
+
 def held_out(estimator, image: np.ndarray, seconds: float) -> float:
-    n = image.shape[0]
-    seen = np.zeros((n, n), dtype=bool)
-    seen[::2, ::2] = True
-    X = grid((n, n), pixel_centers=True)
+    seen = every_second(image.shape)
+    X = grid(image.shape, pixel_centers=True)
     y = image.ravel()
     Xs, ys = X[seen.ravel()], y[seen.ravel()]
     estimator.set_params(max_iter=steps_for(estimator, Xs, ys, seconds), torch_compile=False)
@@ -187,15 +200,25 @@ def held_out(estimator, image: np.ndarray, seconds: float) -> float:
 
 
 def interpolation_baselines(image: np.ndarray) -> dict:
-    n = image.shape[0]
-    seen = np.zeros((n, n), dtype=bool)
-    seen[::2, ::2] = True
-    index = np.mgrid[0:n, 0:n].reshape(2, -1) / 2
+    seen = every_second(image.shape)
+    samples = image[tuple(slice(None, None, 2) for _ in image.shape)]
+    index = np.indices(image.shape).reshape(image.ndim, -1) / 2
     rows = {}
-    for method, order in (("bilinear (scipy)", 1), ("cubic spline (scipy)", 3)):
-        predicted = map_coordinates(image[::2, ::2], index, order=order, mode="mirror")
-        rows[method] = psnr(image[~seen], predicted.reshape(n, n)[~seen], data_range=1.0)
+    for method, order in (("linear (scipy)", 1), ("cubic spline (scipy)", 3)):
+        predicted = map_coordinates(samples, index, order=order, mode="mirror")
+        rows[method] = psnr(image[~seen], predicted.reshape(image.shape)[~seen], data_range=1.0)
     return rows
+
+
+def blobs_volume(size: int) -> np.ndarray:
+    """A smooth synthetic 3-D volume in [0, 1]: scikit-image's binary blobs, blurred
+    (no real volume ships offline)."""
+    from scipy.ndimage import gaussian_filter
+    from skimage.data import binary_blobs
+
+    blobs = binary_blobs(length=size, n_dim=3, volume_fraction=0.3, rng=0).astype(float)
+    volume = gaussian_filter(blobs, sigma=size / 48)
+    return (volume - volume.min()) / (volume.max() - volume.min())
 
 
 def race(image: np.ndarray, steps: int = 300) -> dict:
@@ -204,16 +227,17 @@ def race(image: np.ndarray, steps: int = 300) -> dict:
     y = image.ravel()
     siren = skinr.SIREN(max_iter=steps, random_state=0, device="cpu", torch_compile=False)
     siren_stamps, _ = timed_fit(siren, X, y, math.inf)
+    siren_seconds = float(siren_stamps[-1, 1])
     target = siren.score(X, y)
-    hashgrid = skinr.HashGrid(max_iter=2000, random_state=0, device="cpu", torch_compile=False)
-    stamps, _ = timed_fit(hashgrid, X, y, 2 * siren_stamps[-1])
+    hashgrid = skinr.HashGrid(max_iter=200, random_state=0, device="cpu", torch_compile=False)
+    stamps, _ = timed_fit(hashgrid, X, y, 2 * siren_seconds)  # 200 steps: every step timed
     curve = 10 * np.log10(1.0 / (np.array(hashgrid.loss_curve_) * hashgrid.y_scale_**2))
     reached = np.flatnonzero(curve >= target)
-    every = max(1, hashgrid.max_iter // 200)
     seconds = None
     if len(reached):
-        report = min(reached[0] // every, len(stamps) - 1)
-        seconds = float(stamps[report])
+        # loss_curve_[k] is the loss before step k + 1's update: reached once k steps ran.
+        report = np.flatnonzero(stamps[:, 0] >= reached[0] + 1)[0]
+        seconds = float(stamps[report, 1])
     # One step of each, in this run: SIREN, HashGrid, HashGrid without the native kernel.
     step = {}
     for label, make in (
@@ -223,13 +247,13 @@ def race(image: np.ndarray, steps: int = 300) -> dict:
         ),
         ("HashGrid", lambda: skinr.HashGrid(max_iter=12, random_state=0, device="cpu")),
     ):
-        step[label] = float(np.diff(timed_fit(make(), X, y, math.inf)[0][2:]).mean())
+        step[label] = float(np.diff(timed_fit(make(), X, y, math.inf)[0][2:, 1]).mean())
     supported = native.hash_supported
     native.hash_supported = lambda coords, table: False
     try:
         torch_path = skinr.HashGrid(max_iter=12, random_state=0, device="cpu")
         step["HashGrid (torch path)"] = float(
-            np.diff(timed_fit(torch_path, X, y, math.inf)[0][2:]).mean()
+            np.diff(timed_fit(torch_path, X, y, math.inf)[0][2:, 1]).mean()
         )
     finally:
         native.hash_supported = supported
@@ -237,10 +261,10 @@ def race(image: np.ndarray, steps: int = 300) -> dict:
         "step_seconds": step,
         "siren_steps": steps,
         "siren_psnr": target,
-        "siren_seconds": float(siren_stamps[-1]),
+        "siren_seconds": siren_seconds,
         "hashgrid_seconds": seconds,
         "hashgrid_steps": int(reached[0] + 1) if len(reached) else None,
-        "speedup": None if seconds is None else float(siren_stamps[-1] / seconds),
+        "speedup": None if seconds is None else siren_seconds / seconds,
     }
 
 
@@ -280,20 +304,21 @@ def figure(path: Path, results: dict) -> None:
     fig.savefig(path, dpi=110)
 
 
-def write(results: dict, quick: bool) -> None:
+def write(results: dict, quick: bool, out: str = "representations") -> None:
     if quick:
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "representations.json").write_text(json.dumps(results, indent=1, default=str))
+    (RESULTS / f"{out}.json").write_text(json.dumps(results, indent=1, default=str))
     seconds = results["seconds"]
     lines = [
         "# Representations at equal parameters and seconds",
         "",
         f"`{results['command']}` on {results['machine']}. Grey images at "
-        f"{results['size']} x {results['size']}, data range 1; every estimator sized to "
+        f"{results['size']} x {results['size']} (a volume: its own size), data range 1; "
+        "every estimator sized to "
         f"at most {results['budget_params']:.0e} parameters and trained full batch for "
         "a wall-clock budget. Held out: fitted on every 2nd row and column, scored on "
-        "the other pixels, after the longest budget.",
+        "the other pixels (voxels), after the longest budget.",
         "",
     ]
     for image, per_image in results["budget"].items():
@@ -315,7 +340,7 @@ def write(results: dict, quick: bool) -> None:
             fit = row["fit"]
             values = " | ".join(f"{fit['psnr_at'][str(s)]:.2f}" for s in seconds)
             lines.append(
-                f"| {name} | {fit['n_params']:,} | {fit['gflops']:.2f} | {fit['steps']} | "
+                f"| {name} | {fit['n_params']:,} | {fit['gflops']:.3g} | {fit['steps']} | "
                 f"{values} | {row['held_out']:.2f} |"
             )
         for method, value in results["interpolation"][image].items():
@@ -368,9 +393,9 @@ def write(results: dict, quick: bool) -> None:
             "shorter than the torch path's).",
             "",
         ]
-    lines += ["![PSNR against parameters and seconds](../images/representations.png)", ""]
-    (RESULTS / "representations.md").write_text("\n".join(lines))
-    figure(ROOT / "docs" / "images" / "representations.png", results)
+    lines += [f"![PSNR against parameters and seconds](../images/{out}.png)", ""]
+    (RESULTS / f"{out}.md").write_text("\n".join(lines))
+    figure(ROOT / "docs" / "images" / f"{out}.png", results)
 
 
 def main(argv=None) -> None:
@@ -386,18 +411,38 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--sweep-seconds", type=float, default=20)
     parser.add_argument("--no-race", action="store_true")
+    parser.add_argument(
+        "--volume", type=int, default=0, help="also a synthetic SIZE^3 volume (0: none)"
+    )
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default="representations", help="results file stem")
+    parser.add_argument(
+        "--render", action="store_true", help="rewrite the page and figure from the JSON"
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="update the rows of --estimators and --sweep-estimators (and the race, "
+        "unless --no-race) in the existing results",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        write(json.loads((RESULTS / f"{args.out}.json").read_text()), False, args.out)
+        return
     if args.quick:
         args.size, args.seconds, args.budgets, args.sweep_seconds = 32, [0.5, 1], [1e3, 3e3], 0.5
         args.budget = 3e3
     torch.manual_seed(0)
     images = {k: v for k, v in load_images(args.size).items() if k in args.images}
+    # ``--images none`` with ``--volume``: the volume alone.
     images = {k: v.mean(axis=-1) if v.ndim == 3 else v for k, v in images.items()}
+    if args.volume:
+        images[f"blobs volume {args.volume}^3"] = blobs_volume(args.volume)
     results = {
         "command": "python benchmarks/representations.py " + " ".join(argv or sys.argv[1:]),
         "machine": f"{torch.get_num_threads()} torch threads, torch {torch.__version__}",
         "size": args.size,
+        "volume": args.volume,
         "seconds": args.seconds,
         "budget_params": args.budget,
         "budget": {},
@@ -406,12 +451,18 @@ def main(argv=None) -> None:
         "sweep_seconds": args.sweep_seconds,
         "race": None,
     }
+    if args.merge:
+        previous = json.loads((RESULTS / f"{args.out}.json").read_text())
+        previous["budget"] = {
+            image: rows for image, rows in previous["budget"].items() if image in images
+        }
+        results = {**previous, "command": previous["command"] + " (+ " + results["command"] + ")"}
     extra = {"random_state": 0, "device": "cpu"}
     for image_name, image in images.items():
         X = grid(image.shape, pixel_centers=True)
         y = image.ravel()
         results["interpolation"][image_name] = interpolation_baselines(image)
-        rows = results["budget"][image_name] = {}
+        rows = results["budget"].setdefault(image_name, {})
         for name in args.estimators:
             try:
                 estimator = sized(name, args.budget, X, extra)
@@ -432,8 +483,8 @@ def main(argv=None) -> None:
                 + f" held-out {rows[name]['held_out']:6.2f}",
                 flush=True,
             )
-            write(results, args.quick)
-        sweep = results["sweep"][image_name] = {}
+            write(results, args.quick, args.out)
+        sweep = results["sweep"].setdefault(image_name, {})
         for name in args.sweep_estimators:
             sweep[name] = []
             for budget in args.budgets:
@@ -453,12 +504,12 @@ def main(argv=None) -> None:
                     }
                 )
                 print(f"{image_name} sweep {name:10s} {budget:.0e} {sweep[name][-1]}", flush=True)
-            write(results, args.quick)
-    if not args.no_race:
+            write(results, args.quick, args.out)
+    if not args.no_race and images:
         first = next(iter(images.values()))
         results["race"] = race(first, steps=20 if args.quick else 300)
         print("race", results["race"], flush=True)
-    write(results, args.quick)
+    write(results, args.quick, args.out)
 
 
 if __name__ == "__main__":

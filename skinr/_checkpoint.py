@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -92,15 +93,21 @@ def write_checkpoint(path: str | os.PathLike, header: dict, body: dict) -> None:
         "body_sha256": hashlib.sha256(data).hexdigest(),
     }
     path = Path(path)
-    # A fixed temporary name: a write killed half-way is overwritten by the next one.
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(_MAGIC)
-        handle.write(json.dumps(header).encode() + b"\n")
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    # A temporary name of this process's own: two fits writing the same path (parallel
+    # workers) never write into one file; the last complete write wins the rename.
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(_MAGIC)
+            stream.write(json.dumps(header).encode() + b"\n")
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def read_checkpoint(path: str | os.PathLike, *, estimator_class: str, fingerprint: str) -> dict:
@@ -155,6 +162,33 @@ def read_checkpoint(path: str | os.PathLike, *, estimator_class: str, fingerprin
             f"{where} holds something other than tensors and plain data "
             f"({type(error).__name__}); {start_over}."
         ) from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_checkpoint_folder(checkpoint_path) -> None:
+    """Raise before training when ``checkpoint_path`` could never be written: a
+    missing or unwritable folder would otherwise fail at the first checkpoint, after
+    ``checkpoint_every`` steps of work."""
+    if checkpoint_path is None:
+        return
+    path = Path(checkpoint_path)
+    folder = path.parent
+    if path.is_dir():
+        raise ValueError(f"checkpoint_path={str(path)!r} is a folder; give a file path in it.")
+    if not folder.is_dir():
+        raise ValueError(
+            f"checkpoint_path={str(path)!r}: the folder {str(folder)!r} does not exist; "
+            "create it first."
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"checkpoint_path={str(path)!r}: the folder {str(folder)!r} is not writable."
+        )
 
 
 def checkpointing(estimator, module: torch.nn.Module, X: np.ndarray, y: np.ndarray):

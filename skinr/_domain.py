@@ -59,6 +59,22 @@ def normalise_values(y2d: np.ndarray, offset: float, scale: float) -> np.ndarray
     return ((y2d.astype(np.float64, copy=False) - offset) / scale).astype(np.float32)
 
 
+def check_representable(X: np.ndarray, domain: np.ndarray) -> None:
+    """Raise when a coordinate of ``X``, mapped to the fitted frame, overflows float32
+    (the network's arithmetic): its prediction could only be NaN."""
+    if len(X) == 0:
+        return
+    center, half = domain_map(domain)
+    with np.errstate(over="ignore"):
+        reach = np.maximum(np.abs(X.min(axis=0) - center), np.abs(X.max(axis=0) - center)) / half
+    if not np.all(reach < np.finfo(np.float32).max):
+        raise ValueError(
+            "X holds coordinates so far outside the fitted domain (domain_) that they "
+            "overflow float32 once mapped to the network's frame; a prediction there "
+            "would be NaN."
+        )
+
+
 def fit_domain(X: np.ndarray, domain, *, footprint: bool, chunk_size: int) -> np.ndarray:
     """The coordinate box, ``(n_dims, 2)``, that a fit maps to [-1, 1].
 
@@ -66,11 +82,18 @@ def fit_domain(X: np.ndarray, domain, *, footprint: bool, chunk_size: int) -> np
     their footprint (:func:`skinr._cells.sample_footprint`) when ``footprint``; else one
     ``(low, high)`` pair or one pair per dimension.
     """
-    if domain is None and footprint:
-        return sample_footprint(X, chunk_size=chunk_size)
     if domain is None:
-        return np.stack([X.min(axis=0), X.max(axis=0)], axis=1).astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            box = np.stack([X.min(axis=0), X.max(axis=0)], axis=1).astype(np.float64)
+            if not np.all(np.isfinite(box[:, 1] - box[:, 0])):
+                raise ValueError(
+                    "X spans a range that overflows float64 along some dimension; rescale "
+                    "the coordinates."
+                )
+        return sample_footprint(X, chunk_size=chunk_size) if footprint else box
     box = np.asarray(domain, dtype=np.float64)
+    if not np.all(np.isfinite(box)) or not np.all(np.isfinite(box[..., 1] - box[..., 0])):
+        raise ValueError(f"domain={domain!r} must be finite, with a finite width.")
     if box.shape == (2,):
         box = np.tile(box, (X.shape[1], 1))
     if box.shape != (X.shape[1], 2) or not np.all(box[:, 0] < box[:, 1]):

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_array
+from sklearn.utils.validation import _check_sample_weight
 from torch import Tensor, nn
 
 from . import persistence
@@ -27,9 +28,10 @@ from ._acceleration import (
     reuse_freed_memory,
 )
 from ._cells import resolve_cells, sample_footprint
-from ._checkpoint import checkpointing
+from ._checkpoint import check_checkpoint_folder, checkpointing
 from ._domain import (
     ExtrapolationWarning,
+    check_representable,
     covering_box,
     fit_domain,
     normalise,
@@ -279,6 +281,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         started = time.perf_counter()
         warm = self.warm_start and hasattr(self, "module_")
         device = resolve_device(self.device)
+        check_checkpoint_folder(self.checkpoint_path)
         X, y = check_training_data(self, X, y, reset=not warm)
         y2d = y.reshape(len(y), -1)
         operator = resolve_operator(self.operator, X, self.predict_batch_size)
@@ -592,6 +595,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _evaluate(self, X):
         """The network's signal at validated coordinates ``X``."""
+        check_representable(X, self.domain_)
         if hasattr(self, "footprint_"):
             warn_if_far_outside(X, self.footprint_, type(self).__name__)
         out = np.empty((X.shape[0], self.n_outputs_), dtype=np.float64)
@@ -683,8 +687,20 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         float
             PSNR in dB; ``inf`` for a perfect fit.
         """
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if len(y) != len(X):
+            raise ValueError(f"y has {len(y)} samples but X has {len(X)}.")
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, y, dtype=np.float64, ensure_non_negative=True
+            )
         y_pred = self.predict(X)
-        y = np.asarray(y, dtype=np.float64).reshape(y_pred.shape)
+        if y.size != y_pred.size:
+            raise ValueError(
+                f"y has {y.size // len(y)} channel(s) per sample; the model predicts "
+                f"{self.n_outputs_}."
+            )
+        y = y.reshape(y_pred.shape)
         return psnr(
             y, y_pred, data_range=self.data_range or self.data_range_, sample_weight=sample_weight
         )
@@ -795,6 +811,10 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 def value_frame(y2d: np.ndarray) -> tuple[float, float, float]:
     """Offset and scale mapping ``y`` to [-1, 1], and its range (1.0 when constant)."""
     y_min, y_max = float(y2d.min()), float(y2d.max())
+    if not np.isfinite(y_max - y_min):
+        raise ValueError(
+            f"y spans [{y_min:.3g}, {y_max:.3g}], a range that overflows float64; rescale y."
+        )
     data_range = y_max - y_min if y_max > y_min else 1.0
     return (y_max + y_min) / 2, data_range / 2, data_range
 

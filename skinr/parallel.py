@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -142,6 +143,8 @@ def fit_many(estimator, signals: Iterable, *, n_jobs: int | None = None, verbose
     signals : iterable
         Each item an ``(X, y)`` pair or an array signal, converted with
         :func:`skinr.signals.to_coords` (coordinates in [-1, 1]).
+        With ``checkpoint_path`` set on ``estimator``, signal ``i`` checkpoints to
+        ``<stem>-<i><suffix>`` beside it, so each fit resumes its own.
     n_jobs : int or None, default=None
         Parallel fits. None means 1 unless inside a ``joblib.parallel_backend``
         context (a Dask cluster uses all its workers); -1 uses every core.
@@ -162,7 +165,19 @@ def fit_many(estimator, signals: Iterable, *, n_jobs: int | None = None, verbose
     [5, 5, 5]
     """
     pairs = [_as_coords(signal, i) for i, signal in enumerate(signals)]
-    results = parallel_map(_fit_one, [(estimator, X, y) for X, y in pairs], n_jobs)
+    templates = [estimator] * len(pairs)
+    if getattr(estimator, "checkpoint_path", None) is not None and len(pairs) > 1:
+        # One checkpoint per signal: a shared file would be overwritten by every fit and
+        # refused by the next one's resume (it holds another signal's fit).
+        path = Path(estimator.checkpoint_path)
+        templates = [
+            clone(estimator).set_params(
+                checkpoint_path=path.with_name(f"{path.stem}-{i}{path.suffix}")
+            )
+            for i in range(len(pairs))
+        ]
+    arguments = [(template, X, y) for template, (X, y) in zip(templates, pairs, strict=True)]
+    results = parallel_map(_fit_one, arguments, n_jobs)
     if not verbose:
         return list(results)
     from tqdm.auto import tqdm

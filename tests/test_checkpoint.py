@@ -2,9 +2,11 @@
 
 import signal
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import skinr
 from skinr._checkpoint import CheckpointError
@@ -188,3 +190,50 @@ def test_a_checkpoint_holding_objects_gets_skinrs_error(tmp_path):
 
 class OrderedCounter(dict):
     """Any class torch's safe loader does not know."""
+
+
+def test_fit_many_gives_each_signal_its_own_checkpoint(tmp_path, monkeypatch):
+    from skinr import _checkpoint
+
+    written = []
+    write = _checkpoint.write_checkpoint
+
+    def spy(path, *args):
+        written.append(Path(path))
+        write(path, *args)
+
+    monkeypatch.setattr(_checkpoint, "write_checkpoint", spy)
+    images = [np.random.default_rng(i).random((8, 8)) for i in range(3)]
+    template = make_fast(
+        skinr.SIREN, max_iter=6, checkpoint_every=2, checkpoint_path=tmp_path / "fit.ckpt"
+    )
+    models = skinr.fit_many(template, images)
+    assert [m.n_iter_ for m in models] == [6, 6, 6]
+    assert sorted({p.name for p in written}) == ["fit-0.ckpt", "fit-1.ckpt", "fit-2.ckpt"]
+    assert list(tmp_path.iterdir()) == []  # complete fits leave no checkpoint or temporary
+    assert template.checkpoint_path == tmp_path / "fit.ckpt"  # the template is untouched
+
+
+def test_concurrent_checkpoint_writes_never_share_a_temporary(tmp_path):
+    from skinr._checkpoint import write_checkpoint
+
+    path = tmp_path / "shared.ckpt"
+    names = []
+    real_mkstemp = __import__("tempfile").mkstemp
+
+    def spy(*args, **kwargs):
+        handle, name = real_mkstemp(*args, **kwargs)
+        names.append(name)
+        return handle, name
+
+    import skinr._checkpoint as module
+
+    original = module.tempfile.mkstemp
+    module.tempfile.mkstemp = spy
+    try:
+        for step in range(3):
+            write_checkpoint(path, {"step": step}, {"weights": torch.zeros(2)})
+    finally:
+        module.tempfile.mkstemp = original
+    assert len(set(names)) == 3 and path.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.ckpt"]

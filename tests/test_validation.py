@@ -33,7 +33,67 @@ BAD_FITS = {
     "1-D X": (Y_GOOD, Y_GOOD, ValueError, "Expected 2D array"),
     "strings": (np.array([["a", "b"]] * 20), Y_GOOD, ValueError, "could not convert"),
     "3-D y": (X_GOOD, np.zeros((20, 2, 2)), ValueError, "y"),
+    "X range overflows": (
+        np.vstack([X_GOOD, [[1e308, 0.0], [-1e308, 0.0]]]),
+        np.r_[Y_GOOD, 0.0, 0.0],
+        ValueError,
+        "X spans a range that overflows",
+    ),
+    "y range overflows": (X_GOOD, _with(Y_GOOD, [0, 1], [1e308, -1e308]), ValueError, "y spans"),
 }
+
+# Parameters that can only fail against the data or the file system: they must fail
+# before the first step, not after checkpoint_every steps of work.
+BAD_SETTINGS = {
+    "infinite domain": ({"domain": [(-np.inf, np.inf)] * 2}, "must be finite"),
+    "checkpoint folder missing": (
+        {"checkpoint_path": "/nonexistent-skinr-folder/fit.ckpt"},
+        "does not exist",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SETTINGS))
+def test_bad_settings_raise_before_training(Estimator, case, monkeypatch):
+    params, match = BAD_SETTINGS[case]
+    trained = []
+    monkeypatch.setattr(skinr.base, "train", lambda *a, **k: trained.append(1))
+    model = make_fast(Estimator, **params)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X_GOOD, Y_GOOD)
+    assert trained == [] and not [name for name in vars(model) if name.endswith("_")]
+
+
+def test_unwritable_checkpoint_folder_raises_before_training(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(ValueError, match="not writable"):
+        make_fast(skinr.SIREN, checkpoint_path=locked / "fit.ckpt").fit(X_GOOD, Y_GOOD)
+
+
+BAD_SCORES = {
+    "NaN in y": (_with(Y_GOOD, 0, np.nan), None, "Input y contains NaN"),
+    "y too short": (Y_GOOD[:-1], None, "y has 19 samples but X has 20"),
+    "negative weight": (Y_GOOD, -np.ones(20), "Negative values"),
+    "weights too short": (Y_GOOD, np.ones(3), "sample_weight.shape"),
+    "channels": (np.c_[Y_GOOD, Y_GOOD], None, "channel"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SCORES))
+def test_bad_score_input_is_refused(Estimator, case):
+    model = make_fast(Estimator, max_iter=2).fit(X_GOOD, Y_GOOD)
+    y, weight, match = BAD_SCORES[case]
+    with pytest.raises(ValueError, match=match):
+        model.score(X_GOOD, y, sample_weight=weight)
+
+
+def test_predict_beyond_float32_is_refused(Estimator):
+    model = make_fast(Estimator, max_iter=2).fit(X_GOOD, Y_GOOD)
+    with pytest.raises(ValueError, match="overflow float32"):
+        model.predict(X_GOOD * 1e39)
 
 
 @pytest.mark.parametrize("case", list(BAD_FITS))
@@ -60,6 +120,8 @@ def test_bad_fit_input_raises_and_leaves_no_state(Estimator, case):
 def test_bad_parameters(Estimator, params, match):
     if "width" in params and Estimator is skinr.LocalGlobalSIREN:
         params, match = {"local_width": 0}, "local_width"
+    if "width" in params and Estimator is skinr.Grid:  # a grid's size is its lattice
+        params, match = {"resolution": 1}, "resolution"
     model = make_fast(Estimator, **params)
     with pytest.raises(ValueError, match=match):
         model.fit(X_GOOD, Y_GOOD)

@@ -4,9 +4,9 @@
  * materialises the corner coordinates, weights and slots (int64, n x L x 2^d x d), then
  * gathers, and its backward scatter-adds through index_put. Here each point walks its
  * levels and corners in registers: the forward reads 2^d table rows per level, the
- * backward adds 2^d weighted gradients per level into the table's gradient (atomically:
- * two points may share a vertex). Points are split across the OpenMP threads of the
- * runtime torch already loaded.
+ * backward adds 2^d weighted gradients per level into the table's gradient. The forward
+ * splits points, the backward levels, across the OpenMP threads of the runtime torch
+ * already loaded.
  *
  * The arithmetic follows skinr/encodings.py exactly (the same slots, the same weights,
  * float32 sums in the same corner order), so the two paths agree to float rounding:
@@ -78,16 +78,19 @@ void skinr_hash_forward(int threads, int64_t n, int d, int L, int F, const float
   }
 }
 
-/* grad_table (rows, F) += the encoding's transpose applied to grad (n, L * F). */
+/* grad_table (rows, F) += the encoding's transpose applied to grad (n, L * F).
+ * Threads split the levels, whose table rows are disjoint, and each walks the points in
+ * order: no atomics, and the same sums in the same order on every run, so a seeded fit
+ * is reproducible. */
 void skinr_hash_backward(int threads, int64_t n, int d, int L, int F, const float* coords,
                          const int64_t* cells, const int64_t* offsets, const int64_t* sizes,
                          const uint8_t* hashed, const int64_t* primes, const float* grad,
                          float* grad_table) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int l = 0; l < L; ++l) {
     int64_t cell[MAX_DIMS];
     float t[MAX_DIMS];
-    for (int l = 0; l < L; ++l) {
+    for (int64_t i = 0; i < n; ++i) {
       const float* g = grad + i * (int64_t)L * F + (int64_t)l * F;
       locate(d, coords + i * d, cells[l], cell, t);
       for (int corner = 0; corner < (1 << d); ++corner) {
@@ -95,10 +98,7 @@ void skinr_hash_backward(int threads, int64_t n, int d, int L, int F, const floa
         corner_slots(d, corner, cell, cells[l], hashed[l], sizes[l], primes, &slot);
         float w = corner_weight(d, corner, t);
         float* row = grad_table + (offsets[l] + slot) * F;
-        for (int f = 0; f < F; ++f) {
-#pragma omp atomic
-          row[f] += w * g[f];
-        }
+        for (int f = 0; f < F; ++f) row[f] += w * g[f];
       }
     }
   }
