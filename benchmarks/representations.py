@@ -407,7 +407,7 @@ def main(argv=None) -> None:
     parser.add_argument("--estimators", nargs="+", default=list(SIZE_PARAMETERS))
     parser.add_argument("--budgets", type=float, nargs="+", default=[1e4, 3e4, 1e5, 3e5])
     parser.add_argument(
-        "--sweep-estimators", nargs="+", default=["Grid", "HashGrid", "SIREN", "FINER"]
+        "--sweep-estimators", nargs="*", default=["Grid", "HashGrid", "SIREN", "FINER"]
     )
     parser.add_argument("--sweep-seconds", type=float, default=20)
     parser.add_argument("--no-race", action="store_true")
