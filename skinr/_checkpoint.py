@@ -20,13 +20,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import _version
+from ._files import atomic_write
 
 __all__ = [
     "CheckpointError",
@@ -92,22 +92,7 @@ def write_checkpoint(path: str | os.PathLike, header: dict, body: dict) -> None:
         "body_bytes": len(data),
         "body_sha256": hashlib.sha256(data).hexdigest(),
     }
-    path = Path(path)
-    # A temporary name of this process's own: two fits writing the same path (parallel
-    # workers) never write into one file; the last complete write wins the rename.
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(_MAGIC)
-            stream.write(json.dumps(header).encode() + b"\n")
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, _MAGIC + json.dumps(header).encode() + b"\n" + data, sync=True)
 
 
 def read_checkpoint(path: str | os.PathLike, *, estimator_class: str, fingerprint: str) -> dict:
@@ -162,12 +147,6 @@ def read_checkpoint(path: str | os.PathLike, *, estimator_class: str, fingerprin
             f"{where} holds something other than tensors and plain data "
             f"({type(error).__name__}); {start_over}."
         ) from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def check_checkpoint_folder(checkpoint_path) -> None:

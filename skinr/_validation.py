@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.base import _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import (
     Hidden,
     Interval,
     Options,
     StrOptions,
 )
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 __all__ = [
     "Hidden",
@@ -25,6 +25,7 @@ __all__ = [
     "StrOptions",
     "check_coords",
     "check_is_fitted",
+    "check_score_data",
     "check_training_data",
     "fit_context",
     "make_generator",
@@ -57,6 +58,19 @@ def check_training_data(estimator, X, y, *, reset: bool) -> tuple[np.ndarray, np
     if y.ndim > 2:
         raise ValueError(f"y must be 1-D or 2-D (n_samples, n_channels); got shape {y.shape}.")
     return X, y
+
+
+def check_score_data(X, y, sample_weight) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate ``score``'s targets and weights: finite ``y`` as long as ``X``,
+    non-negative weights of that length."""
+    y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+    if len(y) != len(X):
+        raise ValueError(f"y has {len(y)} samples but X has {len(X)}.")
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(
+            sample_weight, y, dtype=np.float64, ensure_non_negative=True
+        )
+    return y, sample_weight
 
 
 def check_coords(estimator, X) -> np.ndarray:

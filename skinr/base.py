@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_array
-from sklearn.utils.validation import _check_sample_weight
 from torch import Tensor, nn
 
 from . import persistence
@@ -54,6 +53,7 @@ from ._validation import (
     StrOptions,
     check_coords,
     check_is_fitted,
+    check_score_data,
     check_training_data,
     fit_context,
     make_generator,
@@ -687,13 +687,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         float
             PSNR in dB; ``inf`` for a perfect fit.
         """
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
-        if len(y) != len(X):
-            raise ValueError(f"y has {len(y)} samples but X has {len(X)}.")
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                sample_weight, y, dtype=np.float64, ensure_non_negative=True
-            )
+        y, sample_weight = check_score_data(X, y, sample_weight)
         y_pred = self.predict(X)
         if y.size != y_pred.size:
             raise ValueError(

@@ -12,6 +12,7 @@ interpolant, extended linearly (or cubically).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -52,6 +53,12 @@ def _cubic_weights(t: Tensor) -> Tensor:
     )
 
 
+@functools.lru_cache(maxsize=32)
+def _corners(taps: int, n_dims: int) -> Tensor:
+    """Every tap offset of a stencil, ``(taps ** n_dims, n_dims)``, built once per shape."""
+    return torch.tensor(list(itertools.product(range(taps), repeat=n_dims)))
+
+
 def stencil(positions: Tensor, sizes: Tensor, order: str = "linear") -> tuple[Tensor, Tensor]:
     """The lattice points and weights that interpolate at ``positions``.
 
@@ -87,9 +94,7 @@ def stencil(positions: Tensor, sizes: Tensor, order: str = "linear") -> tuple[Te
     else:
         axis_weights = _cubic_weights(offset)
         first_tap = -1
-    corners = torch.tensor(
-        list(itertools.product(range(taps), repeat=n_dims)), device=positions.device
-    )
+    corners = _corners(taps, n_dims).to(positions.device)
     indices = cell.unsqueeze(-2) + corners + first_tap
     indices = torch.minimum(indices.clamp(min=0), last.unsqueeze(-2).long())
     weights = axis_weights[..., 0, :][..., corners[:, 0]]

@@ -15,13 +15,13 @@ import copy
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ._files import atomic_write
 from ._registry import ESTIMATORS
 
 __all__ = ["FORMAT_VERSION", "DeviceWarning", "load", "place_module", "save"]
@@ -148,24 +148,7 @@ def save(estimator, path: str | os.PathLike) -> Path:
     text = json.dumps(header)
     metadata = {"format": _MAGIC, "header": text, "sha256": _checksum(text, tensors)}
     data = safetensors_bytes(tensors, metadata=metadata)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        # mkstemp makes the file private; a saved model gets the user's usual permissions.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return atomic_write(path, data)
 
 
 _STATE, _ARRAY = "state.", "array."

@@ -226,7 +226,7 @@ def test_concurrent_checkpoint_writes_never_share_a_temporary(tmp_path):
         names.append(name)
         return handle, name
 
-    import skinr._checkpoint as module
+    import skinr._files as module
 
     original = module.tempfile.mkstemp
     module.tempfile.mkstemp = spy

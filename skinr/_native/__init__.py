@@ -36,6 +36,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .._files import user_umask
+
 __all__ = [
     "fits",
     "grouped_linear",
@@ -98,12 +100,6 @@ def _check_private(path: Path) -> None:
         raise OSError(f"{path} is writable by group or others; not loading native code from it")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _build(compiler: str, version: str, source_path: Path = SOURCE) -> Path:
     """The compiled library's path, building it unless the cache already holds it.
 
@@ -130,7 +126,7 @@ def _build(compiler: str, version: str, source_path: Path = SOURCE) -> Path:
             text=True,
             timeout=120,
         )
-        os.chmod(partial, 0o777 & ~_umask())
+        os.chmod(partial, 0o777 & ~user_umask())
         os.replace(partial, target)
     finally:
         if os.path.exists(partial):
