@@ -4,12 +4,13 @@ Fit a small neural network to one signal (audio, image, video, volume) as a func
 from coordinates to values, then evaluate it anywhere.
 """
 
-from . import datasets, inverse, metrics, model_selection, parallel, signals
+from . import datasets, inverse, io, metrics, model_selection, parallel, signals
 from ._domain import ExtrapolationWarning
 from ._registry import ESTIMATORS
 from ._version import __version__
 from .activations import FINER, WIRE, GaussINR
 from .base import BaseINR
+from .comparison import Comparison, compare
 from .ensemble import EnsembleINR
 from .fourier import FourierFeatureMLP
 from .grids import Grid, HashGrid
@@ -28,6 +29,7 @@ __all__ = [
     "SL2A",
     "WIRE",
     "BaseINR",
+    "Comparison",
     "DeviceWarning",
     "EnsembleINR",
     "ExtrapolationWarning",
@@ -39,9 +41,11 @@ __all__ = [
     "LocalGlobalSIREN",
     "MultiHeadReLU",
     "__version__",
+    "compare",
     "datasets",
     "fit_many",
     "inverse",
+    "io",
     "load",
     "metrics",
     "model_selection",

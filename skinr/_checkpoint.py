@@ -49,6 +49,7 @@ _RESUMABLE_PARAMS = frozenset(
         "device",
         "data_range",
         "torch_compile",
+        "max_time",
     }
 )
 

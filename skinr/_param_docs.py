@@ -23,6 +23,12 @@ __all__ = [
 ]
 
 COMMON_PARAM_DOCS = {
+    "max_time": (
+        "float or None",
+        """Seconds of training after which ``fit`` stops (checked after each step;
+        None: no limit). The learning-rate schedule still spans ``max_iter`` steps, so
+        with a schedule set ``max_iter`` to what fits the time.""",
+    ),
     "batch_size": (
         "int or None",
         """Coordinates per step: None uses the whole signal every step; an int samples
@@ -129,6 +135,12 @@ COMMON_ATTRIBUTE_DOCS = {
         "Training loss (MSE on targets scaled to [-1, 1]) after each step.",
     ),
     "best_loss_": ("float", "Smallest value of ``loss_curve_``."),
+    "history_": (
+        "dict of lists",
+        """One entry per step (over warm starts): ``"step"``, ``"loss"`` (as
+        ``loss_curve_``), ``"learning_rate"`` (the step's) and ``"seconds"`` (of
+        training, at the end of the step).""",
+    ),
     "n_iter_": ("int", "Optimizer steps taken (summed over warm starts)."),
     "stopped_early_": ("bool", "Whether ``n_iter_no_change`` ended the last fit."),
     "fit_time_": ("float", "Seconds the last ``fit`` took."),
@@ -154,6 +166,13 @@ COMMON_ATTRIBUTE_DOCS = {
         a spacing along each dimension where they lie on a regular grid (each pixel
         owns its square). ``grid_coordinates`` and ``render`` lay grids over it;
         ``predict`` warns (:class:`~skinr.ExtrapolationWarning`) at points far outside.""",
+    ),
+    "grid_shape_": (
+        "tuple of int",
+        """Samples along each axis of the signal fitted: the training grid's shape (an
+        image's ``(H, W)``) when ``X`` was a full regular grid, else the sides of a
+        grid with as many points. ``render(tuple(4 * n for n in grid_shape_))`` is a 4x
+        super-resolution.""",
     ),
     "data_range_": ("float", "Range of the training targets (1.0 for a constant signal)."),
     "operator_": (

@@ -42,8 +42,11 @@ class TrainingResult:
     """What a call to :func:`train` did."""
 
     loss_curve: list[float] = field(default_factory=list)
+    learning_rates: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
     n_iter: int = 0
     stopped_early: bool = False
+    out_of_time: bool = False
     interrupted: bool = False
     diverged: bool = False
     fit_time: float = 0.0
@@ -115,6 +118,7 @@ def train(
     *,
     learning_rate: float,
     max_iter: int,
+    max_time: float | None = None,
     schedule: str | None = None,
     tol: float = 0.0,
     n_iter_no_change: int | None = None,
@@ -137,6 +141,10 @@ def train(
         Yields one batch per step (see :func:`skinr._sampling.iterate_batches`).
     learning_rate, max_iter, schedule
         Adam's step size, the number of steps and an optional key of ``SCHEDULES``.
+    max_time : float or None
+        Stop after the step during which this many seconds of training had passed
+        (counted from this call; None: no limit). The schedule still spans
+        ``max_iter`` steps.
     tol, n_iter_no_change : float, int or None
         Stop when the loss has not fallen below ``best - tol`` for ``n_iter_no_change``
         consecutive steps; ``None`` never stops early.
@@ -176,9 +184,13 @@ def train(
             "optimizer": optimizer.state_dict(),
             "scheduler": None if scheduler is None else scheduler.state_dict(),
             "loss_curve": list(result.loss_curve),
+            "learning_rates": list(result.learning_rates),
+            "seconds": list(result.seconds),
         }
 
     report_every = max(1, max_iter // 200)
+    # A resumed fit's clock continues from the checkpoint's last step.
+    resumed_seconds = result.seconds[-1] if result.seconds else 0.0
     start = time.perf_counter()
     try:
         for step in range(result.n_iter, max_iter):
@@ -191,17 +203,24 @@ def train(
                 result.diverged = True
                 break
             loss.backward()
+            step_learning_rate = optimizer.param_groups[0]["lr"]
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
             # Recorded right after the update, so an interruption finds them consistent.
+            elapsed = time.perf_counter() - start + resumed_seconds
             result.loss_curve.append(value)
+            result.learning_rates.append(step_learning_rate)
+            result.seconds.append(elapsed)
             result.n_iter = step + 1
             guard.record(value, step + 1)
             if progress is not None and (step % report_every == 0 or step + 1 == max_iter):
                 progress(step + 1, value)
             if stopping.update(value) or (monitor is not None and monitor(step + 1)):
                 result.stopped_early = True
+                break
+            if max_time is not None and time.perf_counter() - start >= max_time:
+                result.out_of_time = True
                 break
             if checkpoint is not None and _checkpoint_due(step + 1, checkpoint_every, max_iter):
                 checkpoint(state())
@@ -335,6 +354,10 @@ def _restore(resume, optimizer, scheduler, stopping, result, batches) -> None:
         scheduler.load_state_dict(resume["scheduler"])
     result.loss_curve = [float(v) for v in resume["loss_curve"]]
     result.n_iter = len(result.loss_curve)
+    # Checkpoints written before the history was kept lack these: unknown, not zero.
+    for key in ("learning_rates", "seconds"):
+        values = [float(v) for v in resume.get(key, ())]
+        setattr(result, key, values if len(values) == result.n_iter else [math.nan] * result.n_iter)
     for value in result.loss_curve:
         stopping.update(value)
     for _ in range(result.n_iter):

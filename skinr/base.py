@@ -26,7 +26,7 @@ from ._acceleration import (
     matmul_precision,
     reuse_freed_memory,
 )
-from ._cells import resolve_cells, sample_footprint
+from ._cells import resolve_cells, sample_footprint, samples_along_axes
 from ._checkpoint import check_checkpoint_folder, checkpointing
 from ._domain import (
     ExtrapolationWarning,
@@ -155,6 +155,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     _parameter_constraints: dict = {
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_time": [Interval(Real, 0, None, closed="neither"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "lr_schedule": [StrOptions(set(SCHEDULES)), None],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -181,6 +182,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         *,
         learning_rate=1e-4,
         max_iter=500,
+        max_time=None,
         batch_size=None,
         lr_schedule=None,
         tol=0.0,
@@ -203,6 +205,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     ):
         self.learning_rate = learning_rate
         self.max_iter = max_iter
+        self.max_time = max_time
         self.batch_size = batch_size
         self.lr_schedule = lr_schedule
         self.tol = tol
@@ -335,6 +338,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             module, frame, footprint, device, compiled, y, warm, result, monitor, measurement_frame
         )
         self.operator_ = operator
+        self.grid_shape_ = tuple(samples_along_axes(signal_X, self.predict_batch_size))
         for name, value in objective.fitted.items():
             setattr(self, name, value)
         self.fit_time_ = time.perf_counter() - started
@@ -400,6 +404,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = (self.n_iter_ if warm else 0) + result.n_iter
         self.best_loss_ = min(self.loss_curve_, default=math.inf)
         self.stopped_early_ = result.stopped_early
+        self.history_ = _joined_history(self.history_ if warm else None, result)
         self.validation_scores_ = self.best_validation_score_ = None
         if monitor is not None:
             peak = self.data_range or data_range
@@ -439,6 +444,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
                     objective.batches,
                     learning_rate=self.learning_rate,
                     max_iter=self.max_iter,
+                    max_time=self.max_time,
                     schedule=self.lr_schedule,
                     tol=self.tol,
                     # With early_stopping, patience counts held-out scorings instead.
@@ -811,6 +817,21 @@ def value_frame(y2d: np.ndarray) -> tuple[float, float, float]:
         )
     data_range = y_max - y_min if y_max > y_min else 1.0
     return (y_max + y_min) / 2, data_range / 2, data_range
+
+
+def _joined_history(previous: dict | None, result) -> dict:
+    """``history_`` of a fit: the steps of ``result`` after those of a warm start's
+    ``previous`` history, with step numbers and seconds continuing from it."""
+    history = {"step": [], "loss": [], "learning_rate": [], "seconds": []}
+    if previous is not None:
+        history = {key: list(values) for key, values in previous.items()}
+    first_step = len(history["step"]) + 1
+    elapsed = history["seconds"][-1] if history["seconds"] else 0.0
+    history["step"] += list(range(first_step, first_step + len(result.loss_curve)))
+    history["loss"] += list(result.loss_curve)
+    history["learning_rate"] += list(result.learning_rates)
+    history["seconds"] += [elapsed + seconds for seconds in result.seconds]
+    return history
 
 
 def common_params(namespace: dict) -> dict:

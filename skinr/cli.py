@@ -1,114 +1,345 @@
-"""Command-line interface: ``skinr fit [IMAGE]`` fits an image and writes the results.
+"""Command-line interface: ``skinr fit``, ``render``, ``compare`` and ``models``.
 
-matplotlib (the ``cli``/``plot`` extra) is imported inside the commands that need it,
-so ``import skinr`` stays light.
+Every input is checked before any training starts (the signal file, the model's name
+and parameters, the output folder, the sizes asked for); an error is one line on stderr
+and exit status 2, with no traceback (``SKINR_DEBUG=1`` shows it). matplotlib (the
+``cli`` extra) is imported by the commands that draw, so ``import skinr`` stays light.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import csv
+import io as text_io
 import json
+import os
+import platform
+import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from . import _cli_figures as figures
+from ._files import atomic_write
 from ._registry import ESTIMATORS
 from ._version import __version__
+from .comparison import budgeted, compare, estimator_named
 from .datasets import camera, resize
+from .io import KINDS, Signal, SignalFileError, read, write
 from .metrics import psnr, ssim
-from .signals import to_coords
+
+#: What ``skinr fit`` runs without ``--model``, chosen by benchmarks/main_job.py.
+DEFAULT_MODEL = "HashGrid"
+#: Steps of the main job (``skinr fit`` without ``--steps``/``--seconds``) when the
+#: model is the default: ~25 s on 2 CPU cores at 256 x 256, past 40 dB.
+DEFAULT_STEPS = 400
+#: Side of the shipped camera image when ``skinr fit`` is given no signal.
+DEMO_SIZE = 256
+#: Largest render (values) a command writes; bigger asks are refused before training.
+MAX_RENDER_VALUES = 2**26
+
+#: Options that set an estimator parameter, for the estimators that have it.
+SHORTCUTS = {
+    "steps": "max_iter",
+    "learning_rate": "learning_rate",
+    "width": "width",
+    "depth": "depth",
+    "batch_size": "batch_size",
+}
 
 
-def _read_image(path: str | None, size: int | None) -> tuple[np.ndarray, str]:
-    """The image as float64 in [0, 1] (gray or RGB), longer side scaled to ``size``."""
+class UsageError(ValueError):
+    """A command-line input that cannot work; reported in one line before training."""
+
+
+# ----------------------------------------------------------------- parameters
+def parameter_help(cls) -> dict[str, str]:
+    """Each parameter of ``cls`` -> its type and the first sentence of its docstring."""
+    doc = cls.__doc__ or ""
+    section = re.search(
+        r"Parameters\n\s*-+\n(.*?)(?:\n\s*\n\s*(?:Attributes|See Also|Notes|"
+        r"References|Examples)\n\s*-+|\Z)",
+        doc,
+        re.S,
+    )
+    helps: dict[str, str] = {}
+    if section is None:
+        return helps
+    current = None
+    for line in section.group(1).splitlines():
+        match = re.match(r"^\s{4}(\w+(?:, \w+)*) : (.+)$", line)
+        if match:
+            names, kind = match.groups()
+            for name in names.split(", "):
+                helps[name] = f"({kind.strip()})"
+            current = names.split(", ")
+        elif current and line.strip():
+            for name in current:
+                helps[name] += " " + line.strip()
+    return {name: " ".join(text.split()) for name, text in helps.items()}
+
+
+def parse_value(text: str):
+    """A ``--set`` value: a Python literal (``20``, ``1e-3``, ``None``, ``(0, 1)``) or
+    else the string itself (``cosine``, ``auto``)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def make_estimator(name: str, settings: list[str], shortcuts: dict, **fixed):
+    """The estimator ``name`` with ``--set`` settings and shortcut options applied and
+    validated against its parameter constraints (UsageError otherwise)."""
+    cls = estimator_named(name)
+    estimator = cls()
+    known = estimator.get_params()
+    params = dict(fixed)
+    for option, value in shortcuts.items():
+        if value is None:
+            continue
+        parameter = SHORTCUTS[option]
+        if parameter not in known:
+            raise UsageError(
+                f"--{option.replace('_', '-')}: {cls.__name__} has no parameter "
+                f"{parameter!r} (its parameters: skinr models {cls.__name__})"
+            )
+        params[parameter] = value
+    for setting in settings:
+        key, sep, text = setting.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set {setting!r}: write it as NAME=VALUE (e.g. --set width=64)")
+        if key not in known:
+            import difflib
+
+            near = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise UsageError(
+                f"--set {key}: {cls.__name__} has no parameter {key!r}{hint} "
+                f"(list them: skinr models {cls.__name__})"
+            )
+        params[key] = parse_value(text)
+    estimator.set_params(**params)
+    try:
+        estimator._validate_params()
+    except ValueError as error:  # sklearn's InvalidParameterError
+        raise UsageError(str(error).splitlines()[0]) from None
+    return estimator
+
+
+# ---------------------------------------------------------------------- inputs
+def load_signal(path: str | None, size: int | None) -> Signal:
+    """The signal to fit: a file, or the shipped camera image; images shrunk to
+    ``size`` along their longer side (never enlarged)."""
     if path is None:
-        image, name = camera(), "camera (shipped with skinr)"
-    else:
-        from matplotlib.image import imread
-
-        image, name = np.asarray(imread(path)), path
-        if image.dtype == np.uint8:
-            image = image / 255.0
-        image = image.astype(np.float64)
-        if image.ndim == 3 and image.shape[-1] == 4:
-            image = image[..., :3]
-    if size is not None:
-        scale = size / max(image.shape[:2])
-        shape = [max(1, round(side * scale)) for side in image.shape[:2]]
-        image = resize(image, shape)
-    return image, name
-
-
-def _save_image(path: Path, image: np.ndarray) -> None:
-    from matplotlib.image import imsave
-
-    image = np.clip(image, 0.0, 1.0)
-    imsave(path, image, cmap="gray" if image.ndim == 2 else None, vmin=0.0, vmax=1.0)
-
-
-def _plot_curve(path: Path, loss_curve: list[float], y_scale: float, data_range: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    loss = np.asarray(loss_curve)
-    train_psnr = 10 * np.log10(data_range**2 / np.maximum(loss * y_scale**2, 1e-30))
-    fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax_loss.semilogy(np.arange(1, len(loss) + 1), loss)
-    ax_loss.set(xlabel="step", ylabel="training loss (MSE, targets in [-1, 1])")
-    ax_psnr.plot(np.arange(1, len(loss) + 1), train_psnr)
-    ax_psnr.set(xlabel="step", ylabel="training PSNR (dB)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        side = min(size or DEMO_SIZE, 512)  # the shipped image is 512 x 512
+        image = camera(size=side)
+        return Signal(
+            image, "image", (1.0, 1.0), ("px", "px"), False, "camera (shipped with skinr)", "uint8"
+        )
+    signal = read(path)
+    if size is None:
+        return signal
+    if signal.kind != "image":
+        raise UsageError(f"--size applies to images; {path} is {signal.kind}")
+    longest = max(signal.shape)
+    if size >= longest:
+        return signal
+    shape = tuple(max(1, round(side * size / longest)) for side in signal.shape)
+    return Signal(
+        resize(signal.values, shape),
+        "image",
+        signal.spacing,
+        signal.units,
+        signal.has_channels,
+        signal.source,
+        signal.dtype,
+    )
 
 
-def fit_image(args: argparse.Namespace) -> dict:
-    """Fit ``args.image`` and write reconstruction, super-resolution, curve, metrics, model."""
-    image, name = _read_image(args.image, args.size)
-    # Pixel centres: the 4x render's pixels then align with the image's (one frame).
-    X, y = to_coords(image, pixel_centers=True)
-    params = {"random_state": args.seed, "device": args.device, "verbose": True}
-    for option in ("steps", "learning_rate", "width", "depth", "batch_size"):
-        value = getattr(args, option)
-        if value is not None:
-            params["max_iter" if option == "steps" else option] = value
-    model = ESTIMATORS[args.model](**params, data_range=1.0)
-    print(f"Fitting {args.model} to {name}, {image.shape} ...", file=sys.stderr)
+def check_output_folder(folder: str) -> Path:
+    """Create ``folder`` and prove it writable, before any training."""
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".skinr-probe-"):
+            pass
+    except OSError as error:
+        raise UsageError(
+            f"--out {folder}: cannot write there ({error.strerror or error})"
+        ) from None
+    return out
+
+
+def render_shape(shape: tuple[int, ...], scale: int) -> tuple[int, ...]:
+    if scale < 1:
+        raise UsageError(f"--scale must be at least 1; got {scale}")
+    rendered = tuple(scale * n for n in shape)
+    if int(np.prod(rendered, dtype=object)) > MAX_RENDER_VALUES:
+        raise UsageError(
+            f"--scale {scale}: a {' x '.join(map(str, rendered))} render exceeds "
+            f"{MAX_RENDER_VALUES:,} samples; choose a smaller scale"
+        )
+    return rendered
+
+
+def peak_of(signal: Signal) -> float:
+    """PSNR's peak: 1 for images and video in [0, 1], 2 for audio in [-1, 1], the
+    range of a volume's values."""
+    if signal.kind in ("image", "video"):
+        return 1.0
+    if signal.kind == "audio":
+        return 2.0
+    return float(np.ptp(signal.values)) or 1.0
+
+
+# ------------------------------------------------------------------------ fit
+def versions() -> dict:
+    import sklearn
+    import torch
+
+    return {
+        "skinr": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def jsonable_params(estimator) -> dict:
+    """``get_params()`` as JSON: arrays become lists, other objects their repr."""
+    params = {}
+    for key, value in estimator.get_params().items():
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        try:
+            json.dumps(value)
+        except TypeError:
+            value = repr(value)
+        params[key] = value
+    return params
+
+
+def history_csv(model, peak: float) -> str:
+    history = model.history_
+    buffer = text_io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["step", "loss", "psnr_db", "learning_rate", "seconds"])
+    for step, loss, rate, seconds in zip(
+        history["step"],
+        history["loss"],
+        history["learning_rate"],
+        history["seconds"],
+        strict=True,
+    ):
+        mse = max(loss, 1e-30) * model.y_scale_**2
+        writer.writerow(
+            [
+                step,
+                f"{loss:.6g}",
+                f"{10 * np.log10(peak**2 / mse):.4f}",
+                f"{rate:.6g}",
+                f"{seconds:.4f}",
+            ]
+        )
+    return buffer.getvalue()
+
+
+def fit_command(args: argparse.Namespace) -> dict:
+    """``skinr fit``: fit a signal and write the reconstruction, renders, curves,
+    history, metrics and model."""
+    if args.size is not None and args.size < 8:
+        raise UsageError(f"--size must be at least 8 pixels; got {args.size}")
+    if args.seconds is not None and not args.seconds > 0:
+        raise UsageError(f"--seconds must be positive; got {args.seconds}")
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps must be at least 1; got {args.steps}")
+    if args.steps is not None and args.seconds is not None:
+        raise UsageError("give --steps or --seconds, not both")
+    model_name = args.model or DEFAULT_MODEL
+    shortcuts = {key: getattr(args, key) for key in SHORTCUTS if key != "steps"}
+    estimator = make_estimator(
+        model_name,
+        args.set,
+        shortcuts,
+        random_state=args.seed,
+        device=args.device,
+        verbose=not args.quiet,
+    )
+    signal = load_signal(args.image, args.size)
+    peak = peak_of(signal)
+    estimator.set_params(data_range=peak)
+    scale = (
+        args.scale if args.scale is not None else (4 if signal.kind in ("image", "audio") else 2)
+    )
+    shape_up = render_shape(signal.shape, scale)
+    out = check_output_folder(args.out)
+    X, y = signal.to_coords()
+    steps = args.steps
+    if steps is None and args.seconds is None and args.model is None:
+        steps = DEFAULT_STEPS
+    try:
+        model = budgeted(estimator, X, y, steps=steps, seconds=args.seconds)
+    except ValueError as error:
+        raise UsageError(f"--seconds: {error}") from None
+    say = (lambda *a: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
+    say(
+        f"Fitting {type(model).__name__} to {signal.source}: {signal.kind} "
+        f"{' x '.join(map(str, signal.values.shape))}, {model.max_iter} steps"
+        + (f" or {args.seconds:g} s" if args.seconds else "")
+        + " ..."
+    )
+    if model._compiles(_device(model), False):
+        say(
+            "Compiling the training step with torch.compile first (one-off, seconds to a "
+            "minute; --set torch_compile=False skips it) ..."
+        )
     model.fit(X, y)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    reconstruction = model.render(image.shape[:2])
-    shape_sr = [side * args.superres for side in image.shape[:2]]
+    reconstruction = model.render(signal.shape)
     started = time.perf_counter()
-    super_resolved = model.render(shape_sr)
-    render_time = time.perf_counter() - started
+    rendered = model.render(shape_up)
+    render_seconds = time.perf_counter() - started
     metrics = {
-        "image": name,
-        "shape": list(image.shape),
-        "model": repr(model),
-        "psnr_db": psnr(image, reconstruction, data_range=1.0),
+        "signal": {
+            "source": signal.source,
+            "kind": signal.kind,
+            "shape": list(signal.values.shape),
+            "spacing": list(signal.spacing),
+            "units": list(signal.units),
+            "dtype": signal.dtype,
+        },
+        "model": type(model).__name__,
+        "params": jsonable_params(model),
+        "psnr_db": psnr(signal.values, reconstruction, data_range=peak),
+        "ssim": None,
         "steps": model.n_iter_,
         "fit_seconds": model.fit_time_,
-        "params": model.n_params_,
-        "flops_per_pixel": model.count_flops(X[:1]),
-        f"render_{args.superres}x_seconds": render_time,
-        "skinr_version": __version__,
+        "n_params": model.n_params_,
+        "flops_per_sample": model.count_flops(X[:1]),
+        "scale": scale,
+        "render_seconds": render_seconds,
+        "device": model.device_,
+        "versions": versions(),
+        "command": ["skinr", *(args.argv or [])],
     }
-    if min(image.shape[:2]) >= 11:  # SSIM's Gaussian window is 11 pixels wide
-        try:
-            metrics["ssim"] = ssim(
-                image, reconstruction, data_range=1.0, channel_axis=-1 if image.ndim == 3 else None
-            )
-        except ImportError:
-            pass
-    _save_image(out / "reconstruction.png", reconstruction)
-    _save_image(out / f"superres_{args.superres}x.png", super_resolved)
-    _plot_curve(out / "curve.png", model.loss_curve_, model.y_scale_, 1.0)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if signal.kind == "image" and min(signal.shape) >= 11:  # SSIM's Gaussian window
+        metrics["ssim"] = ssim(
+            signal.values,
+            reconstruction,
+            data_range=peak,
+            channel_axis=-1 if signal.has_channels else None,
+        )
+    figures.write_outputs(out, signal, reconstruction, rendered, scale, peak)
+    figures.plot_curve(out / "curve.png", model, peak)
+    atomic_write(out / "history.csv", history_csv(model, peak).encode())
+    atomic_write(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
     model.save(out / "model.skinr")
     print(
         f"PSNR {metrics['psnr_db']:.2f} dB after {model.n_iter_} steps in "
@@ -117,52 +348,283 @@ def fit_image(args: argparse.Namespace) -> dict:
     return metrics
 
 
+def _device(model):
+    from ._validation import resolve_device
+
+    return resolve_device(model.device)
+
+
+# --------------------------------------------------------------------- render
+def parse_box(text: str, n_dims: int) -> list[tuple[float, float]]:
+    """``"lo:hi,lo:hi"`` -> one (low, high) per axis, in the model's coordinates."""
+    try:
+        box = [tuple(float(v) for v in part.split(":")) for part in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != n_dims or any(len(pair) != 2 or not pair[0] < pair[1] for pair in box):
+        raise UsageError(
+            f"--box {text!r}: give {n_dims} ranges low:high (low < high) separated by commas"
+        )
+    return box
+
+
+def render_command(args: argparse.Namespace) -> Path:
+    """``skinr render``: render a saved model at another resolution or over a box."""
+    from .persistence import load
+    from .signals import grid, to_array
+
+    if not Path(args.model).is_file():
+        raise UsageError(f"{args.model}: no such model file")
+    model = load(args.model, device=None if args.device == "auto" else args.device)
+    n_dims = len(model.grid_shape_)
+    box = parse_box(args.box, n_dims) if args.box else [tuple(b) for b in model.footprint_]
+    if args.shape:
+        try:
+            shape = tuple(int(v) for v in args.shape.split(","))
+        except ValueError:
+            shape = ()
+        if len(shape) != n_dims or min(shape) < 1:
+            raise UsageError(f"--shape {args.shape!r}: give {n_dims} positive sizes, e.g. 512,512")
+        render_shape(shape, 1)
+    else:
+        spacing = [
+            (hi - lo) / n for (lo, hi), n in zip(model.footprint_, model.grid_shape_, strict=True)
+        ]
+        base = tuple(
+            max(1, round((hi - lo) / step)) for (lo, hi), step in zip(box, spacing, strict=True)
+        )
+        shape = render_shape(base, args.scale)
+    kind = args.kind or {1: "audio", 2: "image", 3: "volume"}.get(n_dims)
+    if kind not in KINDS:
+        raise UsageError(f"--kind: a {n_dims}-D model needs --kind video or volume")
+    out = Path(args.out or f"render{_default_suffix(kind)}")
+    check_output_folder(str(out.parent))
+    values = to_array(model.predict_signal(grid(shape, box, pixel_centers=True)), shape)
+    spacing = tuple((hi - lo) / n for (lo, hi), n in zip(box, shape, strict=True))
+    write(out, values, kind=kind, spacing=spacing)
+    print(f"rendered {' x '.join(map(str, shape))} to {out}")
+    return out
+
+
+def _default_suffix(kind: str) -> str:
+    return {"image": ".png", "audio": ".wav", "video": ".mp4", "volume": ".npy"}[kind]
+
+
+# -------------------------------------------------------------------- compare
+def compare_command(args: argparse.Namespace):
+    """``skinr compare``: fit several models on one signal, write a table and a montage."""
+    if args.steps is not None and args.seconds is not None:
+        raise UsageError("give --steps or --seconds, not both")
+    if args.size is not None and args.size < 8:
+        raise UsageError(f"--size must be at least 8 pixels; got {args.size}")
+    names = [name.strip() for name in args.models.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--models: name at least one model, e.g. --models SIREN,HashGrid")
+    estimators = [make_estimator(name, [], {}) for name in names]
+    signal = load_signal(args.image, args.size)
+    out = check_output_folder(args.out)
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps must be at least 1; got {args.steps}")
+    if args.seconds is not None and not args.seconds > 0:
+        raise UsageError(f"--seconds must be positive; got {args.seconds}")
+    render_shape(signal.shape, args.scale)
+    steps = args.steps if args.steps is not None or args.seconds is not None else 300
+    print(f"Comparing {', '.join(names)} on {signal.source} ...", file=sys.stderr)
+    table = compare(
+        signal,
+        estimators,
+        steps=steps if args.seconds is None else None,
+        seconds=args.seconds,
+        held_out=not args.no_held_out,
+        scale=args.scale,
+        data_range=peak_of(signal),
+        random_state=args.seed,
+        device=args.device,
+    )
+    atomic_write(out / "comparison.md", table.to_markdown().encode())
+    atomic_write(out / "comparison.csv", table.to_csv().encode())
+    if signal.kind == "image":
+        figures.montage(out / "montage.png", table)
+    print(table.to_markdown(), end="")
+    print(f"results in {out}/")
+    return table
+
+
+# --------------------------------------------------------------------- models
+def models_command(args: argparse.Namespace) -> None:
+    """``skinr models [NAME]``: list the estimators, or one estimator's parameters."""
+    if args.name is None:
+        for name, cls in ESTIMATORS.items():
+            summary = (cls.__doc__ or "").strip().splitlines()[0]
+            print(f"{name:18s} {summary}")
+        return
+    cls = estimator_named(args.name)
+    helps = parameter_help(cls)
+    print(f"{cls.__name__} parameters (set with --set NAME=VALUE):")
+    for key, value in cls().get_params().items():
+        print(f"  {key} = {value!r}\n      {helps.get(key, '')}")
+
+
+# ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="skinr", description="Fit implicit neural representations from the command line."
+        prog="skinr",
+        description="Fit implicit neural representations of images, audio, video and "
+        "volumes from the command line.",
     )
     parser.add_argument("--version", action="version", version=f"skinr {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     fit = commands.add_parser(
         "fit",
-        help="fit an image and write reconstruction, "
-        "super-resolution, curves, metrics and the model",
+        help="fit a signal; write reconstruction, renders, curves, history, metrics, model",
+        description="Fit a signal file (image, audio, video, volume) and write the "
+        "reconstruction beside the original, a super-resolution render, the loss curve, "
+        "history.csv, metrics.json and model.skinr.",
     )
     fit.add_argument(
         "image",
         nargs="?",
-        help="image file (PNG/JPEG); default: the camera image shipped with skinr",
+        metavar="SIGNAL",
+        help="signal file (PNG/JPEG/TIFF image, WAV/FLAC audio, MP4 video, .npy/.nii.gz "
+        f"volume); default: the camera image shipped with skinr at {DEMO_SIZE} x {DEMO_SIZE}",
     )
-    fit.add_argument("--model", default="SIREN", choices=sorted(ESTIMATORS))
-    fit.add_argument("--steps", type=int, help="optimizer steps (default: the model's)")
+    _model_options(fit)
+    fit.add_argument(
+        "--steps",
+        type=int,
+        help=f"optimizer steps (default: {DEFAULT_STEPS} for the default model, else the "
+        "model's max_iter)",
+    )
+    fit.add_argument("--seconds", type=float, help="train for this many seconds instead of steps")
     fit.add_argument(
         "--size",
         type=int,
-        default=256,
-        help="scale the longer side to this many pixels (default 256)",
+        help="shrink an image so its longer side has this many pixels (never enlarges; "
+        "default: the image's own size)",
     )
-    fit.add_argument("--learning-rate", type=float, dest="learning_rate")
-    fit.add_argument("--width", type=int)
-    fit.add_argument("--depth", type=int)
-    fit.add_argument("--batch-size", type=int, dest="batch_size")
     fit.add_argument(
+        "--scale",
         "--superres",
         type=int,
-        default=4,
-        help="upsampling factor of the super-resolution render (default 4)",
+        dest="scale",
+        help="factor of the super-resolution render (default 4 for images and audio, "
+        "2 for video and volumes)",
     )
-    fit.add_argument("--device", default="auto")
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--out", default="skinr-out", help="output folder (default skinr-out)")
+    fit.add_argument(
+        "--learning-rate",
+        type=float,
+        dest="learning_rate",
+        help="Adam's learning rate (the model's learning_rate)",
+    )
+    fit.add_argument("--width", type=int, help="hidden features (models with a width)")
+    fit.add_argument("--depth", type=int, help="hidden layers (models with a depth)")
+    fit.add_argument(
+        "--batch-size", type=int, dest="batch_size", help="coordinates per step (default: all)"
+    )
+    fit.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    _common_options(fit)
+    fit.set_defaults(run=fit_command)
+
+    render = commands.add_parser(
+        "render",
+        help="render a saved model at another resolution or over a box",
+        description="Render a model saved by `skinr fit` (model.skinr) on a grid: the "
+        "training resolution times --scale, an explicit --shape, over the fitted area or "
+        "a --box of it.",
+    )
+    render.add_argument("model", metavar="MODEL", help="a .skinr file")
+    render.add_argument(
+        "--scale", type=int, default=4, help="times the training resolution (default 4)"
+    )
+    render.add_argument("--shape", help="explicit grid, e.g. 1024,1024 (overrides --scale)")
+    render.add_argument(
+        "--box",
+        help="render only this box of the model's coordinates, e.g. 0:64,32:96 (pixels "
+        "for an image fitted by `skinr fit`)",
+    )
+    render.add_argument(
+        "--kind", choices=sorted(KINDS), help="what to write (default: by the model's dimensions)"
+    )
+    render.add_argument("--out", help="output file (default render.png/.wav/.npy)")
+    render.add_argument("--device", default="auto", help="where to evaluate (default auto)")
+    render.set_defaults(run=render_command)
+
+    comparison = commands.add_parser(
+        "compare",
+        help="fit several models on one signal; write a table and a montage",
+        description="Fit each model on the same signal with the same budget and write "
+        "comparison.md, comparison.csv (PSNR, SSIM, held-out PSNR, parameters, FLOPs, "
+        "seconds) and montage.png.",
+    )
+    comparison.add_argument(
+        "image", nargs="?", metavar="SIGNAL", help="signal file; default: the shipped camera image"
+    )
+    comparison.add_argument(
+        "--models",
+        default="SIREN,FourierFeatureMLP,HashGrid",
+        help="comma-separated model names (default %(default)s)",
+    )
+    comparison.add_argument("--steps", type=int, help="steps per fit (default 300)")
+    comparison.add_argument("--seconds", type=float, help="seconds per fit instead of steps")
+    comparison.add_argument(
+        "--size", type=int, help="shrink an image to this longer side (never enlarges)"
+    )
+    comparison.add_argument(
+        "--scale", type=int, default=4, help="factor of the renders in the montage (default 4)"
+    )
+    comparison.add_argument(
+        "--no-held-out", action="store_true", help="skip the held-out fits (every second sample)"
+    )
+    _common_options(comparison, default_out="skinr-compare")
+    comparison.set_defaults(run=compare_command)
+
+    models = commands.add_parser("models", help="list the models, or one model's parameters")
+    models.add_argument("name", nargs="?", metavar="MODEL", help="a model's name")
+    models.set_defaults(run=models_command)
     return parser
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        help=f"estimator name, case-insensitive (default {DEFAULT_MODEL}; list: skinr models)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set any parameter of the model, e.g. --set first_omega_0=20 (repeatable; "
+        "see skinr models MODEL)",
+    )
+
+
+def _common_options(parser: argparse.ArgumentParser, default_out: str = "skinr-out") -> None:
+    parser.add_argument(
+        "--device", default="auto", help='"auto" (a GPU when there is one), "cpu", "cuda", "cuda:N"'
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``skinr`` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
-        fit_image(args)
-    except (ValueError, OSError, ImportError) as exc:
-        print(f"skinr: error: {exc}", file=sys.stderr)
+        args.run(args)
+    except KeyboardInterrupt:
+        print("skinr: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get("SKINR_DEBUG"):
+            raise
+        known = (UsageError, SignalFileError, ValueError, OSError, ImportError)
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        if not isinstance(error, known):
+            text = f"{type(error).__name__}: {text} (SKINR_DEBUG=1 shows the traceback)"
+        print(f"skinr: error: {text}", file=sys.stderr)
         return 2
     return 0

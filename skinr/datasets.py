@@ -19,8 +19,9 @@ def resize(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     """Resize an image to ``shape`` with anti-aliasing.
 
     Integer downscaling averages blocks of pixels (area interpolation); other sizes
-    use scikit-image's anti-aliased ``resize`` when installed, else linear spline
-    interpolation from SciPy.
+    follow scikit-image's ``resize(..., anti_aliasing=True)`` (a Gaussian prefilter
+    when shrinking, then linear interpolation at pixel centres), computed with SciPy so
+    that the result is the same whether or not scikit-image is installed.
 
     Parameters
     ----------
@@ -43,16 +44,27 @@ def resize(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
         fy, fx = h_in // height, w_in // width
         blocks = image.reshape(height, fy, width, fx, *image.shape[2:])
         return blocks.mean(axis=(1, 3))
-    try:
-        from skimage.transform import resize as sk_resize
-    except ImportError:
-        from scipy.ndimage import zoom
+    # scikit-image's recipe (resize with anti_aliasing=True, order 1), written with SciPy
+    # so that the result does not depend on which extras are installed: a Gaussian of
+    # sigma (factor - 1) / 2 along each shrunk axis, then linear interpolation at the
+    # output pixels' centres.
+    from scipy.ndimage import gaussian_filter, map_coordinates
 
-        factors = (height / h_in, width / w_in) + (1,) * (image.ndim - 2)
-        return np.clip(
-            zoom(image, factors, order=1, grid_mode=True, mode="nearest"), image.min(), image.max()
-        )
-    return sk_resize(image, (height, width, *image.shape[2:]), anti_aliasing=True)
+    factors = (h_in / height, w_in / width)
+    sigma = [max(0.0, (f - 1) / 2) for f in factors] + [0.0] * (image.ndim - 2)
+    smoothed = gaussian_filter(image, sigma, mode="mirror") if any(sigma) else image
+    rows = (np.arange(height) + 0.5) * factors[0] - 0.5
+    cols = (np.arange(width) + 0.5) * factors[1] - 0.5
+    grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
+
+    def sample(plane: np.ndarray) -> np.ndarray:
+        return map_coordinates(plane, [grid_rows, grid_cols], order=1, mode="mirror")
+
+    if image.ndim == 2:
+        return sample(smoothed)
+    flat = smoothed.reshape(h_in, w_in, -1)
+    planes = [sample(flat[..., c]) for c in range(flat.shape[-1])]
+    return np.stack(planes, axis=-1).reshape(height, width, *image.shape[2:])
 
 
 def camera(size: int | None = None) -> np.ndarray:

@@ -286,6 +286,7 @@ class EnsembleINR(BaseINR):
         scale=2.0,
         learning_rate=3e-4,
         max_iter=500,
+        max_time=None,
         batch_size=None,
         lr_schedule=None,
         tol=0.0,

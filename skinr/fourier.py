@@ -141,6 +141,7 @@ class FourierFeatureMLP(BaseINR):
         encoding="gaussian",
         learning_rate=1e-3,
         max_iter=1000,
+        max_time=None,
         batch_size=None,
         lr_schedule=None,
         tol=0.0,

@@ -370,6 +370,7 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         global_ratio=0.1,
         learning_rate=5e-4,
         max_iter=1000,
+        max_time=None,
         batch_size=None,
         lr_schedule=None,
         tol=0.0,

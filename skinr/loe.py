@@ -442,6 +442,7 @@ class LoESine(BaseINR):
         shared_bias=True,
         learning_rate=1e-3,
         max_iter=1000,
+        max_time=None,
         batch_size=None,
         lr_schedule=None,
         tol=0.0,

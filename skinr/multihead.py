@@ -390,6 +390,7 @@ class MultiHeadReLU(BaseINR):
         fast_path="auto",
         learning_rate=3e-3,
         max_iter=2000,
+        max_time=None,
         batch_size=None,
         lr_schedule="exponential",
         tol=0.0,

@@ -70,6 +70,8 @@ def _jsonable(value, name: str):
         )
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {"__dict__": {key: _jsonable(v, f"{name}.{key}") for key, v in value.items()}}
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         return {"__array__": value.tolist()}
     from .inverse import OPERATORS, Operator
@@ -85,10 +87,14 @@ def _jsonable(value, name: str):
         # Parameters and what resolving it fixed (pixel sizes, the signal's grid).
         state = {k: _jsonable(v, f"{name}.{k}") for k, v in vars(value).items()}
         return {"__operator__": type(value).__name__, "state": state}
-    raise TypeError(f"Cannot save {name}={value!r}: only numbers, strings, tuples and None are.")
+    raise TypeError(
+        f"Cannot save {name}={value!r}: only numbers, strings, tuples, lists, dicts and None are."
+    )
 
 
 def _from_json(value):
+    if isinstance(value, dict) and "__dict__" in value:
+        return {key: _from_json(v) for key, v in value["__dict__"].items()}
     if isinstance(value, dict) and "__tuple__" in value:
         return tuple(_from_json(v) for v in value["__tuple__"])
     if isinstance(value, dict) and "__array__" in value:

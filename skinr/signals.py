@@ -17,6 +17,7 @@ Numpy only.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -91,6 +92,22 @@ def grid(
 def _has_channel_axis(array: np.ndarray, channel_axis: int | str | None) -> bool:
     if channel_axis == "auto":
         # (H, W, C) with few channels or (T, H, W, C); 1-D and 2-D arrays have none.
+        if array.ndim == 2 and array.shape[1] <= 4 < array.shape[0]:
+            warnings.warn(
+                f"to_coords: an array of shape {array.shape} is taken as a 2-D image; if it "
+                f"is a 1-D signal with {array.shape[1]} channels (stereo audio), pass "
+                "channel_axis=-1 (channel_axis=None keeps the image and silences this).",
+                UserWarning,
+                stacklevel=3,
+            )
+        if array.ndim == 3 and array.shape[-1] == 2:
+            warnings.warn(
+                f"to_coords: an array of shape {array.shape} is taken as an image with 2 "
+                "channels; if it is a volume, pass channel_axis=None (channel_axis=-1 "
+                "keeps the channels and silences this).",
+                UserWarning,
+                stacklevel=3,
+            )
         return (array.ndim == 3 and array.shape[-1] <= 4) or array.ndim == 4
     if channel_axis is None:
         return False
@@ -119,7 +136,9 @@ def to_coords(
         Whether the last axis holds channels. ``"auto"``: yes for 4-D arrays and for
         3-D arrays whose last axis has at most 4 entries (RGB/RGBA images); no for 1-D
         and 2-D arrays. Pass ``-1`` for multi-channel audio, ``None`` for a volume
-        whose last side is short.
+        whose last side is short. Shapes "auto" has to guess (a 2-D array with at most
+        4 columns and more rows, such as stereo audio ``(T, 2)``; a 3-D array with 2
+        entries on its last axis) warn.
     bounds : (low, high) or sequence of (low, high), default=(-1, 1)
         Coordinate range of each spatial axis, endpoints included (with
         ``pixel_centers``, the edges of the box the samples tile).

@@ -148,6 +148,7 @@ class SIREN(BaseINR):
         hidden_omega_0=DEFAULT_OMEGA_0,
         learning_rate=3e-4,
         max_iter=1000,
+        max_time=None,
         batch_size=None,
         lr_schedule=None,
         tol=0.0,

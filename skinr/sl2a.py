@@ -234,6 +234,7 @@ class SL2A(BaseINR):
         modulate=True,
         learning_rate=1e-3,
         max_iter=2000,
+        max_time=None,
         batch_size=16384,
         lr_schedule="exponential",
         tol=0.0,

@@ -1,8 +1,11 @@
-"""The command-line main job and the benchmark runner's smoke mode."""
+"""The command line: fit, render, compare and models, their outputs and their errors."""
 
+import csv
 import json
+import os
 import re
 import runpy
+import stat
 import subprocess
 import sys
 
@@ -10,85 +13,368 @@ import numpy as np
 import pytest
 
 import skinr
+import skinr.base
 from skinr.cli import main
 
 from .conftest import ROOT
 
+pytest.importorskip("matplotlib")
+Image = pytest.importorskip("PIL.Image")
+
+TINY = ["--model", "SIREN", "--width", "16", "--depth", "1", "--learning-rate", "1e-3"]
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fails the test if any training starts: errors must come before it."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(skinr.base, "train", refuse)
+
 
 def test_fit_writes_every_output(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
     out = tmp_path / "run"
-    status = main(
-        [
-            "fit",
-            "--steps",
-            "15",
-            "--size",
-            "16",
-            "--width",
-            "16",
-            "--depth",
-            "1",
-            "--learning-rate",
-            "1e-3",
-            "--superres",
-            "2",
-            "--out",
-            str(out),
-        ]
-    )
+    previous = os.umask(0o022)
+    try:
+        status = main(
+            [
+                "fit",
+                "--steps",
+                "15",
+                "--size",
+                "16",
+                *TINY,
+                "--scale",
+                "2",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+    finally:
+        os.umask(previous)
     assert status == 0
-    for name in [
+    expected = [
         "reconstruction.png",
+        "comparison.png",
         "superres_2x.png",
+        "superres_2x_vs_bicubic.png",
         "curve.png",
+        "history.csv",
         "metrics.json",
         "model.skinr",
-    ]:
-        assert (out / name).stat().st_size > 0, name
+    ]
+    for name in expected:
+        path = out / name
+        assert path.stat().st_size > 0, name
+        assert path.stat().st_mode & stat.S_IRGRP, f"{name} is not readable by the group"
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps"] == 15 and metrics["shape"] == [16, 16]
+    assert metrics["steps"] == 15 and metrics["signal"]["shape"] == [16, 16]
+    assert metrics["model"] == "SIREN"
+    assert metrics["params"]["width"] == 16 and metrics["params"]["max_iter"] == 15
+    assert metrics["params"]["learning_rate"] == 1e-3
+    assert {"skinr", "torch", "numpy", "scikit-learn", "python"} <= set(metrics["versions"])
+    assert metrics["device"] == "cpu" and metrics["psnr_db"] > 10 and 0 < metrics["ssim"] <= 1
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert [int(r["step"]) for r in rows] == list(range(1, 16))
+    assert float(rows[0]["learning_rate"]) == pytest.approx(1e-3)
+    assert float(rows[-1]["seconds"]) > float(rows[0]["seconds"]) > 0
     assert "PSNR" in capsys.readouterr().out
     model = skinr.load(out / "model.skinr")
-    assert model.width == 16 and model.n_iter_ == 15
-    from matplotlib.image import imread
-
-    assert imread(out / "superres_2x.png").shape[:2] == (32, 32)
+    assert model.width == 16 and model.n_iter_ == 15 and model.grid_shape_ == (16, 16)
+    assert np.asarray(Image.open(out / "superres_2x.png")).shape[:2] == (32, 32)
 
 
-def test_fit_own_rgb_image(tmp_path):
-    plt_image = pytest.importorskip("matplotlib.image")
-    rgb = np.random.RandomState(0).random_sample((12, 20, 3))
-    plt_image.imsave(tmp_path / "in.png", rgb)
-    status = main(
-        [
-            "fit",
-            str(tmp_path / "in.png"),
-            "--model",
-            "FourierFeatureMLP",
-            "--steps",
-            "5",
-            "--size",
-            "10",
-            "--width",
-            "8",
-            "--depth",
-            "1",
-            "--superres",
-            "2",
-            "--out",
-            str(tmp_path / "o"),
-        ]
+def test_any_parameter_is_reachable_with_set(tmp_path):
+    out = tmp_path / "o"
+    argv = [
+        "fit",
+        "--size",
+        "12",
+        "--model",
+        "siren",
+        "--steps",
+        "3",
+        "--quiet",
+        "--set",
+        "width=8",
+        "--set",
+        "depth=1",
+        "--set",
+        "first_omega_0=12.5",
+        "--set",
+        "lr_schedule=cosine",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    params = json.loads((out / "metrics.json").read_text())["params"]
+    assert params["first_omega_0"] == 12.5 and params["lr_schedule"] == "cosine"
+
+
+def _png16(path, values):
+    Image.fromarray(values.astype(np.uint16)).save(path)
+
+
+def test_sixteen_bit_images_are_read_at_their_depth(tmp_path):
+    ramp = np.linspace(20000, 60000, 12 * 10).reshape(12, 10)
+    _png16(tmp_path / "deep.png", ramp)
+    assert (
+        main(
+            [
+                "fit",
+                str(tmp_path / "deep.png"),
+                *TINY,
+                "--steps",
+                "60",
+                "--quiet",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
     )
-    assert status == 0
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
-    assert metrics["shape"] == [6, 10, 3]
+    assert metrics["signal"]["dtype"] == "uint16"
+    assert metrics["psnr_db"] > 20  # misread as 0..65535 it scores about -80 dB
 
 
-def test_missing_image_is_a_clear_error(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
-    assert main(["fit", str(tmp_path / "nope.png"), "--out", str(tmp_path)]) == 2
-    assert "skinr: error:" in capsys.readouterr().err
+def test_size_only_shrinks(tmp_path):
+    pixels = (np.random.RandomState(0).random_sample((12, 20)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "small.png")
+    for size, expected in [("64", [12, 20]), ("10", [6, 10])]:
+        out = tmp_path / size
+        argv = [str(tmp_path / "small.png"), *TINY, "--steps", "2", "--size", size]
+        assert main(["fit", *argv, "--quiet", "--out", str(out)]) == 0
+        assert json.loads((out / "metrics.json").read_text())["signal"]["shape"] == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "Sirne"], "did you mean SIREN"),
+        (
+            ["--model", "LocalGlobalSIREN", "--width", "32"],
+            "LocalGlobalSIREN has no parameter 'width'",
+        ),
+        (["--set", "widht=3"], "did you mean 'width'"),
+        (["--set", "width"], "NAME=VALUE"),
+        (["--model", "SIREN", "--set", "width=abc"], "'width' parameter of SIREN"),
+        (["--size", "0"], "--size must be at least 8"),
+        (["--scale", "0"], "--scale must be at least 1"),
+        (["--scale", "100000"], "exceeds"),
+        (["--steps", "0"], "--steps must be at least 1"),
+        (["--steps", "3", "--seconds", "2"], "not both"),
+        (["--seconds", "-1"], "--seconds must be positive"),
+    ],
+)
+def test_bad_options_fail_in_one_line_before_training(tmp_path, capsys, no_training, argv, message):
+    assert main(["fit", "--size", "16", *argv, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skinr: error:") and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "o" / "model.skinr").exists()
+
+
+def test_bad_files_and_folders_fail_in_one_line(tmp_path, capsys, no_training):
+    (tmp_path / "notes.png").write_text("not an image")
+    (tmp_path / "data.xyz").write_bytes(b"\0" * 10)
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    cases = [
+        ([str(tmp_path / "missing.png")], "no such file"),
+        ([str(tmp_path / "notes.png")], "not a readable .png file"),
+        ([str(tmp_path / "data.xyz")], "unknown signal format"),
+        (["--out", str(tmp_path / "blocker" / "sub")], "cannot write there"),
+    ]
+    for argv, message in cases:
+        if "--out" not in argv:
+            argv = [*argv, "--out", str(tmp_path / "o")]
+        assert main(["fit", "--size", "16", *argv]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+
+def test_a_seconds_budget_below_one_step_is_refused(tmp_path, capsys):
+    assert (
+        main(["fit", "--size", "16", *TINY, "--seconds", "1e-7", "--out", str(tmp_path / "o")]) == 2
+    )
+    assert "less than one training step" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "model.skinr").exists()
+
+
+def test_seconds_budget_stops_the_fit(tmp_path):
+    assert (
+        main(
+            [
+                "fit",
+                "--size",
+                "16",
+                *TINY,
+                "--seconds",
+                "0.5",
+                "--quiet",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
+    rows = list(csv.DictReader((tmp_path / "o" / "history.csv").open()))
+    params = json.loads((tmp_path / "o" / "metrics.json").read_text())["params"]
+    assert params["max_time"] == 0.5
+    # Either the step count the probe chose ran out, or the clock stopped it.
+    assert len(rows) == params["max_iter"] or float(rows[-1]["seconds"]) >= 0.5
+    assert float(rows[-1]["seconds"]) < 2.0
+
+
+def test_unexpected_errors_are_one_line_too(tmp_path, capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("something inside broke\nsecond line")
+
+    monkeypatch.setattr(skinr.base, "train", broken)
+    assert main(["fit", "--size", "16", *TINY, "--quiet", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "skinr: error: RuntimeError: something inside broke (SKINR_DEBUG=1 shows the traceback)\n"
+    )
+
+
+def test_fit_audio_writes_sound_and_waveforms(tmp_path):
+    from scipy.io import wavfile
+
+    rate = 4000
+    t = np.arange(400) / rate
+    stereo = np.stack([np.sin(2 * np.pi * 220 * t), 0.5 * np.sin(2 * np.pi * 330 * t)], 1)
+    wavfile.write(tmp_path / "clip.wav", rate, (stereo * 30000).astype(np.int16))
+    out = tmp_path / "o"
+    assert (
+        main(
+            ["fit", str(tmp_path / "clip.wav"), *TINY, "--steps", "5", "--quiet", "--out", str(out)]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["signal"]["kind"] == "audio" and metrics["signal"]["shape"] == [400, 2]
+    assert metrics["signal"]["spacing"] == [1 / rate] and metrics["signal"]["units"] == ["s"]
+    back_rate, back = wavfile.read(out / "reconstruction.wav")
+    assert back_rate == rate and back.shape == (400, 2)
+    up_rate, up = wavfile.read(out / "superres_4x.wav")
+    assert up_rate == 4 * rate and up.shape == (1600, 2)
+    assert (out / "waveform.png").stat().st_size > 0
+
+
+def test_fit_volume_writes_array_and_slices(tmp_path):
+    volume = np.random.RandomState(0).random_sample((6, 7, 8))
+    np.save(tmp_path / "vol.npy", volume)
+    out = tmp_path / "o"
+    assert (
+        main(
+            ["fit", str(tmp_path / "vol.npy"), *TINY, "--steps", "3", "--quiet", "--out", str(out)]
+        )
+        == 0
+    )
+    assert np.load(out / "reconstruction.npy").shape == (6, 7, 8)
+    assert np.load(out / "superres_2x.npy").shape == (12, 14, 16)
+    assert (out / "slices.png").stat().st_size > 0
+
+
+def test_fit_video_writes_frames(tmp_path):
+    pytest.importorskip("av")
+    video = np.random.RandomState(0).random_sample((4, 10, 12, 3))
+    skinr.io.write(tmp_path / "clip.mp4", video, kind="video", spacing=(0.1, 1, 1))
+    out = tmp_path / "o"
+    assert (
+        main(
+            [
+                "fit",
+                str(tmp_path / "clip.mp4"),
+                *TINY,
+                "--steps",
+                "3",
+                "--quiet",
+                "--scale",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["signal"]["kind"] == "video" and metrics["signal"]["units"][0] == "s"
+    assert skinr.io.read(out / "reconstruction.mp4").values.shape[:3] == (4, 10, 12)
+    assert (out / "frames.png").stat().st_size > 0
+
+
+def test_render_a_saved_model(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["fit", "--size", "16", *TINY, "--steps", "5", "--quiet", "--out", str(out)]) == 0
+    model = str(out / "model.skinr")
+    assert main(["render", model, "--scale", "3", "--out", str(tmp_path / "r.png")]) == 0
+    assert np.asarray(Image.open(tmp_path / "r.png")).shape == (48, 48)
+    assert main(["render", model, "--shape", "20,30", "--out", str(tmp_path / "s.png")]) == 0
+    assert np.asarray(Image.open(tmp_path / "s.png")).shape == (20, 30)
+    # A box of the pixel frame: the top-left quarter at 2x is 16 x 16.
+    assert (
+        main(
+            ["render", model, "--box", "0:8,0:8", "--scale", "2", "--out", str(tmp_path / "b.png")]
+        )
+        == 0
+    )
+    corner = np.asarray(Image.open(tmp_path / "b.png"), dtype=float)
+    whole = np.asarray(Image.open(tmp_path / "r.png"), dtype=float)
+    assert corner.shape == (16, 16)
+    full_2x = skinr.load(model).render((32, 32))[:16, :16]
+    assert np.abs(corner / 255 - np.clip(full_2x, 0, 1)).max() < 1 / 255 + 1e-6
+    assert whole.std() > 0
+    capsys.readouterr()
+    assert main(["render", model, "--box", "0:8"]) == 2
+    assert "2 ranges" in capsys.readouterr().err
+    assert main(["render", str(tmp_path / "none.skinr")]) == 2
+
+
+def test_compare_writes_table_csv_and_montage(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert (
+        main(
+            ["compare", "--models", "SIREN,Grid", "--steps", "5", "--size", "16", "--out", str(out)]
+        )
+        == 0
+    )
+    table = (out / "comparison.md").read_text()
+    assert re.search(r"^\| SIREN \|", table, re.M) and re.search(r"^\| Grid \|", table, re.M)
+    rows = list(csv.DictReader((out / "comparison.csv").open()))
+    assert [r["model"] for r in rows] == ["SIREN", "Grid"]
+    assert all(float(r["held_out_psnr_db"]) > 0 and int(r["steps"]) == 5 for r in rows)
+    assert (out / "montage.png").stat().st_size > 0
+    assert main(["compare", "--models", "SIREN,Nope", "--out", str(out)]) == 2
+    assert "unknown model 'Nope'" in capsys.readouterr().err
+
+
+def test_compare_function_returns_the_table():
+    image = skinr.datasets.camera(size=16)
+    table = skinr.compare(image, ["Grid", skinr.SIREN(width=8, depth=1)], steps=4)
+    assert [row["model"] for row in table.rows] == ["Grid", "SIREN"]
+    assert set(table.rows[0]) == set(skinr.comparison.COLUMNS)
+    assert table.renders["Grid"].shape == (64, 64)
+    # The reported PSNR is the reconstruction's against the image.
+    peak = np.ptp(image)  # the signal's range, as data_range=None says
+    expected = skinr.metrics.psnr(image, table.reconstructions["SIREN"], data_range=peak)
+    assert table.rows[1]["psnr_db"] == pytest.approx(expected)
+    assert table.to_csv().splitlines()[0] == ",".join(skinr.comparison.COLUMNS)
+
+
+def test_models_lists_and_describes(capsys):
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in skinr.ESTIMATORS)
+    assert main(["models", "siren"]) == 0
+    described = capsys.readouterr().out
+    assert "first_omega_0 = 'auto'" in described and "max_time = None" in described
+    # Every parameter has its help text from the docstring.
+    assert all(line.strip() for line in described.splitlines()[2::2])
 
 
 def test_python_dash_m_skinr():
@@ -96,6 +382,19 @@ def test_python_dash_m_skinr():
         [sys.executable, "-m", "skinr", "--version"], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == f"skinr {skinr.__version__}"
+
+
+@pytest.mark.slow
+def test_main_job_reaches_40_db_within_a_minute(tmp_path):
+    """The README's first command: the shipped camera, default model and steps."""
+    result = subprocess.run(
+        [sys.executable, "-m", "skinr", "fit", "--out", str(tmp_path), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "metrics.json").read_text())["psnr_db"] >= 40
 
 
 def test_benchmark_runner_quick_mode():
@@ -117,6 +416,7 @@ def test_benchmark_runner_quick_mode():
         "memory.py",
         "native.py",
         "offgrid.py",
+        "main_job.py",
     ],
 )
 def test_benchmark_scripts_quick_mode(script):

@@ -2,6 +2,7 @@
 
 import importlib.util
 import inspect
+import json
 import re
 import runpy
 import shutil
@@ -170,6 +171,63 @@ def test_inverse_problems_page_runs(monkeypatch):
     assert namespace["inpainted"].shape == image.shape
 
 
+def _cli_page_tables(page: str) -> dict[str, str]:
+    """The CLI page's sections (by ``## `` heading) -> their text."""
+    parts = re.split(r"^## ", page, flags=re.M)
+    return {part.split("\n", 1)[0]: part for part in parts[1:]}
+
+
+def test_cli_page_documents_every_option_and_metrics_key(tmp_path):
+    """docs/cli.md names every option of every command, and exactly the keys
+    metrics.json holds; its Python examples run as printed."""
+    pytest.importorskip("matplotlib")
+    from skinr.cli import build_parser, main
+
+    page = (ROOT / "docs" / "cli.md").read_text()
+    sections = _cli_page_tables(page)
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for name, parser in commands.items():
+        section = sections[f"`skinr {name}`"]
+        for action in parser._actions:
+            if action.dest == "help":
+                continue
+            label = action.option_strings[0] if action.option_strings else action.metavar
+            assert f"`{label}" in section, f"skinr {name}: {label} is not documented"
+    assert (
+        main(
+            [
+                "fit",
+                "--size",
+                "12",
+                "--model",
+                "SIREN",
+                "--width",
+                "8",
+                "--depth",
+                "1",
+                "--steps",
+                "2",
+                "--quiet",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    produced = json.loads((tmp_path / "metrics.json").read_text())
+    schema = page.split("`metrics.json`:")[1].split("\n## ")[0]
+    documented = set()
+    for row in re.findall(r"^\| (.+?) \|", schema, re.M):
+        documented |= set(re.findall(r"`(\w+)`", row))
+    assert documented == set(produced), documented ^ set(produced)
+    header = (tmp_path / "history.csv").read_text().splitlines()[0].split(",")
+    assert all(f"`{column}`" in sections["`skinr fit`"] for column in header)
+    namespace = {}
+    for code in re.findall(r"```python\n(.*?)```", page, re.S):
+        exec(compile(code, "docs/cli.md", "exec"), namespace)
+    assert namespace["render"].shape == (128, 128) and namespace["upsampled"].shape == (3200,)
+
+
 # numpydoc rules skinr does not follow: every public object has See Also / Examples
 # only where they help, and summaries may run to a second line.
 NUMPYDOC_IGNORED = {"GL08", "SA01", "EX01", "ES01", "RT02", "PR02", "SS06"}
@@ -181,6 +239,7 @@ def _public_api():
         names.append(f"skinr.{cls.__name__}")
     names += [f"skinr.BaseINR.{m}" for m in ("fit", "predict", "score", "count_flops", "save")]
     names += ["skinr.BaseINR.predict_signal", "skinr.BaseINR.render"]
+    names += ["skinr.compare", "skinr.io.read", "skinr.io.write", "skinr.io.Signal"]
     for module in ("signals", "metrics", "datasets", "model_selection", "inverse"):
         names += [
             f"skinr.{module}.{n}"

@@ -4,6 +4,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 import warnings
 
 import pytest
@@ -186,3 +187,43 @@ def test_a_search_ranks_a_diverged_candidate_last():
 
     scores = {"nan": float("nan"), "good": 30.0, "worse": 20.0}
     assert max(scores, key=lambda k: _finite_or_worst(scores[k])) == "good"
+
+
+def test_max_time_stops_training_after_the_step_that_passes_it():
+    coords, values = _problem()
+    module = SirenNet(2, 1, 16, 1, generator=torch.Generator().manual_seed(1))
+
+    def slow_loss(batch):
+        time.sleep(0.01)
+        return torch.nn.functional.mse_loss(module(coords), values)
+
+    batches = iterate_batches(64, None, torch.Generator(), coords.device)
+    started = time.perf_counter()
+    result = train(
+        module.parameters(), slow_loss, batches, learning_rate=1e-3, max_iter=10**6, max_time=0.2
+    )
+    assert result.out_of_time and 1 <= result.n_iter < 10**6
+    assert result.seconds[-1] >= 0.2 and result.seconds[-2] < 0.2
+    assert time.perf_counter() - started < 5
+
+
+def test_history_records_every_step_and_continues_over_warm_starts():
+    import numpy as np
+
+    from skinr import SIREN
+    from skinr.signals import to_coords
+
+    X, y = to_coords(np.random.RandomState(0).random_sample((8, 8)))
+    model = SIREN(
+        width=8, depth=1, max_iter=6, lr_schedule="exponential", learning_rate=1e-3, warm_start=True
+    )
+    model.fit(X, y)
+    history = model.history_
+    assert history["step"] == [1, 2, 3, 4, 5, 6] and history["loss"] == model.loss_curve_
+    assert history["learning_rate"][0] == pytest.approx(1e-3)
+    assert history["learning_rate"][-1] == pytest.approx(1e-4)
+    assert all(np.diff(history["seconds"]) > 0)
+    model.fit(X, y)
+    assert model.history_["step"] == list(range(1, 13))
+    assert model.history_["seconds"][6] > history["seconds"][-1]
+    assert model.history_["loss"] == model.loss_curve_
