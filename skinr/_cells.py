@@ -27,6 +27,7 @@ __all__ = [
     "CellSort",
     "SharedGrid",
     "cell_bounds",
+    "check_cell_counts",
     "check_cells",
     "distinct_per_axis",
     "from_cells",
@@ -107,19 +108,27 @@ class CellCensus:
 
     def check_resolvable(self, name: str, value) -> None:
         """Refuse more cells along a dimension than the data has distinct coordinates."""
-        for k, cells in enumerate(self.n_cells):
-            n_distinct = self.distinct[k].numel()
-            if cells > n_distinct:
-                n = self.n_samples
-                raise ValueError(
-                    f"{name}={value!r} asks for {cells} cells along dimension {k}, but "
-                    f"the training data has only {n_distinct} distinct coordinates there "
-                    f"({n} sample{'s' if n != 1 else ''} in all); use a coarser {name}."
-                )
+        distinct = [values.numel() for values in self.distinct]
+        check_cell_counts(self.n_cells, distinct, self.n_samples, name, value)
 
     def empty(self) -> Tensor:
         """Row-major indices of the cells that hold no point."""
         return torch.nonzero(self.counts == 0).ravel()
+
+
+def check_cell_counts(
+    n_cells: Sequence[int], distinct: Sequence[int], n_samples: int, name: str, value
+) -> None:
+    """Refuse more cells along a dimension than the data has distinct coordinates
+    there (``name=value`` is the parameter in the message)."""
+    for k, (cells, n_distinct) in enumerate(zip(n_cells, distinct, strict=True)):
+        if cells > n_distinct:
+            raise ValueError(
+                f"{name}={value!r} asks for {cells} cells along dimension {k}, but "
+                f"the training data has only {n_distinct} distinct coordinates there "
+                f"({n_samples} sample{'s' if n_samples != 1 else ''} in all); use a coarser "
+                f"{name}."
+            )
 
 
 def check_cells(module, chunks: Iterable[Tensor], name: str, value) -> CellCensus:

@@ -6,6 +6,9 @@ parameter-constraint classes), so a change on scikit-learn's side touches one fi
 
 from __future__ import annotations
 
+import inspect
+import os
+
 import numpy as np
 import torch
 from sklearn.base import _fit_context
@@ -19,6 +22,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 __all__ = [
+    "BYTES_PER_TRAINED_PARAMETER",
     "Hidden",
     "Interval",
     "Options",
@@ -26,6 +30,7 @@ __all__ = [
     "check_coords",
     "check_is_fitted",
     "check_score_data",
+    "check_structure_memory",
     "check_training_data",
     "fit_context",
     "make_generator",
@@ -121,3 +126,58 @@ def make_generator(random_state) -> torch.Generator:
     """
     seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
     return torch.Generator().manual_seed(seed)
+
+
+#: Bytes one trainable float32 parameter takes in training: the weight, its gradient
+#: and Adam's two moments.
+BYTES_PER_TRAINED_PARAMETER = 16
+#: A structure this big (training state, bytes) is refused when it also has more than
+#: MAX_PARAMETERS_PER_SAMPLE parameters per training sample: structures that multiply
+#: per dimension (cells, heads) on small many-dimensional data.
+LARGE_STRUCTURE_BYTES = 2**30
+MAX_PARAMETERS_PER_SAMPLE = 1000
+
+
+def device_memory(device: torch.device) -> int | None:
+    """Bytes of memory on ``device`` (physical RAM for the CPU), or None if unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[1]
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_structure_memory(
+    estimator, n_dims: int, n_outputs: int, n_samples: int, device: torch.device
+) -> None:
+    """Refuse a structure whose training state cannot fit on ``device``, or that spends
+    more than ``LARGE_STRUCTURE_BYTES`` on more than ``MAX_PARAMETERS_PER_SAMPLE``
+    parameters per sample, before any of it is allocated.
+
+    The module is built on PyTorch's meta device (shapes only, no memory), so the count
+    is exact for every architecture: cells, heads, tiles or partitions that multiply
+    per coordinate dimension (EnsembleINR's default ``grid=8`` has 8**10 cells on 10-D
+    data) are caught here with a one-line error that names the structure's parameters.
+    """
+    with torch.device("meta"):
+        module = estimator._build_module(n_dims, n_outputs, torch.Generator())
+    n_params = sum(p.numel() for p in module.parameters())
+    needed = n_params * BYTES_PER_TRAINED_PARAMETER
+    needed += sum(b.numel() * b.element_size() for b in module.buffers())
+    available = device_memory(device)
+    if available is not None and needed > available:
+        reason = f"more than the {available / 2**30:.3g} GiB of {device.type} memory here"
+    elif needed > LARGE_STRUCTURE_BYTES and n_params > MAX_PARAMETERS_PER_SAMPLE * n_samples:
+        reason = f"for {n_samples:,} samples ({n_params // n_samples:,} parameters per sample)"
+    else:
+        return
+    from .base import BaseINR
+
+    common = set(inspect.signature(BaseINR.__init__).parameters)
+    own = [n for n in inspect.signature(type(estimator).__init__).parameters if n not in common]
+    settings = ", ".join(f"{name}={getattr(estimator, name)!r}" for name in own if name != "self")
+    raise ValueError(
+        f"{type(estimator).__name__} on {n_dims}-D coordinates has {n_params:,} parameters, "
+        f"{needed / 2**30:,.3g} GiB to train, {reason}; lower its structure ({settings})."
+    )

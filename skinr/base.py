@@ -54,6 +54,7 @@ from ._validation import (
     check_coords,
     check_is_fitted,
     check_score_data,
+    check_structure_memory,
     check_training_data,
     fit_context,
     make_generator,
@@ -435,7 +436,9 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             for parameter, mask in objective.frozen
         ]
         module.train()
-        progress = self._progress_bar(measurement[1], data_range) if self.verbose else None
+        progress = None
+        if self.verbose:
+            progress = self._progress_bar(measurement[1], data_range, compile_loss)
         try:
             with matmul_precision(self.precision):
                 result = train(
@@ -534,6 +537,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             y_offset, y_scale = measured.value_frame(y_offset, y_scale)
         # Assigned before the module is built, which reads them; a failed fit undoes it.
         vars(self).update(self._structure(X, y2d.shape[1]))
+        check_structure_memory(self, X.shape[1], y2d.shape[1], len(X), device)
         module = self._build_module(X.shape[1], y2d.shape[1], generator).to(device)
         return module, (domain, y_offset, y_scale, data_range)
 
@@ -790,21 +794,37 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             and cpp_compiler_available()
         )
 
-    def _progress_bar(self, y_scale: float, data_range: float):
-        """A tqdm bar showing loss and training PSNR (in the data's units)."""
+    def _progress_bar(self, y_scale: float, data_range: float, compiling: bool = False):
+        """A tqdm bar showing loss and training PSNR (in the data's units).
+
+        A compiled fit's first step includes the one-off compile (seconds to a minute):
+        the bar says so, and restarts its clock after that step so that its rate and
+        remaining time describe training, not compilation.
+        """
         from tqdm.auto import tqdm
 
         peak = self.data_range or data_range
-        bar = tqdm(total=self.max_iter, desc=type(self).__name__, unit="step")
+        name = type(self).__name__
+        bars = [
+            tqdm(
+                total=self.max_iter,
+                desc=f"{name} (compiling, one-off)" if compiling else name,
+                unit="step",
+            )
+        ]
 
         def update(step: int, loss: float) -> None:
+            if compiling and len(bars) == 1:
+                bars[0].close()
+                bars.append(tqdm(total=self.max_iter, initial=step, desc=name, unit="step"))
+            bar = bars[-1]
             mse = max(loss, 1e-30) * y_scale**2
             bar.set_postfix(loss=f"{loss:.3g}", psnr=f"{10 * math.log10(peak**2 / mse):.2f}")
             bar.update(step - bar.n)
             if step == self.max_iter:
                 bar.refresh()  # tqdm rate-limits redraws; always show the final state
 
-        update.close = bar.close  # type: ignore[attr-defined]
+        update.close = lambda: bars[-1].close()  # type: ignore[attr-defined]
         return update
 
 

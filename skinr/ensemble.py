@@ -31,7 +31,9 @@ import torch
 from torch import Tensor, nn
 
 from ._cells import (
+    check_cell_counts,
     check_cells,
+    distinct_per_axis,
     grouped_forward,
     grouped_mse,
     locate_cells,
@@ -317,9 +319,11 @@ class EnsembleINR(BaseINR):
         super().__init__(**common_params(locals()))
 
     def _structure(self, X, n_outputs):
+        grid = resolve_cells(self.grid, X.shape[1], "grid")
+        distinct = [values.numel() for values in distinct_per_axis(X, self.predict_batch_size)]
+        check_cell_counts(grid, distinct, len(X), "grid", self.grid)
         if self.omega_0 != "auto":
             return {"omega_0_": float(self.omega_0)}
-        grid = resolve_cells(self.grid, X.shape[1], "grid")
         samples = samples_along_axes(X, self.predict_batch_size)
         per_cell = max(n / g for n, g in zip(samples, grid, strict=True))
         return {"omega_0_": float(min(max(per_cell, 1.0), MAX_AUTO_OMEGA_0))}

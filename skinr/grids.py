@@ -315,7 +315,10 @@ class HashGrid(BaseINR):
         max_iter=1000,
         max_time=None,
         batch_size=None,
-        lr_schedule=None,
+        # Measured (docs/estimators/grids.md): a constant 1e-2 reaches ~78 dB on camera
+        # 256 at step 420 and then oscillates (44 dB at step 1000); cosine annealing
+        # ends at 92 dB.
+        lr_schedule="cosine",
         tol=0.0,
         n_iter_no_change=None,
         early_stopping=False,

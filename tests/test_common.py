@@ -1,5 +1,10 @@
 """scikit-learn's common estimator checks, run on every skinr estimator."""
 
+import json
+import subprocess
+import sys
+
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skinr import HashGrid
@@ -32,3 +37,43 @@ def _expected_failures(estimator):
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+# What the defaults cannot do on scikit-learn's test data (up to 10 coordinate
+# dimensions, 20-200 samples), each refused with a one-line error before allocation.
+DEFAULT_SIZE_REFUSALS = (
+    "cells along dimension",  # EnsembleINR's grid=8: more cells than distinct coordinates
+    "lower its structure",  # 8**d cells: too much memory, or per sample
+)
+
+_CHECK_DEFAULTS = """
+import json, resource, sys, warnings
+warnings.simplefilter("ignore")
+import skinr
+from sklearn.utils.estimator_checks import check_estimator
+results = check_estimator(skinr.ESTIMATORS[sys.argv[1]](max_iter=20), on_fail=None)
+failed = {r["check_name"]: str(r["exception"]) for r in results if r["status"] == "failed"}
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"failed": failed, "max_rss": rss}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("Estimator", ALL_ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_default_sizes_get_through_check_estimator_in_a_few_gb(Estimator):
+    """scikit-learn's own check_estimator at the defaults: no memory blow-up, and every
+    failure is float32's last bit or a size refused in one line."""
+    result = subprocess.run(
+        [sys.executable, "-c", _CHECK_DEFAULTS, Estimator.__name__],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["max_rss"] < 3 * 2**30, report["max_rss"]
+    for check, message in report["failed"].items():
+        allowed = check in _expected_failures(Estimator()) or any(
+            reason in message for reason in DEFAULT_SIZE_REFUSALS
+        )
+        assert allowed, f"{check}: {message[:300]}"

@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -227,3 +228,20 @@ def test_history_records_every_step_and_continues_over_warm_starts():
     assert model.history_["step"] == list(range(1, 13))
     assert model.history_["seconds"][6] > history["seconds"][-1]
     assert model.history_["loss"] == model.loss_curve_
+
+
+def test_a_compiled_fit_says_so_and_times_steps_after_the_compile(capsys):
+    from skinr import SIREN
+
+    update = SIREN(max_iter=4)._progress_bar(1.0, 1.0, compiling=True)
+    time.sleep(0.3)  # the compile, inside the first step
+    for step in range(1, 5):
+        update(step, 0.1)
+    update.close()
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert any("compiling, one-off" in line for line in lines)
+    final = [line for line in lines if "4/4" in line][-1]
+    assert "(compiling" not in final
+    # The rate is over the steps after the compile: not 4 steps in the 0.3 s.
+    rate = float(re.search(r"([\d.]+)step/s", final).group(1))
+    assert rate > 4 / 0.3

@@ -302,3 +302,38 @@ def test_saved_files_follow_the_umask(tmp_path):
     finally:
         os.umask(previous)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def _count_allocations(monkeypatch):
+    """Counts modules built on a real device (the meta-device estimate builds none)."""
+    built = []
+    original = torch.nn.Module.to
+
+    def counting_to(module, *args, **kwargs):
+        built.append(module)
+        return original(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "to", counting_to)
+    return built
+
+
+def test_a_structure_too_big_for_memory_is_refused_before_allocation(monkeypatch):
+    built = _count_allocations(monkeypatch)
+    with pytest.raises(ValueError, match=r"SIREN on 2-D coordinates has .* GiB to train.*width="):
+        skinr.SIREN(width=10**6, max_iter=2).fit(X_GOOD, Y_GOOD)
+    assert not built
+
+
+def test_cells_that_multiply_per_dimension_are_refused_before_allocation(monkeypatch):
+    """EnsembleINR's default grid=8 on scikit-learn's many-dimensional test data asked
+    torch for terabytes; now it is a one-line error naming grid."""
+    built = _count_allocations(monkeypatch)
+    X = np.random.RandomState(0).uniform(size=(20, 10))
+    with pytest.raises(
+        ValueError, match=r"EnsembleINR on 10-D coordinates .* lower its structure \(grid=8"
+    ):
+        skinr.EnsembleINR(max_iter=2).fit(X, X[:, 0])
+    # On 4-D data it would fit in memory (1.1 GiB) but is 3.5 million parameters per sample.
+    with pytest.raises(ValueError, match=r"for 20 samples \(3,539,148 parameters per sample\)"):
+        skinr.EnsembleINR(max_iter=2).fit(X[:, :4], X[:, 0])
+    assert not built
