@@ -9,7 +9,10 @@ hand-written PyTorch loop.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +27,7 @@ __all__ = [
     "EarlyStopping",
     "HeldOutMonitor",
     "TrainingResult",
+    "ctrl_c_between_steps",
     "make_optimizer",
     "make_scheduler",
     "train",
@@ -45,6 +49,7 @@ class TrainingResult:
     learning_rates: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     n_iter: int = 0
+    resumed_steps: int = 0
     stopped_early: bool = False
     out_of_time: bool = False
     interrupted: bool = False
@@ -192,51 +197,89 @@ def train(
     # A resumed fit's clock continues from the checkpoint's last step.
     resumed_seconds = result.seconds[-1] if result.seconds else 0.0
     start = time.perf_counter()
+    # True from the backward pass until the step is recorded: an interrupt landing
+    # there (a second Ctrl-C) may leave the weights one update ahead of the record.
+    updating = False
     try:
-        for step in range(result.n_iter, max_iter):
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(next(batches))
-            value = loss.item()
-            if not math.isfinite(value):
-                # The weights that produced it are already unusable: stop here, before
-                # an update spreads the NaN into Adam's moments, and restore a copy.
-                result.diverged = True
-                break
-            loss.backward()
-            step_learning_rate = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            # Recorded right after the update, so an interruption finds them consistent.
-            elapsed = time.perf_counter() - start + resumed_seconds
-            result.loss_curve.append(value)
-            result.learning_rates.append(step_learning_rate)
-            result.seconds.append(elapsed)
-            result.n_iter = step + 1
-            guard.record(value, step + 1)
-            if progress is not None and (step % report_every == 0 or step + 1 == max_iter):
-                progress(step + 1, value)
-            if stopping.update(value) or (monitor is not None and monitor(step + 1)):
-                result.stopped_early = True
-                break
-            if max_time is not None and time.perf_counter() - start >= max_time:
-                result.out_of_time = True
-                break
-            if checkpoint is not None and _checkpoint_due(step + 1, checkpoint_every, max_iter):
-                checkpoint(state())
+        with ctrl_c_between_steps() as ctrl_c:
+            for step in range(result.n_iter, max_iter):
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(next(batches))
+                value = loss.item()
+                if not math.isfinite(value):
+                    # The weights that produced it are already unusable: stop here,
+                    # before an update spreads the NaN into Adam's moments; restore a copy.
+                    result.diverged = True
+                    break
+                updating = True
+                loss.backward()
+                step_learning_rate = optimizer.param_groups[0]["lr"]
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                elapsed = time.perf_counter() - start + resumed_seconds
+                result.loss_curve.append(value)
+                result.learning_rates.append(step_learning_rate)
+                result.seconds.append(elapsed)
+                result.n_iter = step + 1
+                updating = False
+                guard.record(value, step + 1)
+                if ctrl_c.is_set():
+                    raise KeyboardInterrupt
+                if progress is not None and (step % report_every == 0 or step + 1 == max_iter):
+                    progress(step + 1, value)
+                if stopping.update(value) or (monitor is not None and monitor(step + 1)):
+                    result.stopped_early = True
+                    break
+                if max_time is not None and time.perf_counter() - start >= max_time:
+                    result.out_of_time = True
+                    break
+                if checkpoint is not None and _checkpoint_due(step + 1, checkpoint_every, max_iter):
+                    checkpoint(state())
     except KeyboardInterrupt:
         result.interrupted = True
-        if checkpoint is not None:
+        if checkpoint is not None and not updating:
             checkpoint(state())
         warnings.warn(
             f"Training interrupted after {result.n_iter} of {max_iter} steps; "
-            "the model keeps the weights learned so far.",
+            "the model keeps the weights learned so far"
+            + ("" if checkpoint is None or not updating else " (the last checkpoint stands)")
+            + ".",
             RuntimeWarning,
             stacklevel=3,
         )
     result.restored_step = guard.restore_if_diverged(result)
     result.fit_time = time.perf_counter() - start
     return result
+
+
+@contextlib.contextmanager
+def ctrl_c_between_steps():
+    """While training, the first Ctrl-C (SIGINT) only sets a flag that the loop reads
+    after a step is recorded, so an interruption never lands inside an update and the
+    checkpoint it writes matches the weights; a second Ctrl-C interrupts at once.
+    Signal handlers belong to the main thread: elsewhere, KeyboardInterrupt is left as
+    it is."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def request_stop(signum, frame):
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    try:
+        signal.signal(signal.SIGINT, request_stop)
+    except ValueError:  # not the main interpreter's main thread
+        yield requested
+        return
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 class DivergenceGuard:
@@ -353,7 +396,7 @@ def _restore(resume, optimizer, scheduler, stopping, result, batches) -> None:
     if scheduler is not None:
         scheduler.load_state_dict(resume["scheduler"])
     result.loss_curve = [float(v) for v in resume["loss_curve"]]
-    result.n_iter = len(result.loss_curve)
+    result.n_iter = result.resumed_steps = len(result.loss_curve)
     # Checkpoints written before the history was kept lack these: unknown, not zero.
     for key in ("learning_rates", "seconds"):
         values = [float(v) for v in resume.get(key, ())]

@@ -343,6 +343,11 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         for name, value in objective.fitted.items():
             setattr(self, name, value)
         self.fit_time_ = time.perf_counter() - started
+        if result.interrupted:
+            # The weights learned so far are kept (and checkpointed); the interrupt
+            # goes on, so that a script, fit_many or a search stops instead of taking
+            # a half-trained model for a finished one.
+            raise KeyboardInterrupt
         return self
 
     @staticmethod
@@ -401,11 +406,19 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
         self.n_params_ = sum(p.numel() for p in module.parameters() if p.requires_grad)
         previous = list(self.loss_curve_) if warm else []
+        previous_steps = self.n_iter_ if warm else 0
+        history = self.history_ if warm else None
+        resumed = result.resumed_steps
+        if warm and resumed and previous[-resumed:] == result.loss_curve[:resumed]:
+            # This fit resumes an interrupted warm-started one, which recorded the
+            # checkpoint's steps already: count them once.
+            previous, previous_steps = previous[:-resumed], previous_steps - resumed
+            history = {key: values[:-resumed] for key, values in history.items()}
         self.loss_curve_ = previous + result.loss_curve
-        self.n_iter_ = (self.n_iter_ if warm else 0) + result.n_iter
+        self.n_iter_ = previous_steps + result.n_iter
         self.best_loss_ = min(self.loss_curve_, default=math.inf)
         self.stopped_early_ = result.stopped_early
-        self.history_ = _joined_history(self.history_ if warm else None, result)
+        self.history_ = _joined_history(history, result)
         self.validation_scores_ = self.best_validation_score_ = None
         if monitor is not None:
             peak = self.data_range or data_range

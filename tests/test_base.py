@@ -197,7 +197,7 @@ def test_ctrl_c_keeps_partial_model(Estimator, image_signal, monkeypatch):
     X, y, _ = image_signal
     model = make_fast(Estimator, max_iter=100)
     interrupt_after(model, 5, monkeypatch)
-    with pytest.warns(RuntimeWarning, match="interrupted after 5 of 100"):
+    with pytest.raises(KeyboardInterrupt), pytest.warns(RuntimeWarning, match="after 5 of 100"):
         model.fit(X, y)
     assert model.n_iter_ == 5
     assert model.predict(X).shape == y.shape

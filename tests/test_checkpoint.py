@@ -93,7 +93,7 @@ def test_ctrl_c_writes_a_checkpoint_the_next_fit_resumes(image_signal, tmp_path,
     model = make_fast(skinr.SIREN, max_iter=30, checkpoint_path=path, checkpoint_every=100)
     with monkeypatch.context() as patch:
         interrupt_after(model, 7, patch)
-        with pytest.warns(RuntimeWarning, match="interrupted after 7 of 30"):
+        with pytest.raises(KeyboardInterrupt), pytest.warns(RuntimeWarning, match="7 of 30"):
             model.fit(X, y)
     assert model.n_iter_ == 7 and path.exists()
     model.fit(X, y)
@@ -109,7 +109,7 @@ def interrupted_checkpoint(image_signal, tmp_path, monkeypatch):
     model = make_fast(skinr.SIREN, max_iter=30, checkpoint_path=path)
     with monkeypatch.context() as patch:
         interrupt_after(model, 4, patch)
-        with pytest.warns(RuntimeWarning):
+        with pytest.raises(KeyboardInterrupt), pytest.warns(RuntimeWarning):
             model.fit(X, y)
     return path
 
@@ -237,3 +237,97 @@ def test_concurrent_checkpoint_writes_never_share_a_temporary(tmp_path):
         module.tempfile.mkstemp = original
     assert len(set(names)) == 3 and path.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["shared.ckpt"]
+
+
+def _signal_during_step(model, monkeypatch, at_step, count=1):
+    """Deliver ``count`` real SIGINTs from inside the loss of step ``at_step``, as a
+    Ctrl-C that lands in the middle of a step does; return the per-step call counter."""
+    import os
+
+    calls = [0]
+
+    def interrupting(loss_fn):
+        def wrapped(batch):
+            calls[0] += 1
+            if calls[0] == at_step:
+                for _ in range(count):
+                    os.kill(os.getpid(), signal.SIGINT)
+            return loss_fn(batch)
+
+        return wrapped
+
+    from .conftest import wrap_training_loss
+
+    wrap_training_loss(monkeypatch, type(model), interrupting)
+    return calls
+
+
+def test_ctrl_c_inside_a_step_finishes_it_and_checkpoints_that_step(
+    image_signal, tmp_path, monkeypatch
+):
+    X, y, _ = image_signal
+    path = tmp_path / "fit.ckpt"
+    model = make_fast(skinr.SIREN, max_iter=30, checkpoint_path=path, checkpoint_every=100)
+    with monkeypatch.context() as patch:
+        _signal_during_step(model, patch, at_step=6)
+        with pytest.raises(KeyboardInterrupt), pytest.warns(RuntimeWarning, match="6 of 30"):
+            model.fit(X, y)
+    assert model.n_iter_ == 6 and len(model.loss_curve_) == 6
+    saved = skinr._checkpoint.read_checkpoint(
+        path, estimator_class="SIREN", fingerprint=skinr._checkpoint.data_fingerprint(model, X, y)
+    )
+    assert len(saved["training"]["loss_curve"]) == 6  # not one update ahead of the weights
+    for key, value in model.module_.state_dict().items():
+        torch.testing.assert_close(saved["module"][key], value.cpu(), rtol=0, atol=0)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    model.fit(X, y)
+    reference = make_fast(skinr.SIREN, max_iter=30).fit(X, y)
+    np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-6)
+
+
+def test_a_second_ctrl_c_interrupts_at_once(image_signal, monkeypatch):
+    X, y, _ = image_signal
+    model = make_fast(skinr.SIREN, max_iter=30)
+    _signal_during_step(model, monkeypatch, at_step=6, count=2)
+    with pytest.raises(KeyboardInterrupt), pytest.warns(RuntimeWarning, match="5 of 30"):
+        model.fit(X, y)
+    assert model.n_iter_ == 5
+
+
+def test_ctrl_c_stops_fit_many_and_searches(image_signal, monkeypatch):
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    X, y, shape = image_signal
+    image = y.reshape(*shape, -1)
+    model = make_fast(skinr.SIREN, max_iter=10)
+    calls = _signal_during_step(model, monkeypatch, at_step=15)  # inside the second fit
+    with pytest.raises(KeyboardInterrupt), pytest.warns(RuntimeWarning, match="5 of 10"):
+        skinr.fit_many(model, [image, image, image])
+    assert calls[0] == 15  # the third signal never started
+    calls[0] = 0
+    search = GridSearchCV(model, {"width": [4, 8, 16]}, cv=KFold(2))
+    with pytest.raises(KeyboardInterrupt), pytest.warns(RuntimeWarning):
+        search.fit(X, y)
+    assert calls[0] == 15 and not hasattr(search, "cv_results_")
+
+
+def test_warm_start_interrupted_then_resumed_counts_each_step_once(
+    image_signal, tmp_path, monkeypatch
+):
+    X, y, _ = image_signal
+    path = tmp_path / "fit.ckpt"
+    model = make_fast(
+        skinr.SIREN, max_iter=10, warm_start=True, checkpoint_path=path, checkpoint_every=100
+    )
+    model.fit(X, y)
+    with monkeypatch.context() as patch:
+        interrupt_after(model, 4, patch)
+        with pytest.raises(KeyboardInterrupt), pytest.warns(RuntimeWarning, match="4 of 10"):
+            model.fit(X, y)
+    assert model.n_iter_ == 14
+    model.fit(X, y)  # resumes the checkpoint of the second fit
+    assert model.n_iter_ == 20 and len(model.loss_curve_) == 20
+    assert model.history_["step"] == list(range(1, 21))
+    reference = make_fast(skinr.SIREN, max_iter=10, warm_start=True).fit(X, y).fit(X, y)
+    np.testing.assert_allclose(model.loss_curve_, reference.loss_curve_, rtol=1e-5)
+    np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-6)
