@@ -1,6 +1,6 @@
 """Fit an audio clip with SIREN (1-D coordinates, a high first-layer omega_0).
 
-python examples/audio.py [--samples 16384] [--steps 1000]
+Run: `python examples/audio.py [--samples 16384] [--steps 1000]`
 Dense audio needs first_omega_0 in the thousands on [-1, 1] coordinates (SIREN used
 3000); the default 30 cannot follow thousands of oscillations.
 """

@@ -1,6 +1,6 @@
 """EnsembleINR on the camera image: the fit, a 4x zoom of it, and where the cells meet.
 
-python examples/ensemble_image.py [--size 128] [--steps 500] [--out skinr-examples]
+Run: `python examples/ensemble_image.py [--size 128] [--steps 500] [--out skinr-examples]`
 Writes ensemble.png: the image, the ensemble's reconstruction with its cell grid drawn
 over it, and a 4x super-resolved crop across a cell corner (each cell is fitted alone, so
 seams can show between cells when rendering between the training pixels).

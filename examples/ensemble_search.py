@@ -1,6 +1,6 @@
 """EnsembleINR on an image: fit a grid of sub-networks, then search its width and depth.
 
-python examples/ensemble_search.py [--size 64] [--steps 300]
+Run: `python examples/ensemble_search.py [--size 64] [--steps 300]`
 Prints the ensemble's PSNR against SIREN's at the same number of steps, then the path
 the paper's structure search (Algorithm 1) takes at grid 4.
 """

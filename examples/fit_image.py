@@ -1,6 +1,6 @@
 """Fit the camera image with SIREN and a Fourier-feature MLP; compare them side by side.
 
-python examples/fit_image.py [--size 128] [--steps 500] [--out skinr-examples]
+Run: `python examples/fit_image.py [--size 128] [--steps 500] [--out skinr-examples]`
 Writes fit_image.png: the image, both reconstructions and their PSNR.
 """
 

@@ -1,6 +1,6 @@
 """Inpainting: fit 30 % of the pixels, predict the other 70 %.
 
-python examples/inpainting.py [--size 128] [--steps 500] [--keep 0.3]
+Run: `python examples/inpainting.py [--size 128] [--steps 500] [--keep 0.3]`
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """LocalGlobalSIREN: encode the top half of an image, extend it to the whole, crop it.
 
-python examples/localglobal_edit.py [--size 256] [--steps 500]
+Run: `python examples/localglobal_edit.py [--size 256] [--steps 500]`
 Fits the top half of the camera image, grows the model to the whole image with
 ``extend`` (new partitions start as mirrored copies of their neighbours), then crops
 the result to its left half: parameters drop, the kept predictions do not change.

@@ -1,6 +1,6 @@
 """MultiHeadReLU: fit an image at half resolution, render it at full resolution.
 
-python examples/multihead_superres.py [--size 256] [--steps 2000] [--heads 64]
+Run: `python examples/multihead_superres.py [--size 256] [--steps 2000] [--heads 64]`
 Trains on the camera image downsampled to size x size and renders 2 x size on the
 same footprint with ``grid_coordinates``, where the grid fast path runs the body once
 per local position for all heads at once. Prints both PSNRs and the render's cost.

@@ -1,6 +1,6 @@
 """Choose SIREN's width and depth with GridSearchCV, ranked by held-out PSNR.
 
-python examples/search_width.py [--size 64] [--steps 300]
+Run: `python examples/search_width.py [--size 64] [--steps 300]`
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Super-resolution: fit a 2x-downsampled image, render at full size, score there.
 
-python examples/super_resolution.py [--size 256] [--steps 500]
+Run: `python examples/super_resolution.py [--size 256] [--steps 500]`
 The held-out PSNR is measured on the full-resolution pixels the model never saw.
 """
 

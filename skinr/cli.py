@@ -35,7 +35,7 @@ from .metrics import psnr, ssim
 #: What ``skinr fit`` runs without ``--model``, chosen by benchmarks/main_job.py.
 DEFAULT_MODEL = "HashGrid"
 #: Steps of the main job (``skinr fit`` without ``--steps``/``--seconds``) when the
-#: model is the default: ~25 s on 2 CPU cores at 256 x 256, past 40 dB.
+#: model is the default: ~24 s of training on 2 CPU cores at 256 x 256, 63 dB.
 DEFAULT_STEPS = 400
 #: Side of the shipped camera image when ``skinr fit`` is given no signal.
 DEMO_SIZE = 256

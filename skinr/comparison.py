@@ -24,6 +24,9 @@ from .signals import to_coords
 
 __all__ = ["COLUMNS", "Comparison", "budgeted", "compare", "estimator_named"]
 
+#: Steps of the probe fit that times a step for a budget in seconds.
+PROBE_STEPS = 6
+
 #: The table's columns, in order.
 COLUMNS = (
     "model",
@@ -53,7 +56,8 @@ def estimator_named(name: str):
 def budgeted(estimator, X, y, *, steps: int | None = None, seconds: float | None = None):
     """``estimator`` set to train for ``steps`` steps or ``seconds`` seconds.
 
-    With ``seconds``, three steps of a probe fit measure the step time; ``max_iter`` is
+    With ``seconds``, a probe fit of ``PROBE_STEPS`` steps measures the step time (the
+    median of its later steps; the first pay one-off costs); ``max_iter`` is
     set to the steps that fill the budget (so a learning-rate schedule spans it) and
     ``max_time`` to the budget (a hard stop). A budget shorter than one step is
     refused with a ValueError before any training.
@@ -70,7 +74,7 @@ def budgeted(estimator, X, y, *, steps: int | None = None, seconds: float | None
     if not seconds > 0:
         raise ValueError(f"seconds must be positive; got {seconds}")
     probe = clone(estimator).set_params(
-        max_iter=3,
+        max_iter=PROBE_STEPS,
         max_time=None,
         torch_compile=False,
         verbose=False,
@@ -81,7 +85,8 @@ def budgeted(estimator, X, y, *, steps: int | None = None, seconds: float | None
         warnings.simplefilter("ignore", RuntimeWarning)
         probe.fit(X, y)
     times = np.asarray(probe.history_["seconds"])
-    per_step = float(np.diff(times).mean()) if len(times) > 1 else float(times[0])
+    # The first steps pay one-off costs (allocations, kernel builds): time the later ones.
+    per_step = float(np.median(np.diff(times)[2:])) if len(times) > 3 else float(times[-1])
     if per_step > seconds:
         raise ValueError(
             f"a budget of {seconds:g} s is less than one training step of "

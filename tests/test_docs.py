@@ -3,10 +3,12 @@
 import importlib.util
 import inspect
 import json
+import os
 import re
 import runpy
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,9 @@ def test_api_reference_is_current():
     builder = runpy.run_path(str(ROOT / "docs" / "build_api.py"))
     assert (ROOT / "docs" / "api.md").read_text() == builder["render"](), (
         "docs/api.md is stale; run python docs/build_api.py"
+    )
+    assert (ROOT / "docs" / "reference.md").read_text() == builder["render_reference"](), (
+        "docs/reference.md is stale; run python docs/build_api.py"
     )
 
 
@@ -169,6 +174,29 @@ def test_inverse_problems_page_runs(monkeypatch):
     assert namespace["reconstruction"].shape == (64, 64)
     assert psnr(namespace["phantom"], namespace["reconstruction"], data_range=1) > 15
     assert namespace["inpainted"].shape == image.shape
+
+
+def test_documentation_site_builds_with_warnings_as_errors(tmp_path):
+    """The site (MkDocs + mkdocstrings + mkdocs-gallery, mkdocs.yml) builds in strict
+    mode: a broken link, anchor, docstring or example fails the suite."""
+    for module in ("mkdocs", "material", "mkdocstrings_handlers.python", "mkdocs_gallery"):
+        pytest.importorskip(module)
+    site = tmp_path / "site"
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "MPLBACKEND": "Agg"},
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert (site / "search" / "search_index.json").stat().st_size > 0
+    reference = (site / "reference" / "index.html").read_text()
+    assert "max_time" in reference and "skinr.io.read" in reference
+    gallery = (site / "gallery" / "index.html").read_text()
+    assert "fit_image" in gallery
+    assert list((site / "gallery").rglob("*.png")), "the gallery has no figures"
 
 
 def _cli_page_tables(page: str) -> dict[str, str]:
