@@ -157,6 +157,7 @@ def test_extending_example_runs_with_the_whole_contract(tmp_path):
 def test_inverse_problems_page_runs(monkeypatch):
     """docs/inverse.md's examples run as printed (deepinv's only where it is installed),
     and what they reconstruct resembles the image."""
+    pytest.importorskip("skimage")  # the page compares with scikit-image's routines
     from skinr.metrics import psnr
 
     page = (ROOT / "docs" / "inverse.md").read_text()
