@@ -429,3 +429,18 @@ def test_benchmark_scripts_quick_mode(script):
     )
     assert result.returncode == 0, result.stderr
     assert re.search(r"^\| .* \|$", result.stdout, re.M)  # printed its results table
+
+
+def test_fit_nifti_keeps_the_voxel_size(tmp_path):
+    pytest.importorskip("nibabel")
+    volume = np.random.RandomState(0).random_sample((5, 6, 7))
+    skinr.io.write(tmp_path / "brain.nii.gz", volume, kind="volume", spacing=(0.5, 0.5, 2.0))
+    out = tmp_path / "o"
+    argv = ["fit", str(tmp_path / "brain.nii.gz"), *TINY, "--steps", "3", "--quiet"]
+    assert main([*argv, "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (
+        metrics["signal"]["spacing"] == [0.5, 0.5, 2.0] and metrics["signal"]["units"] == ["mm"] * 3
+    )
+    back = skinr.io.read(out / "reconstruction.nii.gz")
+    assert back.values.shape == (5, 6, 7) and back.spacing == (0.5, 0.5, 2.0)
