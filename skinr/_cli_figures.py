@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._training import loss_psnr
 from .io import Signal, write
 
 
@@ -202,7 +203,7 @@ def plot_curve(path: Path, model, peak: float) -> None:
     plt = _pyplot()
     history = model.history_
     loss = np.asarray(history["loss"])
-    train_psnr = 10 * np.log10(peak**2 / np.maximum(loss * model.y_scale_**2, 1e-30))
+    train_psnr = loss_psnr(loss, model.y_scale_, peak)
     fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(9, 3.5))
     ax_loss.semilogy(history["step"], loss)
     ax_loss.set(xlabel="step", ylabel="training loss (MSE, targets in [-1, 1])")

@@ -28,8 +28,11 @@ __all__ = [
     "HeldOutMonitor",
     "TrainingResult",
     "ctrl_c_between_steps",
+    "joined_history",
+    "loss_psnr",
     "make_optimizer",
     "make_scheduler",
+    "progress_bar",
     "train",
 ]
 
@@ -405,3 +408,56 @@ def _restore(resume, optimizer, scheduler, stopping, result, batches) -> None:
         stopping.update(value)
     for _ in range(result.n_iter):
         next(batches)
+
+
+def loss_psnr(loss, y_scale: float, peak: float):
+    """Training PSNR (dB, peak ``peak``) of a loss measured on targets scaled by
+    ``1 / y_scale``; a float or an array of losses."""
+    import numpy as np
+
+    mse = np.maximum(np.asarray(loss, dtype=np.float64), 1e-30) * y_scale**2
+    return 10 * np.log10(peak**2 / mse)
+
+
+def progress_bar(name: str, max_iter: int, y_scale: float, peak: float, compiling: bool):
+    """A tqdm bar showing loss and training PSNR, as ``train``'s ``progress`` callback.
+
+    A compiled fit's first step includes the one-off compile (seconds to a minute):
+    the bar says so, and a new bar takes over after that step so that its rate and
+    remaining time describe training, not compilation.
+    """
+    from tqdm.auto import tqdm
+
+    bars = [
+        tqdm(
+            total=max_iter, desc=f"{name} (compiling, one-off)" if compiling else name, unit="step"
+        )
+    ]
+
+    def update(step: int, loss: float) -> None:
+        if compiling and len(bars) == 1:
+            bars[0].close()
+            bars.append(tqdm(total=max_iter, initial=step, desc=name, unit="step"))
+        bar = bars[-1]
+        bar.set_postfix(loss=f"{loss:.3g}", psnr=f"{float(loss_psnr(loss, y_scale, peak)):.2f}")
+        bar.update(step - bar.n)
+        if step == max_iter:
+            bar.refresh()  # tqdm rate-limits redraws; always show the final state
+
+    update.close = lambda: bars[-1].close()  # type: ignore[attr-defined]
+    return update
+
+
+def joined_history(previous: dict | None, result: TrainingResult) -> dict:
+    """``history_`` of a fit: the steps of ``result`` after those of a warm start's
+    ``previous`` history, with step numbers and seconds continuing from it."""
+    history = {"step": [], "loss": [], "learning_rate": [], "seconds": []}
+    if previous is not None:
+        history = {key: list(values) for key, values in previous.items()}
+    first_step = len(history["step"]) + 1
+    elapsed = history["seconds"][-1] if history["seconds"] else 0.0
+    history["step"] += list(range(first_step, first_step + len(result.loss_curve)))
+    history["loss"] += list(result.loss_curve)
+    history["learning_rate"] += list(result.learning_rates)
+    history["seconds"] += [elapsed + seconds for seconds in result.seconds]
+    return history

@@ -47,7 +47,7 @@ from ._param_docs import (
     common_parameter_docs,
 )
 from ._sampling import validation_split
-from ._training import SCHEDULES, HeldOutMonitor, train
+from ._training import SCHEDULES, HeldOutMonitor, joined_history, progress_bar, train
 from ._validation import (
     Interval,
     StrOptions,
@@ -418,7 +418,7 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = previous_steps + result.n_iter
         self.best_loss_ = min(self.loss_curve_, default=math.inf)
         self.stopped_early_ = result.stopped_early
-        self.history_ = _joined_history(history, result)
+        self.history_ = joined_history(history, result)
         self.validation_scores_ = self.best_validation_score_ = None
         if monitor is not None:
             peak = self.data_range or data_range
@@ -808,37 +808,9 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         )
 
     def _progress_bar(self, y_scale: float, data_range: float, compiling: bool = False):
-        """A tqdm bar showing loss and training PSNR (in the data's units).
-
-        A compiled fit's first step includes the one-off compile (seconds to a minute):
-        the bar says so, and restarts its clock after that step so that its rate and
-        remaining time describe training, not compilation.
-        """
-        from tqdm.auto import tqdm
-
+        """A tqdm bar of this fit's steps, loss and training PSNR (in the data's units)."""
         peak = self.data_range or data_range
-        name = type(self).__name__
-        bars = [
-            tqdm(
-                total=self.max_iter,
-                desc=f"{name} (compiling, one-off)" if compiling else name,
-                unit="step",
-            )
-        ]
-
-        def update(step: int, loss: float) -> None:
-            if compiling and len(bars) == 1:
-                bars[0].close()
-                bars.append(tqdm(total=self.max_iter, initial=step, desc=name, unit="step"))
-            bar = bars[-1]
-            mse = max(loss, 1e-30) * y_scale**2
-            bar.set_postfix(loss=f"{loss:.3g}", psnr=f"{10 * math.log10(peak**2 / mse):.2f}")
-            bar.update(step - bar.n)
-            if step == self.max_iter:
-                bar.refresh()  # tqdm rate-limits redraws; always show the final state
-
-        update.close = lambda: bars[-1].close()  # type: ignore[attr-defined]
-        return update
+        return progress_bar(type(self).__name__, self.max_iter, y_scale, peak, compiling)
 
 
 def value_frame(y2d: np.ndarray) -> tuple[float, float, float]:
@@ -850,21 +822,6 @@ def value_frame(y2d: np.ndarray) -> tuple[float, float, float]:
         )
     data_range = y_max - y_min if y_max > y_min else 1.0
     return (y_max + y_min) / 2, data_range / 2, data_range
-
-
-def _joined_history(previous: dict | None, result) -> dict:
-    """``history_`` of a fit: the steps of ``result`` after those of a warm start's
-    ``previous`` history, with step numbers and seconds continuing from it."""
-    history = {"step": [], "loss": [], "learning_rate": [], "seconds": []}
-    if previous is not None:
-        history = {key: list(values) for key, values in previous.items()}
-    first_step = len(history["step"]) + 1
-    elapsed = history["seconds"][-1] if history["seconds"] else 0.0
-    history["step"] += list(range(first_step, first_step + len(result.loss_curve)))
-    history["loss"] += list(result.loss_curve)
-    history["learning_rate"] += list(result.learning_rates)
-    history["seconds"] += [elapsed + seconds for seconds in result.seconds]
-    return history
 
 
 def common_params(namespace: dict) -> dict:

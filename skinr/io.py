@@ -26,14 +26,13 @@ NIfTI (.nii, .nii.gz)     nibabel (voxel size from the header)    ``nibabel``
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_write
+from ._files import atomic_target
 from .signals import to_coords
 
 __all__ = ["KINDS", "MAX_SAMPLES", "Signal", "SignalFileError", "read", "write"]
@@ -436,12 +435,9 @@ def write(
         "video": _write_video,
         "volume": _write_volume,
     }[kind]
-    # The encoders write to a path; a private folder keeps parallel writers apart, and
-    # the finished bytes replace ``path`` in one step.
-    with tempfile.TemporaryDirectory(prefix="skinr-write-") as folder:
-        temporary = Path(folder) / f"signal{suffix}"
+    # The encoders write to a path; they get a temporary one with the same suffix.
+    with atomic_target(path, suffix=suffix) as temporary:
         writer(temporary, suffix, values, spacing)
-        atomic_write(path, temporary.read_bytes())
     return path
 
 

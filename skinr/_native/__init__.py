@@ -28,7 +28,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -36,7 +35,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .._files import user_umask
+from .._files import atomic_target
 
 __all__ = [
     "fits",
@@ -116,21 +115,14 @@ def _build(compiler: str, version: str, source_path: Path = SOURCE) -> Path:
         return target
     # Build beside the target and rename: processes building at once (joblib, Dask
     # workers) each finish with a whole file, never load a half-written one.
-    handle, partial = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(handle)
-    try:
+    with atomic_target(target, mode=0o777, suffix=".so") as partial:
         subprocess.run(
-            [compiler, *FLAGS, str(source_path), "-o", partial],
+            [compiler, *FLAGS, str(source_path), "-o", str(partial)],
             check=True,
             capture_output=True,
             text=True,
             timeout=120,
         )
-        os.chmod(partial, 0o777 & ~user_umask())
-        os.replace(partial, target)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
     return target
 
 
