@@ -49,7 +49,9 @@ def fit_row(label, grid, depth, width, X, y, steps, learning_rate=1e-4):
         model = skinr.SIREN(width, depth, **common)
     else:
         # The paper's omega_0 = 30 at every cell size (skinr's default "auto" scales it).
-        model = skinr.EnsembleINR(grid=grid, width=width, depth=depth, omega_0=30.0, **common)
+        model = skinr.EnsembleINR(
+            grid=grid, width=width, depth=depth, blending="nearest", omega_0=30.0, **common
+        )
     model.fit(X, y)
     scale = model.y_scale_ / 0.5  # targets as the paper maps them, (x - 0.5) / 0.5
     return {
@@ -90,7 +92,9 @@ def step_speed(sizes=(128, 256), steps=40, repeats=3):
                 if label == "SIREN":
                     model = skinr.SIREN(256, 3, **common)
                 else:
-                    model = skinr.EnsembleINR(grid=32, width=128, depth=1, omega_0=30.0, **common)
+                    model = skinr.EnsembleINR(
+                        grid=32, width=128, depth=1, blending="nearest", omega_0=30.0, **common
+                    )
                 if label == "S4 baddbmm":
                     skinr._native.supports = lambda x, weight: False
                 try:
@@ -152,7 +156,11 @@ def main(argv=None):
 
     search = StructureSearchCV(
         skinr.EnsembleINR(
-            grid=min(8, args.size // 4), omega_0=30.0, max_iter=args.search_steps, device="cpu"
+            grid=min(8, args.size // 4),
+            blending="nearest",
+            omega_0=30.0,
+            max_iter=args.search_steps,
+            device="cpu",
         ),
         widths=(32, 64, 128, 256),
         depths=(1, 2, 3),

@@ -2,8 +2,8 @@
 
 Run: `python examples/ensemble_image.py [--size 128] [--steps 500] [--out skinr-examples]`
 Writes ensemble.png: the image, the ensemble's reconstruction with its cell grid drawn
-over it, and a 4x super-resolved crop across a cell corner (each cell is fitted alone, so
-seams can show between cells when rendering between the training pixels).
+over it, and a 4x super-resolved crop across a cell corner, where the blended cells meet
+without a seam (with ``blending="nearest"``, the paper's hard cells, a step shows there).
 """
 
 import argparse

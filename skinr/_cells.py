@@ -13,6 +13,7 @@ Cells are numbered in row-major order over the grid (the last dimension fastest)
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from numbers import Integral
@@ -22,16 +23,20 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "BlendedCells",
     "CellCensus",
     "CellLayout",
     "CellSort",
     "SharedGrid",
+    "blended_cells",
     "cell_bounds",
     "check_cell_counts",
     "check_cells",
     "distinct_per_axis",
     "from_cells",
     "group_by_cell",
+    "grouped_blended_forward",
+    "grouped_blended_mse",
     "grouped_mse",
     "locate_cells",
     "merge_distinct",
@@ -261,6 +266,25 @@ def n_cells_total(n_cells: Sequence[int]) -> int:
     return total
 
 
+def _in_cell_units(coords: Tensor, n_cells: Sequence[int]) -> tuple[Tensor, Tensor]:
+    """The cells per dimension and the coordinates in cell units, ``[0, n]`` inside."""
+    if coords.shape[-1] != len(n_cells):
+        raise ValueError(
+            f"A cell grid of {len(n_cells)} dimensions cannot locate coordinates "
+            f"with {coords.shape[-1]} dimensions."
+        )
+    counts = torch.as_tensor(list(n_cells), dtype=coords.dtype, device=coords.device)
+    return counts, (coords + 1) * (0.5 * counts)
+
+
+def _row_major(per_dim: Tensor, n_cells: Sequence[int]) -> Tensor:
+    """Flat row-major cell index of per-dimension cell indices ``(n, n_dims)``."""
+    cell = torch.zeros(per_dim.shape[0], dtype=torch.long, device=per_dim.device)
+    for k, n in enumerate(n_cells):
+        cell = cell * int(n) + per_dim[:, k]
+    return cell
+
+
 def locate_cells(coords: Tensor, n_cells: Sequence[int]) -> tuple[Tensor, Tensor]:
     """Cell index and local coordinate of every point.
 
@@ -278,20 +302,97 @@ def locate_cells(coords: Tensor, n_cells: Sequence[int]) -> tuple[Tensor, Tensor
     local : Tensor of shape (n_samples, n_dims)
         Coordinate rescaled so that its cell spans [-1, 1].
     """
-    if coords.shape[-1] != len(n_cells):
-        raise ValueError(
-            f"A cell grid of {len(n_cells)} dimensions cannot locate coordinates "
-            f"with {coords.shape[-1]} dimensions."
-        )
-    counts = torch.as_tensor(list(n_cells), dtype=coords.dtype, device=coords.device)
-    scaled = (coords + 1) * (0.5 * counts)
+    counts, scaled = _in_cell_units(coords, n_cells)
     per_dim = torch.minimum(torch.floor(scaled).clamp_min(0), counts - 1)
     local = 2 * (scaled - per_dim) - 1
-    per_dim = per_dim.long()
-    cell = torch.zeros(coords.shape[0], dtype=torch.long, device=coords.device)
-    for k, n in enumerate(n_cells):
-        cell = cell * int(n) + per_dim[:, k]
-    return cell, local
+    return _row_major(per_dim.long(), n_cells), local
+
+
+@dataclass
+class BlendedCells:
+    """The cells that share each point under a smooth partition of unity.
+
+    ``cell[c, i]`` is the ``c``-th of the (up to) ``2^n_dims`` cells whose centres
+    surround point ``i``, ``local[c, i]`` the point's coordinate in that cell's frame
+    (the cell spans [-1, 1]; the blend reaches into [-2, 2]), ``weight[c, i]`` its
+    share. Shares are non-negative and sum to 1 for every point.
+    """
+
+    cell: Tensor
+    local: Tensor
+    weight: Tensor
+
+    @property
+    def n_corners(self) -> int:
+        return self.cell.shape[0]
+
+
+def blended_cells(coords: Tensor, n_cells: Sequence[int]) -> BlendedCells:
+    """Cells, local coordinates and weights of a C1 blend of neighbouring cells.
+
+    Along each dimension a point between the centres of cells ``j`` and ``j + 1``, at
+    fraction ``t`` of the way, gives cell ``j + 1`` the share ``s = 3 t^2 - 2 t^3``
+    (smoothstep) and cell ``j`` the share ``1 - s``; a point's weight for a cell is the
+    product over dimensions. At a cell centre only that cell counts, and since ``s``
+    has zero slope at both ends a blend of smooth cell functions stays smooth: no seam
+    at cell borders, where hard cells (:func:`locate_cells`) jump. Beyond the outermost
+    centres (and outside the domain) the edge cell takes the whole weight. A dimension
+    with a single cell contributes one corner, so a grid with ``k`` split dimensions
+    has ``2^k`` corners per point.
+    """
+    counts, scaled = _in_cell_units(coords, n_cells)
+    # Cell centres at the integers 0 .. n - 1.
+    centred = scaled - 0.5
+    below = torch.floor(centred)
+    upper_share = (centred - below).clamp(0, 1)
+    upper_share = upper_share * upper_share * (3 - 2 * upper_share)
+    # Beyond the outermost centres both corners are the edge cell (shares still sum to
+    # 1): every cell then receives two cells' worth of points per dimension, so the
+    # grouped batches of a regular grid need no padding.
+    bounds = [torch.zeros_like(counts), counts - 1]
+    corner_index = (below.clamp(*bounds), (below + 1).clamp(*bounds))
+    split = [k for k, n in enumerate(n_cells) if int(n) > 1]
+    cells, locals_, weights = [], [], []
+    for corner in itertools.product((0, 1), repeat=len(split)):
+        per_dim = corner_index[0].clone()
+        weight = torch.ones_like(coords[:, 0])
+        for k, offset in zip(split, corner, strict=True):
+            per_dim[:, k] = corner_index[offset][:, k]
+            weight = weight * (upper_share[:, k] if offset else 1 - upper_share[:, k])
+        local = 2 * (scaled - per_dim) - 1
+        cells.append(_row_major(per_dim.long(), n_cells))
+        locals_.append(local)
+        weights.append(weight)
+    return BlendedCells(torch.stack(cells), torch.stack(locals_), torch.stack(weights))
+
+
+def _blend(out: Tensor, blend: BlendedCells) -> Tensor:
+    """``(n_corners * n, f)`` corner outputs -> ``(n, f)`` weighted sums."""
+    corners = out.view(blend.n_corners, -1, out.shape[-1])
+    return (corners * blend.weight.unsqueeze(-1)).sum(dim=0)
+
+
+def grouped_blended_forward(forward_cells, blend: BlendedCells, n_cells: int) -> Tensor:
+    """A per-cell network blended over :func:`blended_cells`' neighbours, ``(n, f)``."""
+    n_dims = blend.local.shape[-1]
+    out = grouped_forward(
+        forward_cells, blend.cell.reshape(-1), blend.local.reshape(-1, n_dims), n_cells
+    )
+    return _blend(out, blend)
+
+
+def grouped_blended_mse(forward_cells, blend: BlendedCells, values: Tensor, n_cells: int):
+    """:func:`grouped_mse` for a blended network: the corner points are grouped once per
+    fit and every ``loss()`` runs the cells on them, blends and compares."""
+    n_dims = blend.local.shape[-1]
+    layout = group_by_cell(blend.cell.reshape(-1), n_cells)
+    grouped_inputs = to_cells(blend.local.reshape(-1, n_dims), layout)
+
+    def loss() -> Tensor:
+        out = from_cells(forward_cells(grouped_inputs, layout.groups), layout)
+        return torch.nn.functional.mse_loss(_blend(out, blend), values)
+
+    return loss
 
 
 @dataclass

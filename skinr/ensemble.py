@@ -31,9 +31,12 @@ import torch
 from torch import Tensor, nn
 
 from ._cells import (
+    blended_cells,
     check_cell_counts,
     check_cells,
     distinct_per_axis,
+    grouped_blended_forward,
+    grouped_blended_mse,
     grouped_forward,
     grouped_mse,
     locate_cells,
@@ -112,6 +115,8 @@ class EnsembleNet(nn.Module):
     by cell, ``(n_cells, n_points, n_dims)``, to ``(n_cells, n_points, n_outputs)``, or
     those of the given ``cells`` only, ``(len(cells), n_points, n_dims)``.
     ``depth`` counts the ``width x width`` layers of each sub-network (the paper's d).
+    ``blending="nearest"`` gives every point to its own cell (the paper); "smooth"
+    to the cells around it under :func:`skinr._cells.blended_cells`' partition of unity.
     """
 
     def __init__(
@@ -123,6 +128,7 @@ class EnsembleNet(nn.Module):
         depth: int,
         *,
         base: str = "siren",
+        blending: str = "nearest",
         omega_0: float = DEFAULT_OMEGA_0,
         n_frequencies: int = 16,
         scale: float = 1.0,
@@ -130,6 +136,7 @@ class EnsembleNet(nn.Module):
     ) -> None:
         super().__init__()
         self.grid, self.base, self.omega_0 = tuple(grid), base, omega_0
+        self.blending = blending
         self.n_cells = n_cells_total(grid)
         kind = BASES[base]
         self.activation = kind.activation
@@ -163,11 +170,31 @@ class EnsembleNet(nn.Module):
         return self.output(h, cells)
 
     def forward(self, coords: Tensor) -> Tensor:
+        if self.blending == "smooth":
+            blend = blended_cells(coords, self.grid)
+            return grouped_blended_forward(self.forward_cells, blend, self.n_cells)
         cell, local = locate_cells(coords, self.grid)
         return grouped_forward(self.forward_cells, cell, local, self.n_cells)
 
+    def whole_signal_loss(self, coords: Tensor, values: Tensor):
+        """``loss()`` over a held signal, its points grouped by cell once."""
+        if self.blending == "smooth":
+            blend = blended_cells(coords, self.grid)
+            return grouped_blended_mse(self.forward_cells, blend, values, self.n_cells)
+        cell, local = locate_cells(coords, self.grid)
+        return grouped_mse(self.forward_cells, cell, local, values, self.n_cells)
+
+    @property
+    def n_corners(self) -> int:
+        """Sub-networks each point passes through: 1, or 2 per split dimension blended."""
+        if self.blending != "smooth":
+            return 1
+        return 2 ** sum(1 for n in self.grid if n > 1)
+
     def flops(self, n_samples: int) -> int:
-        """ENRP's closed form ``2 N (d_in w + d w^2 + w d_out)`` (+ the encoding)."""
+        """ENRP's closed form ``2 N (d_in w + d w^2 + w d_out)`` (+ the encoding), times
+        the cells each point passes through."""
+        n_samples = n_samples * self.n_corners
         total = sum(layer.flops(n_samples) for layer in self.hidden) + self.output.flops(n_samples)
         if self.encoding is not None:
             total += self.encoding.flops(n_samples)
@@ -197,6 +224,16 @@ class EnsembleINR(BaseINR):
     base : {"siren", "relu", "fourier"}, default="siren"
         Sub-network kind: SIREN, a plain ReLU MLP, or a ReLU MLP on Gaussian Fourier
         features of the local coordinate (each cell its own feature matrix).
+    blending : {"smooth", "nearest"}, default="smooth"
+        How cells meet. "nearest" is the paper's: a point is its own cell's
+        sub-network output, so neighbouring sub-networks meet in a step at every
+        border, and a render between the training samples shows the cell grid.
+        "smooth" blends the sub-networks of the (up to ``2^n_dims``) cells around a
+        point with smoothstep weights that sum to one, each cell's weight 1 at its
+        centre and 0 at its neighbours' (a C1 partition of unity): the ensemble is one
+        smooth function, each point costs ``2^n_dims`` sub-network passes
+        (``count_flops`` counts them), and the sub-networks train together where
+        they overlap.
     omega_0 : "auto" or float, default="auto"
         Frequency factor of the SIREN sub-networks (first and hidden layers), in the
         local coordinates of a cell. "auto" uses the samples per cell along the
@@ -228,7 +265,9 @@ class EnsembleINR(BaseINR):
         The sub-networks' frequency factor: ``omega_0``, or the one "auto" chose.
     empty_cells_ : ndarray of int
         Cells (row-major indices) that received no training point. Their output layer
-        is zeroed, so they predict the middle of the training range, ``y_offset_``.
+        is zeroed before training: with ``blending="nearest"`` they predict the middle
+        of the training range, ``y_offset_``; blended, they learn from the
+        neighbouring samples their blend reaches.
     n_params_ : int
         Trainable parameters (all cells).
     %(common_attributes)s
@@ -240,12 +279,14 @@ class EnsembleINR(BaseINR):
 
     Notes
     -----
-    A point ``x`` in cell ``m`` with corners ``[a, b]`` is predicted by sub-network
-    ``m`` at the local coordinate ``2 (x - a) / (b - a) - 1`` (paper Eq. 4). Cells are
-    half-open ``[a, b)`` per dimension (the last cell is closed), so a point on a border
-    belongs to the upper cell; points outside the fitted domain go to the nearest edge
-    cell. The FLOPs of the ensemble do not depend on the grid: each point passes through
-    one sub-network, ``2 (n_dims w + d w^2 + w n_outputs)`` per point (paper Table I).
+    Sub-network ``m``, of the cell with corners ``[a, b]``, sees a point ``x`` at the
+    local coordinate ``2 (x - a) / (b - a) - 1`` (paper Eq. 4). With
+    ``blending="nearest"`` a point is its own cell's output; cells are half-open
+    ``[a, b)`` per dimension (the last cell is closed), so a point on a border belongs
+    to the upper cell, and points outside the fitted domain go to the nearest edge
+    cell. The FLOPs do not depend on the grid: each point passes through one
+    sub-network, ``2 (n_dims w + d w^2 + w n_outputs)`` per point (paper Table I), or
+    through ``2^k`` of them when blended over ``k`` split dimensions.
 
     References
     ----------
@@ -271,6 +312,7 @@ class EnsembleINR(BaseINR):
         "width": [Interval(Integral, 1, None, closed="left")],
         "depth": [Interval(Integral, 0, None, closed="left")],
         "base": [StrOptions(set(BASES))],
+        "blending": [StrOptions({"smooth", "nearest"})],
         "omega_0": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "n_frequencies": [Interval(Integral, 1, None, closed="left")],
         "scale": [Interval(Real, 0, None, closed="neither")],
@@ -283,6 +325,7 @@ class EnsembleINR(BaseINR):
         depth=1,
         *,
         base="siren",
+        blending="smooth",
         omega_0="auto",
         n_frequencies=16,
         scale=2.0,
@@ -313,6 +356,7 @@ class EnsembleINR(BaseINR):
         self.width = width
         self.depth = depth
         self.base = base
+        self.blending = blending
         self.omega_0 = omega_0
         self.n_frequencies = n_frequencies
         self.scale = scale
@@ -336,6 +380,7 @@ class EnsembleINR(BaseINR):
             self.width,
             self.depth,
             base=self.base,
+            blending=self.blending,
             omega_0=self.omega_0_,
             n_frequencies=self.n_frequencies,
             scale=self.scale,
@@ -345,14 +390,10 @@ class EnsembleINR(BaseINR):
     def _objective(self, module, signal, generator):
         census = check_cells(module, signal.chunks(), "grid", self.grid)
 
-        def whole_signal(coords, values):
-            cell, local = locate_cells(coords, module.grid)
-            return grouped_mse(module.forward_cells, cell, local, values, module.n_cells)
-
         return signal.objective(
             module,
             generator,
-            whole_signal=whole_signal,
+            whole_signal=module.whole_signal_loss,
             fitted={"empty_cells_": census.empty().cpu().numpy()},
         )
 

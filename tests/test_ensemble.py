@@ -43,7 +43,11 @@ def test_params_scale_with_cells():
     model = EnsembleINR(grid=4, width=64, depth=2, max_iter=1, device="cpu").fit(X, y)
     one = (2 * 64 + 64) + 2 * (64 * 64 + 64) + (64 * 3 + 3)
     assert model.n_params_ == 16 * one and model.n_cells_ == 16
-    assert model.count_flops(X) == 2 * 256 * (2 * 64 + 2 * 64 * 64 + 64 * 3)
+    per_point = 2 * (2 * 64 + 2 * 64 * 64 + 64 * 3)
+    # A smooth blend runs every point through the 4 cells around it.
+    assert model.count_flops(X) == 4 * 256 * per_point
+    model.set_params(blending="nearest").fit(X, y)
+    assert model.count_flops(X) == 256 * per_point
 
 
 def test_batched_cells_equal_independent_sirens():
@@ -78,13 +82,14 @@ def test_grid_fast_path_equals_scattered_path():
     )
 
 
-def test_cells_are_independent():
+def test_nearest_cells_are_independent():
     """Changing the signal inside one cell changes no other cell's predictions."""
     X, y = to_coords(skinr.datasets.perlin_noise((16, 16), 2, random_state=1))
     changed = y.copy()
     block = (X[:, 0] < -0.5) & (X[:, 1] < -0.5)  # part of cell 0 of a 2 x 2 grid
     changed[block] = y.min() + 0.5 * (y[block] - y.min())
     params = dict(grid=2, width=16, max_iter=40, device="cpu", random_state=0, domain=(-1, 1))
+    params["blending"] = "nearest"
     a = EnsembleINR(**params).fit(X, y)
     b = EnsembleINR(**params).fit(X, changed)
     assert a.y_offset_ == b.y_offset_  # the range did not change
@@ -95,7 +100,9 @@ def test_cells_are_independent():
 
 def test_border_points_go_to_the_upper_cell():
     X, y = to_coords(np.arange(64, dtype=float).reshape(8, 8))
-    model = EnsembleINR(grid=2, width=8, max_iter=5, device="cpu", random_state=0).fit(X, y)
+    model = EnsembleINR(
+        grid=2, width=8, max_iter=5, blending="nearest", device="cpu", random_state=0
+    ).fit(X, y)
     border = np.array([[0.0, 0.5]])  # on the line between the two rows of cells
     local = torch.tensor([[[-1.0, 0.0]]])  # bottom-right cell 3, local (-1, 0)
     with torch.no_grad():
@@ -108,7 +115,13 @@ def test_empty_cells_predict_the_middle_of_the_range():
     X, y = to_coords(skinr.datasets.perlin_noise((16, 16), 2, random_state=2))
     keep = ~((X[:, 0] > 0) & (X[:, 1] > 0))  # no training point in the last cell
     model = EnsembleINR(
-        grid=2, width=8, max_iter=20, device="cpu", random_state=0, domain=(-1, 1)
+        grid=2,
+        width=8,
+        max_iter=20,
+        blending="nearest",
+        device="cpu",
+        random_state=0,
+        domain=(-1, 1),
     ).fit(X[keep], y[keep])
     np.testing.assert_array_equal(model.empty_cells_, [3])
     hole = model.predict(np.array([[0.5, 0.5], [0.9, 0.2]]))
@@ -178,3 +191,33 @@ def test_bad_input(params, X, match):
     with pytest.raises(ValueError, match=match):
         model.fit(X, np.zeros(len(X)))
     assert not hasattr(model, "module_")
+
+
+def test_smooth_blend_is_a_partition_of_unity_peaked_at_cell_centres():
+    from skinr._cells import blended_cells
+
+    coords = torch.rand(500, 3, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2
+    blend = blended_cells(coords, [4, 1, 3])
+    assert blend.n_corners == 4  # the single-cell dimension adds no corner
+    assert bool((blend.weight >= 0).all())
+    torch.testing.assert_close(blend.weight.sum(0), torch.ones(500))
+    centre = torch.tensor([[-0.25, 0.3, 2 / 3]])  # centre of cell (1, 0, 2)
+    at_centre = blended_cells(centre, [4, 1, 3])
+    owner = at_centre.weight[:, 0].argmax()
+    assert at_centre.weight[owner, 0] == pytest.approx(1, abs=1e-6)
+    assert at_centre.cell[owner, 0] == 1 * 3 + 2
+    torch.testing.assert_close(at_centre.local[owner, 0], torch.tensor([0.0, 0.3, 0.0]))
+
+
+def test_smooth_blending_removes_the_step_at_cell_borders():
+    """Just below and above a border, hard cells jump; blended cells agree."""
+    X, y = to_coords(skinr.datasets.perlin_noise((16, 16), 4, random_state=0))
+    border = np.array([[-1e-4, 0.3], [1e-4, 0.3], [0.3, -1e-4], [0.3, 1e-4]])
+    jumps = {}
+    for blending in ("nearest", "smooth"):
+        model = EnsembleINR(
+            grid=2, width=16, max_iter=40, blending=blending, device="cpu", random_state=0
+        ).fit(X, y)
+        p = model.predict(border)
+        jumps[blending] = max(abs(p[1] - p[0]), abs(p[3] - p[2]))
+    assert jumps["smooth"] < 1e-3 < jumps["nearest"]
