@@ -138,9 +138,12 @@ def test_parameters_and_flops():
 
 def test_scales_finer_than_the_samples_are_capped():
     X, y = to_coords(np.random.RandomState(0).random_sample((8, 32)))
-    model = small(depth=5).fit(X, y)  # fine-to-coarse: 32, 16, 8, 4, 2 cells per unit
+    model = small(depth=5, min_samples_per_cell=1).fit(X, y)  # 32, 16, 8, 4, 2 per unit
     np.testing.assert_array_equal(model.tile_scales_[:, 0], [8, 8, 8, 4, 2])
     np.testing.assert_array_equal(model.tile_scales_[:, 1], [32, 16, 8, 4, 2])
+    model.set_params(min_samples_per_cell=4).fit(X, y)
+    np.testing.assert_array_equal(model.tile_scales_[:, 0], [2, 2, 2, 2, 2])
+    np.testing.assert_array_equal(model.tile_scales_[:, 1], [8, 8, 8, 4, 2])
 
 
 @pytest.mark.parametrize(
