@@ -28,6 +28,7 @@ __all__ = [
     "CellLayout",
     "CellSort",
     "SharedGrid",
+    "blend_outputs",
     "blended_cells",
     "cell_bounds",
     "check_cell_counts",
@@ -366,7 +367,7 @@ def blended_cells(coords: Tensor, n_cells: Sequence[int]) -> BlendedCells:
     return BlendedCells(torch.stack(cells), torch.stack(locals_), torch.stack(weights))
 
 
-def _blend(out: Tensor, blend: BlendedCells) -> Tensor:
+def blend_outputs(out: Tensor, blend: BlendedCells) -> Tensor:
     """``(n_corners * n, f)`` corner outputs -> ``(n, f)`` weighted sums."""
     corners = out.view(blend.n_corners, -1, out.shape[-1])
     return (corners * blend.weight.unsqueeze(-1)).sum(dim=0)
@@ -378,7 +379,7 @@ def grouped_blended_forward(forward_cells, blend: BlendedCells, n_cells: int) ->
     out = grouped_forward(
         forward_cells, blend.cell.reshape(-1), blend.local.reshape(-1, n_dims), n_cells
     )
-    return _blend(out, blend)
+    return blend_outputs(out, blend)
 
 
 def grouped_blended_mse(forward_cells, blend: BlendedCells, values: Tensor, n_cells: int):
@@ -390,7 +391,7 @@ def grouped_blended_mse(forward_cells, blend: BlendedCells, values: Tensor, n_ce
 
     def loss() -> Tensor:
         out = from_cells(forward_cells(grouped_inputs, layout.groups), layout)
-        return torch.nn.functional.mse_loss(_blend(out, blend), values)
+        return torch.nn.functional.mse_loss(blend_outputs(out, blend), values)
 
     return loss
 

@@ -40,7 +40,10 @@ import torch
 from torch import Tensor, nn
 
 from ._cells import (
+    BlendedCells,
     SharedGrid,
+    blend_outputs,
+    blended_cells,
     check_cells,
     locate_cells,
     n_cells_total,
@@ -65,11 +68,13 @@ MAX_AUTO_HEADS = 64
 @dataclass
 class RepeatedPositions:
     """Points whose local positions repeat across cells: ``template`` holds the distinct
-    positions, ``inverse[i]`` point ``i``'s among them, ``cell[i]`` its cell."""
+    positions, ``inverse[i]`` point ``i``'s among them, ``cell[i]`` its cell. Blended,
+    the entries run over every (corner, point) pair and ``blend`` combines them."""
 
     template: Tensor
     inverse: Tensor
     cell: Tensor
+    blend: BlendedCells | None = None
 
 
 class SparseHeads(nn.Module):
@@ -175,7 +180,11 @@ class MultiHeadNet(nn.Module):
     ``forward`` is the general path, ``(n, n_dims) -> (n, n_outputs)``;
     ``forward_grid`` evaluates local positions shared by all cells,
     ``(n_local, n_dims) -> (n_local, n_heads, n_outputs)``. ``depth`` counts the body's
-    ReLU layers (the paper: 4 of width 256).
+    ReLU layers (the paper: 4 of width 256). ``blending="nearest"`` gives a point its
+    own cell's head (the paper); "smooth" the heads of the cells around it, each on the
+    body at the point's position in that cell, weighted by
+    :func:`skinr._cells.blended_cells` (no grid fast path then: the repeated-position
+    path serves regular grids).
     """
 
     def __init__(
@@ -189,10 +198,12 @@ class MultiHeadNet(nn.Module):
         *,
         head_bias: bool = True,
         head_init_bound: float | None = None,
+        blending: str = "nearest",
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         self.grid = tuple(heads)
+        self.blending = blending
         self.n_heads = n_cells_total(heads)
         sizes = [n_dims] + [width] * depth
         self.body = nn.ModuleList(
@@ -220,9 +231,25 @@ class MultiHeadNet(nn.Module):
             h = torch.relu(layer(h))
         return h
 
+    def locate(self, coords: Tensor) -> tuple[Tensor, Tensor, BlendedCells | None]:
+        """Head and local coordinate of every point, or of every (corner, point) pair
+        with the blend that combines them."""
+        if self.blending != "smooth":
+            return (*locate_cells(coords, self.grid), None)
+        blend = blended_cells(coords, self.grid)
+        return blend.cell.reshape(-1), blend.local.reshape(-1, coords.shape[1]), blend
+
+    @property
+    def n_corners(self) -> int:
+        """Heads each point reads: 1, or 2 per split dimension blended."""
+        if self.blending != "smooth":
+            return 1
+        return 2 ** sum(1 for n in self.grid if n > 1)
+
     def forward(self, coords: Tensor) -> Tensor:
-        cell, local = locate_cells(coords, self.grid)
-        return self.heads.forward_points(self.features(local), cell)
+        cell, local, blend = self.locate(coords)
+        out = self.heads.forward_points(self.features(local), cell)
+        return out if blend is None else blend_outputs(out, blend)
 
     def forward_grid(self, template: Tensor, heads: Tensor | None = None) -> Tensor:
         return self.heads.forward_grid(self.features(template), heads)
@@ -231,26 +258,62 @@ class MultiHeadNet(nn.Module):
         """The points' local positions, when they repeat across cells (any regular grid
         the heads align with, whatever its resolution or the chunk it comes in); None
         when most points sit at positions of their own (scattered points)."""
-        cell, local = locate_cells(coords, self.grid)
+        cell, local, blend = self.locate(coords)
         atol = 1e-5 + 2e-6 * max(self.grid)
         keys = torch.round(local / atol).long()
         unique, inverse, counts = torch.unique(keys, dim=0, return_inverse=True, return_counts=True)
-        if unique.shape[0] > coords.shape[0] // 2:
+        if unique.shape[0] > local.shape[0] // 2:
             return None
         template = local.new_zeros(unique.shape[0], local.shape[1]).index_add_(0, inverse, local)
         template /= counts.unsqueeze(1).to(local.dtype)
-        return RepeatedPositions(template, inverse, cell)
+        return RepeatedPositions(template, inverse, cell, blend)
+
+    @staticmethod
+    def _head_table(positions: RepeatedPositions) -> Tensor | None:
+        """The heads the points read, when evaluating each of them at every distinct
+        position costs at most 4 times the points' own reads (None otherwise)."""
+        used = torch.unique(positions.cell)
+        if positions.template.shape[0] * used.numel() > 4 * positions.inverse.numel():
+            return None
+        return used
 
     def forward_repeated(self, positions: RepeatedPositions) -> Tensor:
-        """The body once per distinct local position, each point's own head on it."""
+        """The body once per distinct local position, each point's own heads on it.
+
+        When few positions and heads repeat, every head in use runs at every position
+        in one flat pass and each point picks its entry, so training's backward
+        scatters one number per point (gathering the features per point instead
+        scatters a whole connection row per point into a few body rows: measured
+        10x slower per step)."""
         features = self.features(positions.template)
         heads = self.heads
-        gathered = features[positions.inverse.unsqueeze(1), heads.connections[positions.cell]]
-        out = torch.bmm(gathered.unsqueeze(1), heads.weight[positions.cell]).squeeze(1)
-        return out if heads.bias is None else out + heads.bias[positions.cell]
+        used = self._head_table(positions)
+        if used is not None:
+            table = heads.forward_grid(features, used)
+            out = table[positions.inverse, torch.searchsorted(used, positions.cell)]
+        else:
+            connections = heads.connections[positions.cell]
+            gathered = features[positions.inverse.unsqueeze(1), connections]
+            out = torch.bmm(gathered.unsqueeze(1), heads.weight[positions.cell]).squeeze(1)
+            if heads.bias is not None:
+                out = out + heads.bias[positions.cell]
+        return out if positions.blend is None else blend_outputs(out, positions.blend)
+
+    def repeated_flops(self, positions: RepeatedPositions) -> int:
+        """What :meth:`forward_repeated` computes."""
+        used = self._head_table(positions)
+        n_reads = (
+            positions.inverse.numel()
+            if used is None
+            else (positions.template.shape[0] * used.numel())
+        )
+        return self.body_flops(positions.template.shape[0]) + self.heads.flops(n_reads)
 
     def shared_grid(self, coords: Tensor) -> SharedGrid | None:
-        """The grid fast path's layout of ``coords``, or None when it does not apply."""
+        """The grid fast path's layout of ``coords``, or None when it does not apply
+        (always, blended: a point reads several heads)."""
+        if self.blending == "smooth":
+            return None
         cell, local = locate_cells(coords, self.grid)
         # float32 rounding of a coordinate grows with the cells per dimension.
         atol = 1e-5 + 2e-6 * max(self.grid)
@@ -260,8 +323,9 @@ class MultiHeadNet(nn.Module):
         return sum(layer.flops(n_points) for layer in self.body)
 
     def flops(self, n_samples: int) -> int:
-        """General path: the body and one head per point."""
-        return self.body_flops(n_samples) + self.heads.flops(n_samples)
+        """General path: the body and a head per point and corner."""
+        n_evaluations = n_samples * self.n_corners
+        return self.body_flops(n_evaluations) + self.heads.flops(n_evaluations)
 
     def grid_flops(self, n_local: int, n_heads: int) -> int:
         """Grid fast path: the body once per local position, every head at each."""
@@ -299,6 +363,15 @@ class MultiHeadReLU(BaseINR):
     head_init_bound : float or None, default=None
         Head weights start U(±head_init_bound); None uses the official code's
         ``sqrt(3 / (n_connections * n_heads))``, tiny for many heads.
+    blending : {"smooth", "nearest"}, default="smooth"
+        How heads meet. "nearest" is the paper's: a point reads its own cell's head,
+        so the output steps at every cell border and a render between the training
+        samples shows the cells as blocks. "smooth" reads the heads of the (up to
+        ``2^n_dims``) cells around a point, each on the body at the point's position
+        in that head's cell, weighted by smoothstep shares that sum to one (a C1
+        partition of unity; ``docs/estimators/multihead.md``): ``2^n_dims`` body
+        passes and head reads per point off a grid, and on a regular grid the body
+        still runs once per distinct local position.
     fast_path : {"auto", True, False}, default="auto"
         The grid fast path (one body pass per local position, all heads together),
         which applies when the coordinates hold the same local positions in every cell
@@ -324,9 +397,12 @@ class MultiHeadReLU(BaseINR):
         Number of heads (cells).
     empty_cells_ : ndarray of int
         Cells (row-major indices) that received no training point. Their heads are
-        zeroed, so they predict the middle of the training range, ``y_offset_``.
+        zeroed before training: with ``blending="nearest"`` they predict the middle of
+        the training range, ``y_offset_``; blended, they learn from the neighbouring
+        samples their blend reaches.
     grid_fast_path_ : bool
-        Whether training ran the grid fast path.
+        Whether training ran the body once per distinct local position (the grid fast
+        path, or blended, the repeated-position path).
     n_params_ : int
         Trainable parameters (body and heads).
     %(common_attributes)s
@@ -338,9 +414,12 @@ class MultiHeadReLU(BaseINR):
 
     Notes
     -----
-    A point in cell ``m`` is predicted as ``w_m . f(u)[c_m] + b_m``: ``f`` is the body,
-    ``u`` the point's coordinate rescaled so cell ``m`` spans [-1, 1], ``c_m`` the
-    head's fixed connections. Cells are half-open per dimension (the last one closed).
+    With ``blending="nearest"`` a point in cell ``m`` is predicted as
+    ``w_m . f(u_m)[c_m] + b_m``: ``f`` is the body, ``u_m`` the point's coordinate
+    rescaled so cell ``m`` spans [-1, 1], ``c_m`` the head's fixed connections; cells
+    are half-open per dimension (the last one closed). Blended, the prediction is
+    ``sum_m s_m (w_m . f(u_m)[c_m] + b_m)`` over the cells around the point, with the
+    smoothstep shares ``s_m`` of :func:`skinr._cells.blended_cells`.
 
     With ``fast_path`` on, a grid of ``P`` positions per cell over ``H`` cells costs
     ``P`` body passes and ``P H`` head evaluations instead of ``P H`` of each: that is
@@ -375,6 +454,7 @@ class MultiHeadReLU(BaseINR):
         "n_connections": [Interval(Integral, 1, None, closed="left")],
         "head_bias": ["boolean"],
         "head_init_bound": [Interval(Real, 0, None, closed="neither"), None],
+        "blending": [StrOptions({"smooth", "nearest"})],
         "fast_path": [StrOptions({"auto"}), "boolean"],
     }
 
@@ -387,6 +467,7 @@ class MultiHeadReLU(BaseINR):
         *,
         head_bias=True,
         head_init_bound=None,
+        blending="smooth",
         fast_path="auto",
         learning_rate=3e-3,
         max_iter=2000,
@@ -417,6 +498,7 @@ class MultiHeadReLU(BaseINR):
         self.n_connections = n_connections
         self.head_bias = head_bias
         self.head_init_bound = head_init_bound
+        self.blending = blending
         self.fast_path = fast_path
         super().__init__(**common_params(locals()))
 
@@ -435,6 +517,7 @@ class MultiHeadReLU(BaseINR):
             self.n_connections,
             head_bias=self.head_bias,
             head_init_bound=self.head_init_bound,
+            blending=self.blending,
             generator=generator,
         )
 
@@ -454,10 +537,12 @@ class MultiHeadReLU(BaseINR):
                 "combined with batch_size. Use fast_path='auto' or batch_size=None."
             )
         # Sampled batches (a streamed big signal among them) take the general path.
-        shared = None
+        shared = repeated = None
         if not signal.sampled and self.fast_path is not False:
             shared = module.shared_grid(signal.held()[0])
-        if self.fast_path is True and shared is None:
+            if shared is None and module.blending == "smooth":
+                repeated = module.repeated_positions(signal.held()[0])
+        if self.fast_path is True and shared is None and repeated is None:
             raise ValueError(
                 f"fast_path=True, but heads={self.heads!r} do not split the training "
                 "coordinates into cells holding the same local positions (the data "
@@ -471,13 +556,21 @@ class MultiHeadReLU(BaseINR):
                 module.forward_grid(shared.template, shared.cells), grid_values
             )
 
+        def repeated_loss(coords, values):
+            return lambda: nn.functional.mse_loss(module.forward_repeated(repeated), values)
+
+        whole_signal = None
+        if shared is not None:
+            whole_signal = grid_loss
+        elif repeated is not None:
+            whole_signal = repeated_loss
         return signal.objective(
             module,
             generator,
-            whole_signal=None if shared is None else grid_loss,
+            whole_signal=whole_signal,
             fitted={
                 "empty_cells_": census.empty().cpu().numpy(),
-                "grid_fast_path_": shared is not None,
+                "grid_fast_path_": whole_signal is not None,
             },
         )
 
@@ -515,8 +608,7 @@ class MultiHeadReLU(BaseINR):
             if shared is not None:
                 total += module.grid_flops(shared.template.shape[0], shared.cells.numel())
             elif repeated is not None:
-                total += module.body_flops(repeated.template.shape[0])
-                total += module.heads.flops(chunk.shape[0])
+                total += module.repeated_flops(repeated)
             else:
                 total += module.flops(chunk.shape[0])
         return total

@@ -48,7 +48,9 @@ def test_paper_parameter_count():
 
 def test_render_flops_follow_the_grid_fast_path():
     X = grid((256, 256))
-    model = MultiHeadReLU(max_iter=1, device="cpu", random_state=0, predict_batch_size=2**18)
+    model = MultiHeadReLU(
+        max_iter=1, blending="nearest", device="cpu", random_state=0, predict_batch_size=2**18
+    )
     model.fit(X, np.zeros(len(X)))
     render = model.grid_coordinates((512, 512))
     # 8 x 8 local positions per cell: the body runs 64 times, 4096 heads at each.
@@ -62,19 +64,34 @@ def test_render_flops_follow_the_grid_fast_path():
     assert model.count_flops(scattered) == 1000 * (body + 2 * 64)
 
 
-def test_training_runs_the_grid_fast_path_and_it_equals_the_general_path(texture):
+def test_blended_render_flops_count_every_head_a_point_reads():
+    X = grid((256, 256))
+    model = MultiHeadReLU(max_iter=1, device="cpu", random_state=0, predict_batch_size=2**18)
+    model.fit(X, np.zeros(len(X)))
+    render = model.grid_coordinates((512, 512))
+    # Positions in a cell and its neighbours' frames: 16 x 16 distinct body inputs;
+    # every point reads the heads of the 4 cells around it.
+    body = 2 * (2 * 256 + 3 * 256 * 256)
+    assert model.count_flops(render) == 256 * body + 4 * 512 * 512 * 2 * 64
+    scattered = np.random.RandomState(0).uniform(-1, 1, (1000, 2))
+    assert model.count_flops(scattered) == 4 * 1000 * (body + 2 * 64)
+
+
+@pytest.mark.parametrize("blending", ["nearest", "smooth"])
+def test_training_runs_the_grid_fast_path_and_it_equals_the_general_path(texture, blending):
     X, y = texture
-    fast = small().fit(X, y)
-    general = small(fast_path=False).fit(X, y)
+    fast = small(blending=blending).fit(X, y)
+    general = small(blending=blending, fast_path=False).fit(X, y)
     assert fast.grid_fast_path_ and not general.grid_fast_path_
     # Same initial weights, same function: the loss curves agree to float32 precision.
     np.testing.assert_allclose(fast.loss_curve_, general.loss_curve_, rtol=1e-4)
     np.testing.assert_allclose(fast.predict(X), general.predict(X), atol=1e-5)
 
 
-def test_prediction_paths_agree_on_grids_and_scattered_points(texture):
+@pytest.mark.parametrize("blending", ["nearest", "smooth"])
+def test_prediction_paths_agree_on_grids_and_scattered_points(texture, blending):
     X, y = texture
-    model = small().fit(X, y)
+    model = small(blending=blending).fit(X, y)
     render = model.grid_coordinates((32, 32))
     scattered = np.random.RandomState(1).uniform(X.min(0), X.max(0), (300, 2))
     for points in (X, render, scattered):
@@ -136,19 +153,41 @@ def test_sample_footprint_widens_regular_axes_by_half_a_spacing():
         )
 
 
-def test_a_point_reads_only_its_own_head(texture):
-    X, y = texture
-    model = small().fit(X, y)
+def nudged_head(model, X, head=5):
+    """Points, how much each prediction moves when ``head``'s bias grows by 1 (in the
+    network's [-1, 1] units), and the points normalised."""
     points = np.random.RandomState(2).uniform(X.min(0), X.max(0), (200, 2))
     before = model.predict(points)
     with torch.no_grad():
-        model.module_.heads.bias[5] += 1.0
-    after = model.predict(points)
+        model.module_.heads.bias[head] += 1.0
+    change = (model.predict(points) - before)[:, 0] / np.asarray(model.y_scale_).reshape(-1)[0]
     coords = torch.as_tensor((points - model.domain_.mean(1)) / (np.ptp(model.domain_, 1) / 2))
-    cell, _ = locate_cells(coords.float(), model.module_.grid)
-    changed = ~np.isclose(before, after).all(axis=1)
-    np.testing.assert_array_equal(changed, (cell == 5).numpy())
-    assert changed.any()
+    return change, coords.float()
+
+
+def test_a_point_reads_only_its_own_head(texture):
+    X, y = texture
+    model = small(blending="nearest").fit(X, y)
+    change, coords = nudged_head(model, X)
+    cell, _ = locate_cells(coords, model.module_.grid)
+    np.testing.assert_array_equal(~np.isclose(change, 0), (cell == 5).numpy())
+    assert (cell == 5).any()
+
+
+def test_a_blended_point_reads_the_heads_around_it_and_nothing_jumps(texture):
+    from skinr._cells import blended_cells
+
+    X, y = texture
+    model = small().fit(X, y)
+    change, coords = nudged_head(model, X)
+    blend = blended_cells(coords, model.module_.grid)
+    share = (blend.weight * (blend.cell == 5)).sum(0).numpy()
+    np.testing.assert_allclose(change, share, atol=1e-5)
+    assert (share > 0).sum() > (share == 1).sum()
+    # Either side of a cell border (x = 0 splits 4 heads per axis), the same value.
+    border = np.array([[-1e-5, 0.2], [1e-5, 0.2]]) * np.ptp(model.domain_, 1) / 2
+    side = model.predict(border + model.domain_.mean(1))
+    assert abs(side[1, 0] - side[0, 0]) < 1e-3
 
 
 def test_connections_are_sparse_distinct_and_seeded():
@@ -219,7 +258,7 @@ def test_bad_parameters_fail_before_training(texture):
 def test_empty_cells_predict_the_middle_of_the_range():
     X, y = to_coords(np.random.RandomState(0).random_sample((8, 8)))
     left = X[:, 1] < 0
-    model = small(heads=2, domain=(-1.0, 1.0)).fit(X[left], y[left])
+    model = small(heads=2, blending="nearest", domain=(-1.0, 1.0)).fit(X[left], y[left])
     np.testing.assert_array_equal(model.empty_cells_, [1, 3])
     right_points = np.array([[-0.5, 0.5], [0.5, 0.9]])
     np.testing.assert_allclose(model.predict(right_points), model.y_offset_, atol=1e-6)
