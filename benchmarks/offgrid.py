@@ -206,12 +206,15 @@ def montage(path: Path, image: np.ndarray, renders: dict) -> None:
 
 def table(results: dict, task: str) -> list[str]:
     images = list(results)
-    names = list(results[images[0]][task])
+    names = list(dict.fromkeys(n for i in images for n in results[i][task]))
     lines = [
         "| method | " + " | ".join(f"{i} PSNR / SSIM" for i in images) + " | fit PSNR | seconds |",
         "|---|" + "---:|" * (len(images) + 2),
     ]
     for name in names:
+        if any(name not in results[i][task] for i in images):
+            lines.append(f"| {name} | not run at these defaults |" + " |" * (len(images) + 1))
+            continue
         if any("refused" in results[i][task][name] for i in images):
             reason = next(
                 results[i][task][name] for i in images if "refused" in results[i][task][name]

@@ -182,6 +182,21 @@ class FINER(_ActivationINR):
         return ActivatedMLP(n_dims, n_outputs, self.width, self.depth, layer=layer, readout=readout)
 
 
+# "auto" widths of Gaussian and Gabor activations: the official values hold from these
+# samples along the longest axis up, and shrink in proportion below (a 32-pixel side
+# gets an eighth of them). At the official values a 32 x 32 image is memorised and
+# rendered as noise between its samples (4x: GaussINR 12.7 dB, WIRE 10.1, bicubic 23.3;
+# at the scaled values 23.8 and 23.4; benchmarks/offgrid.py, docs/estimators/activations.md).
+GAUSS_FULL_SAMPLES = 240
+WIRE_FULL_SAMPLES = 320
+
+
+def scaled_to_density(official: float, samples: int, full_samples: int) -> float:
+    """``official`` for signals with at least ``full_samples`` samples along the
+    longest axis, proportionally less for sparser ones."""
+    return float(official * min(1.0, samples / full_samples))
+
+
 @register
 class GaussINR(_ActivationINR):
     """MLP with Gaussian activations ``exp(-(scale z)^2)``.
@@ -192,9 +207,13 @@ class GaussINR(_ActivationINR):
         Features of every hidden layer.
     depth : int, default=3
         Number of ``width x width`` hidden layers.
-    scale : float, default=30.0
-        Inverse width of the Gaussian, as in the comparisons of WIRE's and FINER's
-        code (FINER's image script uses 30).
+    scale : "auto" or float, default="auto"
+        Inverse width of the Gaussian. The comparisons in WIRE's and FINER's code use
+        30 (FINER's image script); "auto" uses 30 from 240 samples along the signal's
+        longest axis up and ``samples / 8`` below (``scale_``): a narrower Gaussian
+        than the sample spacing memorises the samples and renders noise between them
+        (4x super-resolution of camera from 32 x 32: 12.7 dB at 30, 23.8 at "auto" = 4,
+        bicubic 23.3).
     learning_rate : float, default=5e-3
         Adam's step size (FINER's script for Gauss).
     max_iter : int, default=1000
@@ -206,6 +225,8 @@ class GaussINR(_ActivationINR):
     ----------
     module_ : ActivatedMLP
         The trained torch module.
+    scale_ : float
+        The Gaussian's inverse width: ``scale``, or what "auto" chose.
     n_params_ : int
         Trainable parameters.
     %(common_attributes)s
@@ -238,7 +259,7 @@ class GaussINR(_ActivationINR):
 
     _parameter_constraints = {
         **_ActivationINR._parameter_constraints,
-        "scale": [Interval(Real, 0, None, closed="neither")],
+        "scale": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -246,7 +267,7 @@ class GaussINR(_ActivationINR):
         width=256,
         depth=3,
         *,
-        scale=30.0,
+        scale="auto",
         learning_rate=5e-3,
         max_iter=1000,
         max_time=None,
@@ -275,8 +296,14 @@ class GaussINR(_ActivationINR):
         self.scale = scale
         super().__init__(**common_params(locals()))
 
+    def _structure(self, X, n_outputs):
+        if self.scale != "auto":
+            return {"scale_": float(self.scale)}
+        samples = samples_per_axis(X, self.predict_batch_size)
+        return {"scale_": scaled_to_density(30.0, samples, GAUSS_FULL_SAMPLES)}
+
     def _build_module(self, n_dims, n_outputs, generator):
-        scale = self.scale
+        scale = self.scale_
 
         def layer(n_in, n_out, is_first):
             return GaussianLinear(n_in, n_out, scale=scale, generator=generator)
@@ -299,10 +326,15 @@ class WIRE(_ActivationINR):
         parameter count stays near a real network's.
     depth : int, default=3
         Number of hidden complex layers after the first (FINER's comparison uses 3).
-    omega_0 : float, default=20.0
-        Frequency of the wavelet's sinusoid (the official image settings).
-    sigma_0 : float, default=10.0
-        Inverse width of its Gaussian window.
+    omega_0 : "auto" or float, default="auto"
+        Frequency of the wavelet's sinusoid. The official image setting is 20; "auto"
+        uses 20 from 320 samples along the signal's longest axis up and
+        ``samples / 16`` below (``omega_0_``).
+    sigma_0 : "auto" or float, default="auto"
+        Inverse width of its Gaussian window: officially 10; "auto" 10 from 320
+        samples up and ``samples / 32`` below (``sigma_0_``). At the official values a
+        32 x 32 image is memorised and rendered as noise (4x super-resolution of
+        camera: 10.1 dB; at "auto" = 2 and 1: 23.4, bicubic 23.3).
     learning_rate : float, default=1e-3
         Adam's step size. FINER's sweep found 5e-3 best on its 512 x 512 images; on
         camera at 128 x 128 (300 full-signal steps, width 256) 5e-3 stalls at 13.7 dB
@@ -317,6 +349,9 @@ class WIRE(_ActivationINR):
     module_ : ActivatedMLP
         The trained torch module; complex weights are stored as real and imaginary
         parts (``weight_real``, ``weight_imag``).
+    omega_0_, sigma_0_ : float
+        The wavelet's frequency and inverse width: the parameters, or what "auto"
+        chose.
     n_params_ : int
         Trainable (real) parameters.
     %(common_attributes)s
@@ -353,8 +388,8 @@ class WIRE(_ActivationINR):
     _parameter_constraints = {
         **_ActivationINR._parameter_constraints,
         "width": [Interval(Integral, 2, None, closed="left")],
-        "omega_0": [Interval(Real, 0, None, closed="neither")],
-        "sigma_0": [Interval(Real, 0, None, closed="neither")],
+        "omega_0": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "sigma_0": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -362,8 +397,8 @@ class WIRE(_ActivationINR):
         width=256,
         depth=3,
         *,
-        omega_0=20.0,
-        sigma_0=10.0,
+        omega_0="auto",
+        sigma_0="auto",
         learning_rate=1e-3,
         max_iter=1000,
         max_time=None,
@@ -393,8 +428,20 @@ class WIRE(_ActivationINR):
         self.sigma_0 = sigma_0
         super().__init__(**common_params(locals()))
 
+    def _structure(self, X, n_outputs):
+        samples = samples_per_axis(X, self.predict_batch_size)
+        return {
+            name: float(value)
+            if value != "auto"
+            else scaled_to_density(official, samples, WIRE_FULL_SAMPLES)
+            for name, value, official in (
+                ("omega_0_", self.omega_0, 20.0),
+                ("sigma_0_", self.sigma_0, 10.0),
+            )
+        }
+
     def _build_module(self, n_dims, n_outputs, generator):
-        omega_0, sigma_0 = self.omega_0, self.sigma_0
+        omega_0, sigma_0 = self.omega_0_, self.sigma_0_
         complex_width = int(self.width / math.sqrt(2))
 
         def layer(n_in, n_out, is_first):

@@ -299,3 +299,17 @@ def test_size_parameters_are_searchable():
     ).fit(X, y)
     assert hashed.best_estimator_.n_params_ > 0
     assert len(hashed.cv_results_["mean_test_score"]) == 2
+
+
+def test_gaussian_and_gabor_widths_follow_the_sample_density():
+    X, y = to_coords(smooth_image(24), pixel_centers=True)
+    common = dict(width=8, depth=1, max_iter=1, random_state=0, device="cpu")
+    assert GaussINR(**common).fit(X, y).scale_ == pytest.approx(30 * 24 / 240)
+    wire = WIRE(**common).fit(X, y)
+    assert (wire.omega_0_, wire.sigma_0_) == pytest.approx((20 * 24 / 320, 10 * 24 / 320))
+    assert wire.module_.hidden[0].omega_0 == pytest.approx(wire.omega_0_)
+    # Dense enough signals keep the official values; explicit values are kept as given.
+    line = np.linspace(-1, 1, 400)[:, None]
+    assert GaussINR(**common).fit(line, np.sin(9 * line[:, 0])).scale_ == 30.0
+    fixed = WIRE(omega_0=20.0, sigma_0=10.0, **common).fit(X, y)
+    assert (fixed.omega_0_, fixed.sigma_0_) == (20.0, 10.0)
