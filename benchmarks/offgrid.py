@@ -1,6 +1,6 @@
 """Off the training grid: held-out pixels and 4x super-resolution against interpolation.
 
-Run:  python benchmarks/offgrid.py                 (--size 128: ~20 min on 2 CPU cores)
+Run:  python benchmarks/offgrid.py                 (--size 128: ~45 min on 2 CPU cores)
       python benchmarks/offgrid.py --size 256      (the issue's size; ~4x longer)
       python benchmarks/offgrid.py --quick         (smoke test: 32 x 32, 20 steps)
       python benchmarks/offgrid.py --only MultiHeadReLU   (re-measure some estimators,
@@ -239,7 +239,9 @@ def write_tables(results: dict, size: int) -> str:
         f"<!-- written by benchmarks/offgrid.py --size {size} -->",
         f"Images area-downsampled to {size} x {size}; every estimator at its defaults "
         "(`random_state=0`, `data_range=1.0`). PSNR (dB) on the pixels the method never saw, "
-        "SSIM of the whole predicted image, fit PSNR on the seen pixels, mean seconds.",
+        "SSIM of the whole predicted image, fit PSNR on the seen pixels, mean seconds. "
+        "A row with parameters in brackets is a paper's configuration where it differs "
+        "from the default.",
     ]
     for task in results[next(iter(results))]:
         lines += ["", f"## {task}", "", *table(results, task)]
