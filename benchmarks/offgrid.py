@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -61,8 +62,10 @@ def load_images(size: int) -> dict[str, np.ndarray]:
             side = min(image.shape[:2])
             image = image[:side, :side]
         elif hasattr(skinr.datasets, name):
+            print(f"{path} not found: using skinr.datasets.{name}()", file=sys.stderr)
             image = getattr(skinr.datasets, name)()
         else:
+            print(f"{path} not found: {name} left out", file=sys.stderr)
             continue
         images[name] = skinr.datasets.resize(image, (size, size))
     return images
