@@ -33,6 +33,7 @@ __all__ = [
     "cell_bounds",
     "check_cell_counts",
     "check_cells",
+    "corners_per_point",
     "distinct_per_axis",
     "from_cells",
     "group_by_cell",
@@ -365,6 +366,13 @@ def blended_cells(coords: Tensor, n_cells: Sequence[int]) -> BlendedCells:
         locals_.append(local)
         weights.append(weight)
     return BlendedCells(torch.stack(cells), torch.stack(locals_), torch.stack(weights))
+
+
+def corners_per_point(n_cells: Sequence[int], blending: str) -> int:
+    """Cells a point reads: 1 with hard cells, 2 per split dimension blended smoothly."""
+    if blending != "smooth":
+        return 1
+    return 2 ** sum(1 for n in n_cells if int(n) > 1)
 
 
 def blend_outputs(out: Tensor, blend: BlendedCells) -> Tensor:

@@ -34,6 +34,7 @@ from ._cells import (
     blended_cells,
     check_cell_counts,
     check_cells,
+    corners_per_point,
     distinct_per_axis,
     grouped_blended_forward,
     grouped_blended_mse,
@@ -187,9 +188,7 @@ class EnsembleNet(nn.Module):
     @property
     def n_corners(self) -> int:
         """Sub-networks each point passes through: 1, or 2 per split dimension blended."""
-        if self.blending != "smooth":
-            return 1
-        return 2 ** sum(1 for n in self.grid if n > 1)
+        return corners_per_point(self.grid, self.blending)
 
     def flops(self, n_samples: int) -> int:
         """ENRP's closed form ``2 N (d_in w + d w^2 + w d_out)`` (+ the encoding), times
