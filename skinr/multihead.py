@@ -69,12 +69,23 @@ MAX_AUTO_HEADS = 64
 class RepeatedPositions:
     """Points whose local positions repeat across cells: ``template`` holds the distinct
     positions, ``inverse[i]`` point ``i``'s among them, ``cell[i]`` its cell. Blended,
-    the entries run over every (corner, point) pair and ``blend`` combines them."""
+    the entries run over every (corner, point) pair and ``blend`` combines them.
+    ``table_heads``: the heads in use when running each of them at every distinct
+    position costs at most 4 times the points' own reads (None otherwise), and
+    ``table_column[i]`` entry ``i``'s head among them; found once, reused every step."""
 
     template: Tensor
     inverse: Tensor
     cell: Tensor
     blend: BlendedCells | None = None
+    table_heads: Tensor | None = None
+    table_column: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        used = torch.unique(self.cell)
+        if self.template.shape[0] * used.numel() <= 4 * self.inverse.numel():
+            self.table_heads = used
+            self.table_column = torch.searchsorted(used, self.cell)
 
 
 class MultiHeadNet(nn.Module):
@@ -169,15 +180,6 @@ class MultiHeadNet(nn.Module):
         template /= counts.unsqueeze(1).to(local.dtype)
         return RepeatedPositions(template, inverse, cell, blend)
 
-    @staticmethod
-    def _head_table(positions: RepeatedPositions) -> Tensor | None:
-        """The heads the points read, when evaluating each of them at every distinct
-        position costs at most 4 times the points' own reads (None otherwise)."""
-        used = torch.unique(positions.cell)
-        if positions.template.shape[0] * used.numel() > 4 * positions.inverse.numel():
-            return None
-        return used
-
     def forward_repeated(self, positions: RepeatedPositions) -> Tensor:
         """The body once per distinct local position, each point's own heads on it.
 
@@ -188,10 +190,9 @@ class MultiHeadNet(nn.Module):
         10x slower per step)."""
         features = self.features(positions.template)
         heads = self.heads
-        used = self._head_table(positions)
-        if used is not None:
-            table = heads.forward_grid(features, used)
-            out = table[positions.inverse, torch.searchsorted(used, positions.cell)]
+        if positions.table_heads is not None:
+            table = heads.forward_grid(features, positions.table_heads)
+            out = table[positions.inverse, positions.table_column]
         else:
             connections = heads.connections[positions.cell]
             gathered = features[positions.inverse.unsqueeze(1), connections]
@@ -202,11 +203,11 @@ class MultiHeadNet(nn.Module):
 
     def repeated_flops(self, positions: RepeatedPositions) -> int:
         """What :meth:`forward_repeated` computes."""
-        used = self._head_table(positions)
+        used = positions.table_heads
         n_reads = (
             positions.inverse.numel()
             if used is None
-            else (positions.template.shape[0] * used.numel())
+            else positions.template.shape[0] * used.numel()
         )
         return self.body_flops(positions.template.shape[0]) + self.heads.flops(n_reads)
 
