@@ -102,7 +102,8 @@ class Grid(BaseINR):
 
     Examples
     --------
-    >>>     >>> from skinr import Grid
+    >>> import numpy as np
+    >>> from skinr import Grid
     >>> from skinr.signals import to_coords
     >>> X, y = to_coords(np.sin(np.linspace(0, 6, 64)))
     >>> model = Grid(n_params=32, max_iter=200, random_state=0).fit(X, y)
@@ -279,7 +280,8 @@ class HashGrid(BaseINR):
 
     Examples
     --------
-    >>>     >>> from skinr import HashGrid
+    >>> import numpy as np
+    >>> from skinr import HashGrid
     >>> from skinr.signals import to_coords
     >>> X, y = to_coords(np.sin(np.linspace(0, 6, 64)))
     >>> model = HashGrid(n_levels=4, log2_table_size=8, base_resolution=4,

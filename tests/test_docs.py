@@ -307,3 +307,29 @@ def test_html_repr_links_each_estimator_to_its_page(Estimator):
     page = link.split("/blob/main/", 1)[1]
     assert (ROOT / page).is_file(), link
     assert link in Estimator()._repr_html_()
+
+
+def _modules_with_examples():
+    import pkgutil
+
+    for info in pkgutil.iter_modules(skinr.__path__):
+        if info.name.startswith("_") or info.name in {"cli", "__main__"}:
+            continue
+        module = importlib.import_module(f"skinr.{info.name}")
+        if ">>>" in inspect.getsource(module):
+            yield pytest.param(module, id=info.name)
+
+
+@pytest.mark.parametrize("module", list(_modules_with_examples()))
+def test_docstring_examples_run(module):
+    """Every ``>>>`` example in a public module's docstrings runs and prints what it shows."""
+    import doctest
+
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    tests = [t for t in finder.find(module, module.__name__) if t.examples]
+    assert tests, f"{module.__name__} has no examples"
+    report = []
+    for test in tests:
+        runner.run(test, out=report.append)
+    assert runner.failures == 0, "".join(report)[-4000:]
