@@ -2,15 +2,16 @@
 
 Run:  python benchmarks/inverse.py                          (every task, --size 128)
       python benchmarks/inverse.py --tasks ct superres --models SIREN SL2A
-      python benchmarks/inverse.py --size 256 --max-iter 2000  (the issue's protocol; GPU)
+      python benchmarks/inverse.py --tasks ct --ct-size 128  (CT at 128 x 128)
       python benchmarks/inverse.py --quick                    (smoke test: 32 x 32, 20 steps)
 Writes docs/benchmarks/inverse.md and inverse.json (rows of a partial run replace the
 same rows of the committed results).
 
 Tasks, each against what a user already has, measured in the same run:
 
-- ct: ``../shared/data/ct_img_377.png`` from 100 and 30 parallel-beam projections
-  (``skimage.transform.radon``; no noise), ``operator=Radon``; against filtered
+- ct: ``../shared/data/ct_img_377.png`` at ``--ct-size`` (256, WIRE's protocol) from
+  100 and 30 parallel-beam projections (``skimage.transform.radon``; no noise),
+  ``operator=Radon`` (its default ``sampling="grid"``); against filtered
   back-projection (``iradon``, ramp filter) and SART (``iradon_sart``, 3 sweeps).
   Scored inside the inscribed disc, where every method has data.
 - superres: 4x area-downsampled natural images, ``operator=AreaDownsample(4)``; against
@@ -133,7 +134,7 @@ def ct_task(size, models, make) -> dict:
                 inside,
             )
         )
-        results[f"CT, {n_angles} projections"] = {"ct_img_377": rows}
+        results[f"CT, {n_angles} projections, {size} x {size}"] = {"ct_img_377": rows}
     return results
 
 
@@ -293,12 +294,13 @@ TASKS = {
 }
 
 
-def write(results: dict, size: int, max_iter) -> str:
+def write(results: dict, size: int, ct_size: int, max_iter) -> str:
     lines = [
         "# Inverse problems",
         "",
-        f"<!-- written by benchmarks/inverse.py --size {size} -->",
-        f"Images at {size} x {size}; every estimator at its defaults (`random_state=0`, "
+        f"<!-- written by benchmarks/inverse.py --size {size} --ct-size {ct_size} -->",
+        f"Images at {size} x {size} (CT at the size its tables name); every estimator at "
+        "its defaults (`random_state=0`, "
         "`data_range=1.0`"
         + (f", `max_iter={max_iter}`" if max_iter else "")
         + "). PSNR (dB) / SSIM of the reconstruction against the clean image; seconds "
@@ -333,6 +335,7 @@ def write(results: dict, size: int, max_iter) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--ct-size", type=int, default=256)
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS))
     parser.add_argument(
         "--models", nargs="+", choices=sorted(skinr.ESTIMATORS), default=DEFAULT_MODELS
@@ -341,6 +344,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     size = 32 if args.quick else args.size
+    ct_size = 32 if args.quick else args.ct_size
     max_iter = 20 if args.quick else args.max_iter
     extra = {} if max_iter is None else {"max_iter": max_iter}
 
@@ -351,7 +355,8 @@ def main(argv=None) -> None:
     results = {} if args.quick or not path.exists() else json.loads(path.read_text())
     for task in args.tasks:
         print(task, flush=True)
-        for table, by_image in TASKS[task](size, args.models, make).items():
+        task_size = ct_size if task == "ct" else size
+        for table, by_image in TASKS[task](task_size, args.models, make).items():
             merged = results.setdefault(table, {})
             for image, rows in by_image.items():
                 # Rows of estimators not run now are kept; the anchors are this run's.
@@ -359,7 +364,7 @@ def main(argv=None) -> None:
                 anchors = {k: v for k, v in rows.items() if k not in skinr.ESTIMATORS}
                 merged[image] = {**anchors, **kept, **rows}
         if not args.quick:  # each finished task is kept, should a later one be stopped
-            text = write(results, size, max_iter)
+            text = write(results, size, ct_size, max_iter)
     if args.quick:
         print(json.dumps(results, indent=1)[:2000])
         return

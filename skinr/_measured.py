@@ -36,15 +36,19 @@ def resolve_operator(operator, X: np.ndarray, budget: int) -> Operator | None:
 
 
 def check_points(operator: Operator, budget: int) -> None:
-    """One measurement's signal points must fit in one chunk of ``budget`` points
+    """What one measurement and one step evaluate must fit in ``budget`` points
     (``predict_batch_size``): what a step or a prediction allocates is bounded by it."""
-    points = operator.points_per_measurement
-    if not isinstance(points, int | np.integer) or not 1 <= points <= budget:
-        raise ValueError(
-            f"{type(operator).__name__} evaluates {points!r} signal points per measurement; "
-            f"at most predict_batch_size={budget} fit in one step (fewer points, or a "
-            "larger predict_batch_size)."
-        )
+    name = type(operator).__name__
+    for count, what, low in (
+        (operator.points_per_measurement, "signal points per measurement", 1),
+        (operator.quadrature_points, "quadrature points per measurement", 1),
+        (operator.shared_points, "signal points per step", 0),
+    ):
+        if not isinstance(count, int | np.integer) or not low <= count <= budget:
+            raise ValueError(
+                f"{name} evaluates {count!r} {what}; at most predict_batch_size={budget} "
+                "fit in one step (fewer points, or a larger predict_batch_size)."
+            )
 
 
 class MeasuredFit:

@@ -60,7 +60,7 @@ from ._validation import (
     make_generator,
     resolve_device,
 )
-from .inverse import Operator, QuadratureOperator
+from .inverse import Operator
 from .metrics import psnr
 from .parallel import torch_threads
 
@@ -738,13 +738,8 @@ class BaseINR(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         X = check_coords(self, X)
         operator = getattr(self, "operator_", None)
-        if isinstance(operator, QuadratureOperator):
-            # The signal at every quadrature point of every measurement.
-            points, _ = operator.quadrature(torch.as_tensor(X, dtype=torch.float32))
-            X = points.reshape(-1, points.shape[-1]).numpy().astype(np.float64)
-        elif operator is not None:
-            n = len(X) * operator.points_per_measurement
-            X = np.zeros((n, self._signal_dims()))
+        if operator is not None:
+            X = operator.evaluation_points(X)
         return int(self._count_flops(normalise(X, self.domain_)))
 
     def save(self, path):

@@ -95,6 +95,21 @@ class Operator(BaseEstimator, metaclass=ABCMeta):
     #: Signal evaluations behind one measurement.
     points_per_measurement: int = 1
 
+    @property
+    def quadrature_points(self) -> int:
+        """Points each measurement reads (of the network, or of a grid it renders)."""
+        return self.points_per_measurement
+
+    #: Signal evaluations shared by all the measurements of one call (a grid the
+    #: operator renders before measuring it); 0 when every evaluation is per measurement.
+    shared_points: int = 0
+
+    def evaluation_points(self, X: np.ndarray) -> np.ndarray:
+        """The signal points ``apply`` evaluates for measurements ``X`` (their count
+        is what a prediction costs; ``count_flops`` runs the network's count on them)."""
+        n = len(X) * self.points_per_measurement + self.shared_points
+        return np.zeros((n, self.signal_dims))
+
     @abstractmethod
     def apply(self, field: Field, X: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """The measurements ``(n, n_outputs)`` at coordinates ``X`` of the signal ``field``.
@@ -135,6 +150,10 @@ class QuadratureOperator(Operator):
         n, k, d = points.shape
         values = field(points.reshape(n * k, d))
         return torch.einsum("nk,nkc->nc", weights, values.reshape(n, k, -1))
+
+    def evaluation_points(self, X):
+        points, _ = self.quadrature(torch.as_tensor(X, dtype=torch.float32))
+        return points.reshape(-1, points.shape[-1]).numpy().astype(np.float64)
 
 
 def _grid_spacing(X: np.ndarray, given, name: str) -> np.ndarray:
@@ -325,6 +344,14 @@ class Radon(QuadratureOperator):
     :func:`radon_coords` for the coordinates of a ``skimage.transform.radon``
     sinogram.
 
+    How the network is evaluated is ``sampling``: ``"grid"`` renders it once per step
+    at the pixel centres of the reconstruction grid (``shape_``, one pixel per
+    ``pixel_size``) and integrates its bilinear interpolation along every line, as
+    ``skimage.transform.radon`` integrates an image, so a step costs one render
+    however many measurements it takes; ``"line"`` evaluates the network at each
+    line's own quadrature points (``n_points`` per measurement), which integrates
+    the continuous signal but costs ``n_points`` evaluations per measurement.
+
     Parameters
     ----------
     extent : float, default=1.0
@@ -338,16 +365,33 @@ class Radon(QuadratureOperator):
         Quadrature points per line; None places one per pixel along the diameter.
     circle : bool, default=True
         The object is zero outside the inscribed disc (scikit-image's default).
+    sampling : {"grid", "line"}, default="grid"
+        Where the network is evaluated (above). With ``"grid"`` every step renders
+        the whole grid, which must fit in ``predict_batch_size`` points.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimage.transform import radon
+    >>> from skinr import SIREN
+    >>> from skinr.inverse import Radon, radon_coords
+    >>> image = np.zeros((16, 16)); image[5:10, 6:12] = 1
+    >>> theta = np.linspace(0.0, 180.0, 20, endpoint=False)
+    >>> X, y = radon_coords(theta, image.shape), radon(image, theta).ravel()
+    >>> model = SIREN(width=16, depth=1, max_iter=5, operator=Radon(pixel_size=2 / 16))
+    >>> model.fit(X, y).render(image.shape).shape
+    (16, 16)
     """
 
     measurement_dims = 2
     signal_dims = 2
 
-    def __init__(self, extent=1.0, pixel_size=None, n_points=None, circle=True):
+    def __init__(self, extent=1.0, pixel_size=None, n_points=None, circle=True, sampling="grid"):
         self.extent = extent
         self.pixel_size = pixel_size
         self.n_points = n_points
         self.circle = circle
+        self.sampling = sampling
 
     def resolve(self, X):
         self._check_dims(X)
@@ -363,6 +407,8 @@ class Radon(QuadratureOperator):
             not isinstance(self.n_points, Integral) or self.n_points < 2
         ):
             raise ValueError(f"Radon: n_points must be an int >= 2; got {self.n_points!r}.")
+        if self.sampling not in ("grid", "line"):
+            raise ValueError(f"Radon: sampling is 'grid' or 'line'; got {self.sampling!r}.")
         resolved = Radon(**self.get_params())
         if self.pixel_size is not None:
             pixel = float(self.pixel_size)
@@ -396,11 +442,49 @@ class Radon(QuadratureOperator):
 
     @property
     def points_per_measurement(self):
+        return self.n_points_ if self.sampling == "line" else 1
+
+    @property
+    def quadrature_points(self):
         return self.n_points_
+
+    @property
+    def shared_points(self):
+        return int(np.prod(self.shape_)) if self.sampling == "grid" else 0
 
     def signal_grid(self):
         box = np.array([[-self.extent, self.extent]] * 2, dtype=np.float64)
         return self.shape_, box
+
+    def apply(self, field, X, generator=None):
+        if self.sampling == "line":
+            return super().apply(field, X, generator)
+        from .signals import grid
+
+        shape, box = self.signal_grid()
+        pixels = torch.as_tensor(
+            grid(shape, bounds=box, pixel_centers=True), dtype=X.dtype, device=X.device
+        )
+        values = field(pixels)
+        image = values.T.reshape(1, values.shape[1], *shape)
+        points, weights = self.quadrature(X, generator)
+        # grid_sample reads (column, row) in [-1, 1] from the grid's outer pixel
+        # edges (align_corners=False): the pixel-centre frame of the box. The chords
+        # end at the box, so "border" only keeps the outer half pixels at their
+        # pixels' values instead of fading them to zero.
+        where = torch.flip(points, dims=(-1,)) / self.extent
+        sampled = torch.nn.functional.grid_sample(
+            image, where[None], mode="bilinear", padding_mode="border", align_corners=False
+        )[0]
+        return torch.einsum("nk,cnk->nc", weights, sampled)
+
+    def evaluation_points(self, X):
+        if self.sampling == "line":
+            return super().evaluation_points(X)
+        from .signals import grid
+
+        shape, box = self.signal_grid()
+        return grid(shape, bounds=box, pixel_centers=True)
 
     def _chord(self, s: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
         """Where each line enters and leaves the object's support, along ``u``."""

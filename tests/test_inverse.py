@@ -38,7 +38,8 @@ def low_and_high(factor=4, n_low=8):
 
 
 # ---------------------------------------------------------------- the operators
-def test_radon_agrees_with_scikit_image():
+@pytest.mark.parametrize("sampling", ["grid", "line"])
+def test_radon_agrees_with_scikit_image(sampling):
     skimage_transform = pytest.importorskip("skimage.transform")
     n = 64
     image = blobs(grid((n, n), pixel_centers=True)).reshape(n, n)
@@ -46,15 +47,16 @@ def test_radon_agrees_with_scikit_image():
     with pytest.warns(UserWarning, match="circle"):  # the blobs' tails cross the disc
         sinogram = skimage_transform.radon(image, theta)
     X = radon_coords(theta, (n, n))
-    operator = Radon(pixel_size=2 / n).resolve(X)
+    operator = Radon(pixel_size=2 / n, sampling=sampling).resolve(X)
     measured = operator.apply(blob_field, torch.as_tensor(X, dtype=torch.float32))
     error = np.abs(measured.numpy().ravel() - sinogram.ravel()).max()
     assert error < 0.01 * sinogram.max()
 
 
-def test_radon_square_chords_are_the_lines_through_the_box():
+@pytest.mark.parametrize("sampling", ["grid", "line"])
+def test_radon_square_chords_are_the_lines_through_the_box(sampling):
     X = np.array([[0.0, 0.0], [90.0, 0.5], [45.0, 0.0], [30.0, 1.9]])
-    operator = Radon(circle=False, n_points=50, pixel_size=1.0).resolve(X)
+    operator = Radon(circle=False, n_points=50, pixel_size=1.0, sampling=sampling).resolve(X)
     ones = operator.apply(lambda p: torch.ones(len(p), 1), torch.as_tensor(X, dtype=torch.float32))
     assert np.allclose(ones.numpy().ravel(), [2.0, 2.0, 2 * np.sqrt(2), 0.0], atol=1e-5)
 
@@ -137,6 +139,32 @@ def test_ct_reconstruction_from_a_sinogram():
     # Nothing beyond the disc is measured: the reconstruction is zero there.
     outside = np.sum(grid((n, n), pixel_centers=True) ** 2, axis=1) > 1
     assert outside.any() and np.all(render.ravel()[outside] == 0)
+
+
+def test_radon_on_a_grid_renders_once_per_step_and_counts_it(monkeypatch):
+    n = 8
+    theta = np.linspace(0.0, 180.0, 6, endpoint=False)
+    X = radon_coords(theta, (n, n))
+    y = np.ones(len(X))
+    rendered = []
+    model = make_fast(SIREN, max_iter=3, operator=Radon(pixel_size=2 / n))
+    original = SIREN._forward
+
+    def spy(self, module, coords):
+        rendered.append(len(coords))
+        return original(self, module, coords)
+
+    monkeypatch.setattr(SIREN, "_forward", spy)
+    model.fit(X, y)
+    # Every step evaluates the network at the 8 x 8 pixel centres, whatever it measures.
+    assert rendered[:3] == [n * n] * 3
+    per_render = model.count_flops(X[:1])
+    assert model.count_flops(X) == per_render
+    assert per_render == clone(model).set_params(operator=None).fit(
+        grid((n, n)), np.ones(n * n)
+    ).count_flops(grid((n, n)))
+    lines = clone(model).set_params(operator=Radon(pixel_size=2 / n, sampling="line")).fit(X, y)
+    assert lines.count_flops(X) == len(X) * n * per_render // (n * n)
 
 
 def test_predict_signal_without_an_operator_is_predict():
@@ -241,7 +269,13 @@ def test_predict_signal_checks_the_signal_dims():
         model.predict_signal(np.zeros((3, 3)))
 
 
-def test_a_file_whose_operator_claims_huge_quadratures_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    ("attribute", "claim", "match"),
+    [("n_points_", 10**12, "quadrature points"), ("shape_", [10**6, 10**6], "points per step")],
+)
+def test_a_file_whose_operator_claims_huge_quadratures_is_refused(
+    tmp_path, attribute, claim, match
+):
     import json
 
     import safetensors
@@ -256,9 +290,9 @@ def test_a_file_whose_operator_claims_huge_quadratures_is_refused(tmp_path):
     with safetensors.safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata()
     header = json.loads(metadata["header"])
-    header["fitted"]["operator_"]["state"]["n_points_"] = 10**12
+    header["fitted"]["operator_"]["state"][attribute] = claim
     metadata["header"] = json.dumps(header)
     metadata["sha256"] = persistence._checksum(metadata["header"], tensors)
     safetensors.torch.save_file(tensors, path, metadata=metadata)
-    with pytest.raises(ValueError, match=r"corrupt or not a skinr model: .*signal points"):
+    with pytest.raises(ValueError, match=rf"corrupt or not a skinr model: .*{match}"):
         skinr.load(path)
