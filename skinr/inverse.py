@@ -18,15 +18,14 @@ stores as ``operator_``; the parameter is never modified.
 
 from __future__ import annotations
 
-import math
-from abc import ABCMeta, abstractmethod
-from collections.abc import Callable
-from numbers import Integral, Real
+from abc import abstractmethod
+from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
-from torch import Tensor
+
+from ._operator import OPERATORS, Operator, QuadratureOperator, declared, render_on_grid
+from ._radon import Radon, radon_coords
 
 __all__ = [
     "OPERATORS",
@@ -39,121 +38,6 @@ __all__ = [
     "TorchFunction",
     "radon_coords",
 ]
-
-#: ``field(points) -> values``: the signal at ``(n, signal_dims)`` points, in the
-#: caller's coordinates and units, as an ``(n, n_outputs)`` tensor.
-Field = Callable[[Tensor], Tensor]
-
-#: Operators :func:`skinr.save` writes and :func:`skinr.load` rebuilds, by name.
-OPERATORS: dict[str, type[Operator]] = {}
-
-
-def _declared(cls):
-    OPERATORS[cls.__name__] = cls
-    return cls
-
-
-class Operator(BaseEstimator, metaclass=ABCMeta):
-    """A differentiable measurement process ``y = A f`` for ``operator=``.
-
-    Subclasses store their parameters in ``__init__`` (scikit-learn's convention, so
-    ``clone`` and ``get_params`` work), implement :meth:`signal_grid` and :meth:`apply`,
-    and override :meth:`resolve` when the measurements fix something (pixel sizes).
-    :class:`QuadratureOperator` implements ``apply`` from a quadrature rule.
-
-    Attributes
-    ----------
-    measurement_dims : int or None
-        Columns of the measurement coordinates ``X`` (None: any).
-    signal_dims : int
-        Dimensions of the signal's coordinates.
-    """
-
-    measurement_dims: int | None = None
-    signal_dims: int = 2
-
-    def resolve(self, X: np.ndarray) -> Operator:
-        """A copy with everything that depends on the measurements ``X`` fixed.
-
-        Raises ``ValueError`` (one line, before any training) when ``X`` does not fit
-        this operator.
-        """
-        self._check_dims(X)
-        return self
-
-    @abstractmethod
-    def signal_grid(self) -> tuple[tuple[int, ...], np.ndarray]:
-        """The nominal grid of the signal behind the measurements: its shape and its
-        box ``(signal_dims, 2)``. The estimator sizes its structure for this grid,
-        maps the box to the network's [-1, 1], and renders it by default."""
-
-    @property
-    def gain(self) -> float:
-        """A typical ratio of measurement to signal values (the weights' sum)."""
-        return 1.0
-
-    #: Signal evaluations behind one measurement.
-    points_per_measurement: int = 1
-
-    @property
-    def quadrature_points(self) -> int:
-        """Points each measurement reads (of the network, or of a grid it renders)."""
-        return self.points_per_measurement
-
-    #: Signal evaluations shared by all the measurements of one call (a grid the
-    #: operator renders before measuring it); 0 when every evaluation is per measurement.
-    shared_points: int = 0
-
-    def evaluation_points(self, X: np.ndarray) -> np.ndarray:
-        """The signal points ``apply`` evaluates for measurements ``X`` (their count
-        is what a prediction costs; ``count_flops`` runs the network's count on them)."""
-        n = len(X) * self.points_per_measurement + self.shared_points
-        return np.zeros((n, self.signal_dims))
-
-    @abstractmethod
-    def apply(self, field: Field, X: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """The measurements ``(n, n_outputs)`` at coordinates ``X`` of the signal ``field``.
-
-        With a ``generator`` (during training) an integral may be estimated at random
-        points; without one the result is deterministic.
-        """
-
-    def support(self, points: np.ndarray) -> np.ndarray | None:
-        """Where the signal may be non-zero (a boolean mask of ``points``), or None
-        when the operator assumes nothing. ``predict_signal`` is zero outside it."""
-        return None
-
-    def _check_dims(self, X: np.ndarray) -> None:
-        if self.measurement_dims is not None and X.shape[1] != self.measurement_dims:
-            raise ValueError(
-                f"{type(self).__name__} takes measurement coordinates with "
-                f"{self.measurement_dims} columns; X has {X.shape[1]}."
-            )
-
-
-class QuadratureOperator(Operator):
-    """An operator whose measurements are weighted sums of the signal at points.
-
-    Subclasses give the points and weights (:meth:`quadrature`); :meth:`apply` sums.
-    """
-
-    @abstractmethod
-    def quadrature(self, X: Tensor, generator: torch.Generator | None = None):
-        """Points ``(n, k, signal_dims)`` and weights ``(n, k)`` of each measurement.
-
-        With a ``generator`` (during training) the points may be jittered, which makes
-        the sum an unbiased estimate of the integral instead of one fixed rule.
-        """
-
-    def apply(self, field, X, generator=None):
-        points, weights = self.quadrature(X, generator)
-        n, k, d = points.shape
-        values = field(points.reshape(n * k, d))
-        return torch.einsum("nk,nkc->nc", weights, values.reshape(n, k, -1))
-
-    def evaluation_points(self, X):
-        points, _ = self.quadrature(torch.as_tensor(X, dtype=torch.float32))
-        return points.reshape(-1, points.shape[-1]).numpy().astype(np.float64)
 
 
 def _grid_spacing(X: np.ndarray, given, name: str) -> np.ndarray:
@@ -217,7 +101,7 @@ class _PixelOperator(QuadratureOperator):
         return points, weights.expand(X.shape[0], -1)
 
 
-@_declared
+@declared
 class AreaDownsample(_PixelOperator):
     """Each measurement is the mean of the signal over its pixel's area.
 
@@ -270,7 +154,7 @@ class AreaDownsample(_PixelOperator):
         return self.measurement_shape_, self.box_
 
 
-@_declared
+@declared
 class Blur(_PixelOperator):
     """Convolution with a point-spread function: ``y(c) = sum_j psf[j] f(c - o_j)``.
 
@@ -326,246 +210,6 @@ class Blur(_PixelOperator):
 
     def signal_grid(self):
         return self.measurement_shape_, self.box_
-
-
-@_declared
-class Radon(QuadratureOperator):
-    """Parallel-beam line integrals (computed tomography).
-
-    A measurement at ``(theta, s)`` (``theta`` in degrees, scikit-image's convention)
-    integrates the signal along the line of points ``(-s sin theta + u cos theta,
-    s cos theta + u sin theta)`` in skinr's (row, column) coordinate order: at signed
-    distance ``s`` from the origin, as scikit-image's projection of the image rotated
-    by ``theta`` sums its columns. The object lies inside the disc
-    (``circle=True``) or the square of half-width ``extent``; each line is integrated
-    over its chord of it, with ``n_points`` evenly spaced points (jittered during
-    training). Nothing outside that support is measured, so ``predict_signal`` and
-    ``render`` return zero there, as filtered back-projection does. Use
-    :func:`radon_coords` for the coordinates of a ``skimage.transform.radon``
-    sinogram.
-
-    How the network is evaluated is ``sampling``: ``"grid"`` renders it once per step
-    at the pixel centres of the reconstruction grid (``shape_``, one pixel per
-    ``pixel_size``) and integrates its bilinear interpolation along every line, as
-    ``skimage.transform.radon`` integrates an image, so a step costs one render
-    however many measurements it takes; ``"line"`` evaluates the network at each
-    line's own quadrature points (``n_points`` per measurement), which integrates
-    the continuous signal but costs ``n_points`` evaluations per measurement.
-
-    Parameters
-    ----------
-    extent : float, default=1.0
-        Half-width of the square (radius of the disc) the object lies in.
-    pixel_size : float or None, default=None
-        The length unit of the integrals and the reconstruction's nominal pixel:
-        ``2 * extent / n`` for an ``n x n`` image measures line integrals in pixels, as
-        scikit-image does. None: integrals in coordinate units, the pixel the detector
-        spacing.
-    n_points : int or None, default=None
-        Quadrature points per line; None places one per pixel along the diameter.
-    circle : bool, default=True
-        The object is zero outside the inscribed disc (scikit-image's default).
-    sampling : {"grid", "line"}, default="grid"
-        Where the network is evaluated (above). With ``"grid"`` every step renders
-        the whole grid, which must fit in ``predict_batch_size`` points.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skimage.transform import radon
-    >>> from skinr import SIREN
-    >>> from skinr.inverse import Radon, radon_coords
-    >>> image = np.zeros((16, 16)); image[5:10, 6:12] = 1
-    >>> theta = np.linspace(0.0, 180.0, 20, endpoint=False)
-    >>> X, y = radon_coords(theta, image.shape), radon(image, theta).ravel()
-    >>> model = SIREN(width=16, depth=1, max_iter=5, operator=Radon(pixel_size=2 / 16))
-    >>> model.fit(X, y).render(image.shape).shape
-    (16, 16)
-    """
-
-    measurement_dims = 2
-    signal_dims = 2
-
-    def __init__(self, extent=1.0, pixel_size=None, n_points=None, circle=True, sampling="grid"):
-        self.extent = extent
-        self.pixel_size = pixel_size
-        self.n_points = n_points
-        self.circle = circle
-        self.sampling = sampling
-
-    def resolve(self, X):
-        self._check_dims(X)
-        if not isinstance(self.extent, Real) or not self.extent > 0:
-            raise ValueError(f"Radon: extent must be positive; got {self.extent!r}.")
-        angles = X[:, 0]
-        if np.abs(angles).max() > 360:
-            raise ValueError(
-                "Radon: angles are in degrees (scikit-image's convention), within "
-                f"[-360, 360]; got {np.abs(angles).max():.4g}."
-            )
-        if self.n_points is not None and (
-            not isinstance(self.n_points, Integral) or self.n_points < 2
-        ):
-            raise ValueError(f"Radon: n_points must be an int >= 2; got {self.n_points!r}.")
-        if self.sampling not in ("grid", "line"):
-            raise ValueError(f"Radon: sampling is 'grid' or 'line'; got {self.sampling!r}.")
-        resolved = Radon(**self.get_params())
-        if self.pixel_size is not None:
-            pixel = float(self.pixel_size)
-        else:
-            first = np.unique(X[np.isclose(angles, angles[0]), 1])
-            if first.size < 2:
-                raise ValueError(
-                    "Radon: a single detector offset at the first angle; pass pixel_size."
-                )
-            pixel = float(np.diff(first).min())
-        if not pixel > 0:
-            raise ValueError(f"Radon: pixel_size must be positive; got {self.pixel_size!r}.")
-        resolved.pixel_ = pixel
-        side = max(round(2 * self.extent / pixel), 2)
-        resolved.n_points_ = int(self.n_points or side)
-        resolved.shape_ = (side, side)
-        return resolved
-
-    def support(self, points):
-        # The lines see nothing beyond the object's disc (or square): zero there, as
-        # filtered back-projection returns.
-        if self.circle:
-            return np.sum(points**2, axis=1) <= self.extent**2
-        return np.all(np.abs(points) <= self.extent, axis=1)
-
-    @property
-    def gain(self):
-        # The longest chord, in the integrals' unit.
-        unit = self.pixel_size or 1.0
-        return 2 * self.extent / unit
-
-    @property
-    def points_per_measurement(self):
-        return self.n_points_ if self.sampling == "line" else 1
-
-    @property
-    def quadrature_points(self):
-        return self.n_points_
-
-    @property
-    def shared_points(self):
-        return int(np.prod(self.shape_)) if self.sampling == "grid" else 0
-
-    def signal_grid(self):
-        box = np.array([[-self.extent, self.extent]] * 2, dtype=np.float64)
-        return self.shape_, box
-
-    def apply(self, field, X, generator=None):
-        if self.sampling == "line":
-            return super().apply(field, X, generator)
-        from .signals import grid
-
-        shape, box = self.signal_grid()
-        pixels = torch.as_tensor(
-            grid(shape, bounds=box, pixel_centers=True), dtype=X.dtype, device=X.device
-        )
-        values = field(pixels)
-        image = values.T.reshape(1, values.shape[1], *shape)
-        points, weights = self.quadrature(X, generator)
-        # grid_sample reads (column, row) in [-1, 1] from the grid's outer pixel
-        # edges (align_corners=False): the pixel-centre frame of the box. The chords
-        # end at the box, so "border" only keeps the outer half pixels at their
-        # pixels' values instead of fading them to zero.
-        where = torch.flip(points, dims=(-1,)) / self.extent
-        sampled = torch.nn.functional.grid_sample(
-            image, where[None], mode="bilinear", padding_mode="border", align_corners=False
-        )[0]
-        return torch.einsum("nk,cnk->nc", weights, sampled)
-
-    def evaluation_points(self, X):
-        if self.sampling == "line":
-            return super().evaluation_points(X)
-        from .signals import grid
-
-        shape, box = self.signal_grid()
-        return grid(shape, bounds=box, pixel_centers=True)
-
-    def _chord(self, s: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
-        """Where each line enters and leaves the object's support, along ``u``."""
-        e = self.extent
-        if self.circle:
-            half = torch.sqrt(torch.clamp(e * e - s * s, min=0))
-            return -half, half
-        # Slab method: row = -s sin + u cos and column = s cos + u sin within [-e, e].
-        low = torch.full_like(s, -math.inf)
-        high = torch.full_like(s, math.inf)
-        inf = torch.full_like(s, math.inf)
-        for start, step in ((-s * sin, cos), (s * cos, sin)):
-            parallel = step.abs() <= 1e-12
-            safe = torch.where(parallel, torch.ones_like(step), step)
-            a, b = (-e - start) / safe, (e - start) / safe
-            # A line parallel to this slab crosses all of it or none of it.
-            inside = start.abs() <= e
-            a = torch.where(parallel, torch.where(inside, -inf, inf), a)
-            b = torch.where(parallel, torch.where(inside, inf, -inf), b)
-            low = torch.maximum(low, torch.minimum(a, b))
-            high = torch.minimum(high, torch.maximum(a, b))
-        high = torch.maximum(high, low)
-        return low, high
-
-    def quadrature(self, X, generator=None):
-        theta = torch.deg2rad(X[:, 0])
-        s = X[:, 1]
-        cos, sin = torch.cos(theta), torch.sin(theta)
-        low, high = self._chord(s, cos, sin)
-        n = self.n_points_
-        if generator is None:
-            fraction = (torch.arange(n, dtype=X.dtype, device=X.device) + 0.5) / n
-            fraction = fraction.expand(X.shape[0], -1)
-        else:
-            jitter = torch.rand((X.shape[0], n), generator=generator, dtype=X.dtype)
-            fraction = (torch.arange(n, dtype=X.dtype) + jitter.cpu()) / n
-            fraction = fraction.to(X.device)
-        length = high - low
-        u = low[:, None] + fraction * length[:, None]
-        rows = -s[:, None] * sin[:, None] + u * cos[:, None]
-        columns = s[:, None] * cos[:, None] + u * sin[:, None]
-        points = torch.stack([rows, columns], dim=-1)
-        unit = self.pixel_size or 1.0
-        weights = (length / (n * unit))[:, None].expand(-1, n)
-        return points, weights
-
-
-def radon_coords(theta, shape) -> np.ndarray:
-    """Return the coordinates of the entries of ``skimage.transform.radon(image, theta)``.
-
-    For an image of ``shape`` on skinr's pixel-centre frame (``to_coords(image,
-    pixel_centers=True)``), with scikit-image's default ``circle=True``, the sinogram's
-    row ``k`` (detector) and column ``a`` (angle) is the measurement of
-    ``Radon(pixel_size=2 / shape[0])`` at row ``k * len(theta) + a`` of the result, so
-    ``y = sinogram.ravel()``.
-
-    Parameters
-    ----------
-    theta : array-like of shape (n_angles,)
-        Projection angles in degrees, as passed to scikit-image.
-    shape : tuple of int
-        The square image's shape.
-
-    Returns
-    -------
-    X : ndarray of shape (shape[0] * n_angles, 2)
-        ``(angle in degrees, detector offset)`` per measurement.
-    """
-    theta = np.asarray(theta, dtype=np.float64).ravel()
-    n = int(shape[0])
-    if len(shape) != 2 or shape[0] != shape[1]:
-        raise ValueError(f"radon_coords: scikit-image's radon takes a square image; got {shape}.")
-    pixel = 2.0 / n
-    # scikit-image rotates about pixel n // 2, which is not the frame's origin for
-    # even n: shift each line by that centre's distance along its normal.
-    centre = -1 + (2 * (n // 2) + 1) / n
-    rad = np.deg2rad(theta)
-    detectors = (np.arange(n) - n // 2) * pixel
-    offsets = detectors[:, None] + centre * (np.cos(rad) - np.sin(rad))[None, :]
-    angles = np.broadcast_to(theta[None, :], offsets.shape)
-    return np.stack([angles.ravel(), offsets.ravel()], axis=1)
 
 
 class TorchFunction(Operator):
@@ -647,15 +291,7 @@ class GridFunction(TorchFunction):
         return self
 
     def apply(self, field, X, generator=None):
-        from .signals import grid
-
-        shape, box = self.signal_grid()
-        points = torch.as_tensor(
-            grid(shape, bounds=box, pixel_centers=True), dtype=X.dtype, device=X.device
-        )
-        values = field(points)
-        image = values.T.reshape(values.shape[1], *shape)
-        measured = self.function(image).reshape(-1)
+        measured = self.function(render_on_grid(field, *self.signal_grid(), X)).reshape(-1)
         index = X[:, 0].long()
         if index.numel() and int(index.max()) >= measured.numel():
             raise ValueError(
