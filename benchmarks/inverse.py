@@ -3,6 +3,8 @@
 Run:  python benchmarks/inverse.py                          (every task, --size 128)
       python benchmarks/inverse.py --tasks ct superres --models SIREN SL2A
       python benchmarks/inverse.py --tasks ct --ct-size 128  (CT at 128 x 128)
+      python benchmarks/inverse.py --tasks ct denoise --models HashGrid --tv
+                                        (adds each estimator through TVRegularized)
       python benchmarks/inverse.py --quick                    (smoke test: 32 x 32, 20 steps)
 Writes docs/benchmarks/inverse.md and inverse.json (rows of a partial run replace the
 same rows of the committed results).
@@ -27,6 +29,11 @@ Tasks, each against what a user already has, measured in the same run:
   mirror-padded image (as the blur was made) with its iterations or balance tuned on a
   different image.
 
+With ``--tv`` the ct and denoise tasks also fit every estimator through
+``TVRegularized`` (rows "<estimator> + TV"): for CT with the weight ``GridSearchCV``
+chooses by the error on held-out projections (every 10th angle; seconds include the
+search), for denoising with the weight tuned on a different image, as TV Chambolle's is.
+
 PSNR (data range 1) and SSIM of the reconstruction, seconds per fit.
 """
 
@@ -41,9 +48,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from skimage import restoration, transform
+from sklearn.model_selection import GridSearchCV
 
 import skinr
-from skinr.inverse import AreaDownsample, Blur, Radon, radon_coords
+from skinr.inverse import AreaDownsample, Blur, Radon, TVRegularized, radon_coords
 from skinr.metrics import psnr, ssim
 from skinr.signals import to_coords
 
@@ -51,6 +59,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "docs" / "benchmarks"
 DEFAULT_MODELS = ["SIREN", "FourierFeatureMLP", "SL2A", "LocalGlobalSIREN"]
+TV_SUFFIX = " + TV"
+#: Weights of TVRegularized tried for denoising, each image's tuned on another image.
+DENOISE_TV_WEIGHTS = [0.1, 0.2, 0.4]
+#: Weights of TVRegularized a CT search chooses among by held-out projections.
+CT_TV_WEIGHTS = [0.0, 1e-4, 1e-3]
 
 
 def load(name: str, size: int) -> np.ndarray:
@@ -94,17 +107,18 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - started
 
 
-def fit_models(models, make, X, y, shape, truth, mask=None, **fit_options) -> dict:
+def fit_models(models, make, X, y, shape, truth, mask=None, label="{}") -> dict:
     rows = {}
     for name in models:
         model = make(name)
         model.fit(X, y)
-        rows[name] = scored(truth, model.render(shape), model.fit_time_, mask)
-        print(f"    {name:18s} {rows[name]['psnr']:6.2f} dB  {model.fit_time_:6.1f} s", flush=True)
+        row = label.format(name)
+        rows[row] = scored(truth, model.render(shape), model.fit_time_, mask)
+        print(f"    {row:24s} {rows[row]['psnr']:6.2f} dB  {model.fit_time_:6.1f} s", flush=True)
     return rows
 
 
-def ct_task(size, models, make) -> dict:
+def ct_task(size, models, make, tv=False) -> dict:
     image = load("ct_img_377", size) * disc(size)
     results = {}
     for n_angles in (100, 30):
@@ -134,11 +148,43 @@ def ct_task(size, models, make) -> dict:
                 inside,
             )
         )
+        if tv:
+            rows.update(tv_by_held_out_angles(models, make, operator, theta, sinogram, image))
         results[f"CT, {n_angles} projections, {size} x {size}"] = {"ct_img_377": rows}
     return results
 
 
-def superres_task(size, models, make) -> dict:
+def tv_by_held_out_angles(models, make, operator, theta, sinogram, image) -> dict:
+    """Each model through TVRegularized, its weight chosen by GridSearchCV on held-out
+    projections (every 10th angle; no clean image), then refitted on all of them."""
+    X = radon_coords(theta, image.shape)
+    angle = np.repeat(np.arange(len(theta))[None], sinogram.shape[0], axis=0).ravel()
+    held_out = angle % 10 == 5
+    split = [(np.flatnonzero(~held_out), np.flatnonzero(held_out))]
+    inside = disc(image.shape[0])
+    rows = {}
+    for name in models:
+        search = GridSearchCV(
+            make(name, operator=TVRegularized(operator)),
+            {"operator__weight": CT_TV_WEIGHTS},
+            cv=split,
+        )
+        started = time.perf_counter()
+        search.fit(X, sinogram.ravel())
+        seconds = time.perf_counter() - started
+        weight = search.best_params_["operator__weight"]
+        label = f"{name}{TV_SUFFIX} (weight {weight:g} of {CT_TV_WEIGHTS}, by held-out angles)"
+        rows[label] = {
+            **scored(image, search.best_estimator_.render(image.shape), seconds, inside),
+            "held_out_psnr": dict(
+                zip(map(str, CT_TV_WEIGHTS), search.cv_results_["mean_test_score"], strict=True)
+            ),
+        }
+        print(f"    {label} {rows[label]['psnr']:6.2f} dB  {seconds:6.1f} s", flush=True)
+    return rows
+
+
+def superres_task(size, models, make, tv=False) -> dict:
     rows_by_image = {}
     for name in ("camera", "astronaut", "chelsea"):
         image = load(name, size)
@@ -174,7 +220,7 @@ def tuned(images, function, candidates) -> dict:
     return best
 
 
-def denoise_task(size, models, make) -> dict:
+def denoise_task(size, models, make, tv=False) -> dict:
     rng = np.random.default_rng(0)
     images = {}
     for name in ("camera", "astronaut", "chelsea"):
@@ -189,6 +235,16 @@ def denoise_task(size, models, make) -> dict:
         import bm3d
     except ImportError:
         bm3d = None
+    tv_weights = {}
+    for model_name in models if tv else []:
+
+        def through_tv(noisy, weight, model_name=model_name):
+            X, y = to_coords(noisy, pixel_centers=True)
+            operator = TVRegularized(weight=weight)
+            model = make(model_name, early_stopping=True, operator=operator).fit(X, y)
+            return model.render(noisy.shape)
+
+        tv_weights[model_name] = tuned(images, through_tv, DENOISE_TV_WEIGHTS)
     rows_by_image = {}
     for name, (clean, noisy) in images.items():
         rows = {"noisy input": scored(clean, noisy, 0.0)}
@@ -207,11 +263,24 @@ def denoise_task(size, models, make) -> dict:
         rows.update(
             fit_models(models, partial(make, early_stopping=True), X, y, clean.shape, clean)
         )
+        for model_name in models if tv else []:
+            weight = tv_weights[model_name][name]
+            rows.update(
+                fit_models(
+                    [model_name],
+                    partial(make, early_stopping=True, operator=TVRegularized(weight=weight)),
+                    X,
+                    y,
+                    clean.shape,
+                    clean,
+                    label="{}" + TV_SUFFIX + f" (weight {weight}, tuned on another image)",
+                )
+            )
         rows_by_image[name] = rows
     return {"denoising, Gaussian sigma 0.1": rows_by_image}
 
 
-def inpaint_task(size, models, make) -> dict:
+def inpaint_task(size, models, make, tv=False) -> dict:
     results = {}
     for fraction in (0.2, 0.5):
         rows_by_image = {}
@@ -230,7 +299,7 @@ def inpaint_task(size, models, make) -> dict:
     return results
 
 
-def deblur_task(size, models, make) -> dict:
+def deblur_task(size, models, make, tv=False) -> dict:
     from scipy import ndimage
 
     offsets = np.arange(9) - 4
@@ -332,6 +401,11 @@ def write(results: dict, size: int, ct_size: int, max_iter) -> str:
     return text
 
 
+def fitted(row: str) -> bool:
+    """Whether a table row is one of skinr's fits (kept across partial runs)."""
+    return row.split(TV_SUFFIX)[0] in skinr.ESTIMATORS
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)
@@ -342,6 +416,7 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--max-iter", type=int, default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--tv", action="store_true", help="also fit through TVRegularized")
     args = parser.parse_args(argv)
     size = 32 if args.quick else args.size
     ct_size = 32 if args.quick else args.ct_size
@@ -356,12 +431,12 @@ def main(argv=None) -> None:
     for task in args.tasks:
         print(task, flush=True)
         task_size = ct_size if task == "ct" else size
-        for table, by_image in TASKS[task](task_size, args.models, make).items():
+        for table, by_image in TASKS[task](task_size, args.models, make, args.tv).items():
             merged = results.setdefault(table, {})
             for image, rows in by_image.items():
                 # Rows of estimators not run now are kept; the anchors are this run's.
-                kept = {k: v for k, v in merged.get(image, {}).items() if k in skinr.ESTIMATORS}
-                anchors = {k: v for k, v in rows.items() if k not in skinr.ESTIMATORS}
+                kept = {k: v for k, v in merged.get(image, {}).items() if fitted(k)}
+                anchors = {k: v for k, v in rows.items() if not fitted(k)}
                 merged[image] = {**anchors, **kept, **rows}
         if not args.quick:  # each finished task is kept, should a later one be stopped
             text = write(results, size, ct_size, max_iter)

@@ -289,12 +289,17 @@ def update_rows(size: int, estimators: dict) -> None:
 def sweep(size: int, name: str, param: str, values: list[str], extra: dict) -> None:
     """Held-out PSNR of one estimator over values of one parameter (prints a table)."""
     cls = skinr.ESTIMATORS[name]
-    estimators = {
-        f"{param}={value}": (
-            lambda v=float(value): cls(random_state=0, data_range=1.0, **extra, **{param: v})
-        )
-        for value in values
-    }
+
+    def parsed(value: str):
+        try:
+            return float(value)
+        except ValueError:  # a string option, e.g. a pattern's name
+            return value
+
+    def make(value):
+        return lambda: cls(random_state=0, data_range=1.0, **extra, **{param: value})
+
+    estimators = {f"{param}={value}": make(parsed(value)) for value in values}
     images = {k: v for k, v in load_images(size).items() if k in ("camera", "astronaut")}
     lines = [f"| {param} | " + " | ".join(f"{i} held-out 2 / 4x" for i in images) + " |"]
     lines.append("|---:|" + "---:|" * len(images))

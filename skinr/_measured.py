@@ -43,6 +43,7 @@ def check_points(operator: Operator, budget: int) -> None:
         (operator.points_per_measurement, "signal points per measurement", 1),
         (operator.quadrature_points, "quadrature points per measurement", 1),
         (operator.shared_points, "signal points per step", 0),
+        (operator.penalty_points, "signal points per step in its penalty", 0),
     ):
         if not isinstance(count, int | np.integer) or not low <= count <= budget:
             raise ValueError(
@@ -107,25 +108,34 @@ class MeasuredFit:
         jitter: torch.Generator,
     ) -> Objective:
         """The mean squared error of the measured field over ``signal``'s batches, with
-        the ``fitted``, ``frozen`` and ``penalty`` of the architecture's own objective."""
+        the ``fitted``, ``frozen`` and ``penalty`` of the architecture's own objective,
+        plus the operator's penalty of the signal (a prior such as total variation)."""
         offset, scale = measurement_frame
         operator = self.operator
 
         def measured(coords: Tensor) -> Tensor:
             return (operator.apply(field, coords, jitter) - offset) / scale
 
+        penalty = architecture.penalty
+        prior = operator.penalty(field, scale / abs(operator.gain), signal.device)
+        if prior is not None:
+            penalty = prior if penalty is None else _summed(penalty, prior)
         return signal.objective(
             measured,
             generator,
             fitted=architecture.fitted,
             frozen=architecture.frozen,
-            penalty=architecture.penalty,
+            penalty=penalty,
         )
 
     def nominal_signal(self, n_outputs: int, domain: np.ndarray, device) -> FitSignal:
         """The operator's nominal grid as a signal, for the architecture's objective."""
         values = np.zeros((len(self.signal_coords), n_outputs), dtype=np.float32)
         return FitSignal(self.signal_coords, values, domain, (0.0, 1.0), device)
+
+
+def _summed(first: Callable[[], Tensor], second: Callable[[], Tensor]) -> Callable[[], Tensor]:
+    return lambda: first() + second()
 
 
 def measure(operator: Operator, field, X: np.ndarray, chunk: int, device) -> np.ndarray:

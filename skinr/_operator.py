@@ -96,6 +96,20 @@ class Operator(BaseEstimator, metaclass=ABCMeta):
         points; without one the result is deterministic.
         """
 
+    #: Signal points a :meth:`penalty` renders per training step (0: no penalty).
+    penalty_points: int = 0
+
+    def penalty(
+        self, field: Field, value_scale: float, device: torch.device
+    ) -> Callable[[], Tensor] | None:
+        """A regulariser of the signal added to every training step's loss, set up once
+        per fit: ``penalty() -> scalar Tensor`` (None: the measurements alone).
+
+        ``value_scale`` is the signal's value range over two: a penalty in the network's
+        normalised units divides the field by it.
+        """
+        return None
+
     def support(self, points: np.ndarray) -> np.ndarray | None:
         """Where the signal may be non-zero (a boolean mask of ``points``), or None
         when the operator assumes nothing. ``predict_signal`` is zero outside it."""

@@ -11,7 +11,15 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 import skinr
 from skinr import SIREN
-from skinr.inverse import AreaDownsample, Blur, GridFunction, Radon, TorchFunction, radon_coords
+from skinr.inverse import (
+    AreaDownsample,
+    Blur,
+    GridFunction,
+    Radon,
+    TorchFunction,
+    TVRegularized,
+    radon_coords,
+)
 from skinr.metrics import psnr
 from skinr.signals import grid, to_coords
 
@@ -200,6 +208,53 @@ def test_early_stopping_scores_held_out_measurements():
     assert model.best_validation_score_ == max(model.validation_scores_)
 
 
+# ------------------------------------------------------------- the prior
+def isotropic_tv(image: np.ndarray) -> float:
+    dr, dc = np.diff(image, axis=0)[:, :-1], np.diff(image, axis=1)[:-1, :]
+    return float(np.sqrt(dr**2 + dc**2 + 1e-8).mean())
+
+
+def test_tv_penalty_is_the_total_variation_of_the_render():
+    X, y = to_coords(np.random.default_rng(0).random((8, 6)), pixel_centers=True)
+    model = make_fast(SIREN, max_iter=3, operator=TVRegularized(weight=0.5)).fit(X, y)
+    field = lambda points: torch.as_tensor(  # noqa: E731
+        model.predict_signal(points.numpy()), dtype=torch.float32
+    )[:, None]
+    penalty = model.operator_.penalty(field, 0.25, torch.device("cpu"))
+    expected = 0.5 * isotropic_tv(model.render((8, 6)) / 0.25)
+    assert float(penalty()) == pytest.approx(expected, rel=1e-4)
+    assert model.operator_.penalty_points == 48
+
+
+def test_tv_weight_zero_is_the_operator_alone_and_a_weight_flattens_the_noise():
+    rng = np.random.default_rng(0)
+    clean = np.kron(np.eye(2), np.ones((8, 8)))  # two flat squares
+    X, y = to_coords(clean + rng.normal(0, 0.2, clean.shape), pixel_centers=True)
+    plain = make_fast(SIREN, max_iter=150, operator=AreaDownsample(factor=1)).fit(X, y)
+    unweighted = make_fast(SIREN, max_iter=150, operator=TVRegularized(weight=0)).fit(X, y)
+    assert np.array_equal(unweighted.predict(X), plain.predict(X))
+    smoothed = make_fast(SIREN, max_iter=150, operator=TVRegularized(weight=0.3)).fit(X, y)
+    assert isotropic_tv(smoothed.render((16, 16))) < 0.7 * isotropic_tv(plain.render((16, 16)))
+    truth = clean.ravel()
+    assert (
+        psnr(truth, smoothed.predict(X), data_range=1)
+        > psnr(truth, plain.predict(X), data_range=1) + 1
+    )
+
+
+def test_tv_regularized_wraps_radon_and_survives_save(tmp_path):
+    theta = np.linspace(0.0, 180.0, 6, endpoint=False)
+    X = radon_coords(theta, (8, 8))
+    operator = TVRegularized(Radon(pixel_size=0.25), weight=1e-2)
+    model = make_fast(SIREN, max_iter=3, operator=operator).fit(X, np.ones(len(X)))
+    assert model.render((8, 8))[0, 0] == 0  # Radon's support: outside the disc
+    assert clone(model).operator.operator.pixel_size == 0.25
+    loaded = skinr.load(model.save(tmp_path / "ct.skinr"))
+    assert isinstance(loaded.operator_.operator_, Radon)
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.count_flops(X) == model.count_flops(X)
+
+
 # ------------------------------------------------------- declared data
 def test_operators_survive_clone_pickle_and_save(tmp_path):
     _image, low = low_and_high()
@@ -246,6 +301,8 @@ def test_a_file_naming_an_unknown_operator_is_refused(tmp_path):
         (AreaDownsample(factor=0), grid((4, 4), pixel_centers=True), "positive int"),
         (GridFunction(lambda x: x, (4, 4)), np.array([[0.5]]), "indices"),
         (Radon(n_points=10**6, pixel_size=0.5), np.array([[0.0, 0.1]]), "predict_batch_size"),
+        (TVRegularized(weight=-1.0), grid((4, 4), pixel_centers=True), "weight"),
+        (TVRegularized(Radon()), np.array([[0.0, 0.1], [10.0, 0.2]]), "single detector"),
     ],
 )
 def test_bad_measurements_are_refused_before_training(operator, X, match):
@@ -255,10 +312,20 @@ def test_bad_measurements_are_refused_before_training(operator, X, match):
     assert not hasattr(model, "module_")
 
 
+def test_a_tv_grid_beyond_the_step_budget_is_refused():
+    X, y = to_coords(np.zeros((16, 16)), pixel_centers=True)
+    model = make_fast(SIREN, predict_batch_size=100, operator=TVRegularized())
+    with pytest.raises(ValueError, match="256 signal points per step in its penalty"):
+        model.fit(X, y)
+    assert not hasattr(model, "module_")
+
+
 def test_operator_must_be_an_operator():
     X, y = to_coords(np.zeros((4, 4)))
     with pytest.raises(InvalidParameterError, match="operator"):
         make_fast(SIREN, operator=lambda f, x: f(x)).fit(X, y)
+    with pytest.raises(TypeError, match="TVRegularized: operator must be"):
+        make_fast(SIREN, operator=TVRegularized(operator="radon")).fit(X, y)
 
 
 def test_predict_signal_checks_the_signal_dims():

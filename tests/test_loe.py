@@ -75,6 +75,39 @@ def test_tile_scales_of_the_three_patterns():
     assert tile_scales("quad_tree", 4) == ([2.0, 4.0, 8.0, 16.0], [0.0] * 4)
     assert tile_scales("fine_to_coarse", 4) == ([16.0, 8.0, 4.0, 2.0], [0.0] * 4)
     assert tile_scales("gray_code", 4) == ([2.0, 2.0, 4.0, 8.0], [0.0, 0.5, 0.5, 0.5])
+    assert tile_scales("staggered", 4) == ([16.0, 8.0, 4.0, 2.0], [0.5] * 4)
+
+
+def _shared_borders(scales, offsets) -> int:
+    """Tiling borders inside (0, 1) that two or more layers share, along one axis."""
+    borders = []
+    for scale, offset in zip(scales, offsets, strict=True):
+        k = np.arange(np.ceil(offset), np.floor(scale + offset) + 1)
+        positions = (k - offset) / scale
+        borders.extend(np.round(positions[(positions > 1e-9) & (positions < 1 - 1e-9)], 9))
+    _, counts = np.unique(borders, return_counts=True)
+    return int((counts > 1).sum())
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (48, 40)])
+def test_staggered_layers_never_share_a_border(shape):
+    X, y = to_coords(np.random.RandomState(0).random_sample(shape), pixel_centers=True)
+    staggered = small(depth=6, max_iter=2, pattern="staggered").fit(X, y)
+    for axis in range(2):
+        scales, offsets = staggered.tile_scales_[:, axis], staggered.tile_offsets_[:, axis]
+        assert len(set(scales)) < len(scales)  # capped: several layers at one scale
+        assert _shared_borders(scales, offsets) == 0
+    # The paper's arrangement puts the centre border in every layer.
+    plain = small(depth=6, max_iter=2).fit(X, y)
+    assert _shared_borders(plain.tile_scales_[:, 0], plain.tile_offsets_[:, 0]) > 0
+
+
+def test_files_with_one_offset_per_layer_still_load():
+    net = LoENet(2, 1, 8, (2, 2), torch.full((3, 2), 4.0), torch.zeros(3))
+    state = net.state_dict()
+    state["offsets"] = torch.tensor([0.5, 0.25, 0.0])
+    net.load_state_dict(state)
+    np.testing.assert_array_equal(net.offsets[:, 1].numpy(), [0.5, 0.25, 0.0])
 
 
 @pytest.mark.parametrize("blending", ["nearest", "linear"])
@@ -151,6 +184,7 @@ def test_scales_finer_than_the_samples_are_capped():
     [
         dict(pattern="quad_tree"),
         dict(pattern="gray_code"),
+        dict(pattern="staggered"),
         dict(activation="leaky_relu", learning_rate=3e-3),
         dict(blending="linear"),
         dict(init="siren"),
