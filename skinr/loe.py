@@ -57,13 +57,10 @@ PATTERNS = {
     "gray_code": lambda depth: ([2.0, *_levels(depth)[: depth - 1]], [0.0] + [0.5] * (depth - 1)),
     # fine_to_coarse's scales, every tiling shifted by half a cell: the borders of
     # 2^l cells per unit then fall at odd multiples of 2^-(l+1), distinct for every
-    # level, so no point lies on a border of several layers at once. Layers capped to
-    # one scale have their offsets spread over the cell after capping (_cap_scales).
+    # level, so no layer's border lies on another's (until capping gives several
+    # layers one scale).
     "staggered": lambda depth: (_levels(depth)[::-1], [0.5] * depth),
 }
-
-#: Patterns whose capped layers get distinct offsets (see _cap_scales).
-SPREAD_CAPPED = {"staggered"}
 
 
 def tile_scales(pattern: str, depth: int) -> tuple[list[float], list[float]]:
@@ -94,8 +91,8 @@ class LoENet(nn.Module):
         Experts per dimension of each layer's tile (``prod(tiles)`` experts per layer).
     scales : Tensor of shape (depth, n_dims)
         Cells per unit length of each layer's tiling, on coordinates mapped to [0, 1].
-    offsets : Tensor of shape (depth,) or (depth, n_dims)
-        Shift of each layer's tiling, in cells (per dimension, or one for all).
+    offsets : Tensor of shape (depth,)
+        Shift of each layer's tiling, in cells.
     activation : {"sine", "leaky_relu"}
     blending : {"nearest", "linear"}
     omega_0 : float
@@ -129,10 +126,7 @@ class LoENet(nn.Module):
         self.omega_0, self.shared_bias = omega_0, shared_bias
         self.n_experts = n_cells_total(tiles)
         self.register_buffer("scales", torch.as_tensor(scales, dtype=torch.float32))
-        offsets = torch.as_tensor(offsets, dtype=torch.float32)
-        if offsets.dim() == 1:
-            offsets = offsets[:, None].repeat(1, n_dims)
-        self.register_buffer("offsets", offsets)
+        self.register_buffer("offsets", torch.as_tensor(offsets, dtype=torch.float32))
         depth = self.scales.shape[0]
         sizes = [n_dims] + [width] * depth
         inits = ["siren_first"] + ["siren"] * (depth - 1) if init == "siren" else ["torch"] * depth
@@ -243,14 +237,6 @@ class LoENet(nn.Module):
             return torch.sin(h)
         return nn.functional.leaky_relu(h, LEAKY_SLOPE)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # Files written before offsets were per dimension hold one per layer.
-        key = prefix + "offsets"
-        saved = state_dict.get(key)
-        if saved is not None and saved.dim() == 1 and self.offsets.dim() == 2:
-            state_dict[key] = saved[:, None].expand_as(self.offsets).clone()
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
     def flops(self, n_samples: int) -> int:
         """A dense MLP's cost per point; linear blending evaluates every expert."""
         per_expert = 1 if self.blending == "nearest" else self.n_experts
@@ -359,10 +345,10 @@ default="fine_to_coarse"
         per dimension, the scales are 2, 4, ..., 2^depth cells per unit: finest first
         ("fine_to_coarse"), coarsest first ("quad_tree"), or LoE's "gray_code"
         (2, 2, 4, ..., 2^(depth-1), every layer after the first shifted by half a cell).
-        "staggered" is fine_to_coarse with every tiling shifted by half a cell and the
-        layers capped to one scale spread over the cell (``tile_offsets_``), so that
-        no two layers share a border: with the paper's tilings every layer has a
-        border at the centre, and a render shows a seam there.
+        "staggered" is fine_to_coarse with every tiling shifted by half a cell, so that
+        layers of different scales never share a border (with the paper's tilings
+        every layer has a border at the centre, a seam in renders); layers capped to
+        one scale still share theirs.
         Scales are capped so that a cell spans ``min_samples_per_cell`` samples.
     activation : {"sine", "leaky_relu"}, default="sine"
         ``sin(omega_0 x)`` (LoE-sine) or leaky ReLU with slope 0.2 (the original LoE).
@@ -406,8 +392,6 @@ default="fine_to_coarse"
     tile_scales_ : ndarray of shape (depth, n_dims)
         Cells per unit length of each layer's tiling (after capping at
         ``min_samples_per_cell`` samples), on the domain mapped to [0, 1].
-    tile_offsets_ : ndarray of shape (depth, n_dims)
-        Shift of each layer's tiling, in cells.
     n_params_ : int
         Trainable parameters (every expert of every layer).
     %(common_attributes)s
@@ -545,9 +529,7 @@ default="fine_to_coarse"
         distinct = None
         for chunk in signal.chunks():
             distinct = merge_distinct(distinct, chunk)
-        _cap_scales(
-            module, distinct, self.min_samples_per_cell, spread=self.pattern in SPREAD_CAPPED
-        )
+        _cap_scales(module, distinct, self.min_samples_per_cell)
 
         def whole_signal(coords, values):
             # The routes of the full training signal are fixed for the whole fit.
@@ -561,34 +543,14 @@ default="fine_to_coarse"
         """Cells per unit length of each layer's tiling, ``(depth, n_dims)``."""
         return self.module_.scales.cpu().numpy().astype(np.float64)
 
-    @property
-    def tile_offsets_(self) -> np.ndarray:
-        """Shift of each layer's tiling in cells, ``(depth, n_dims)``."""
-        return self.module_.offsets.cpu().numpy().astype(np.float64)
 
-
-def _cap_scales(
-    module: LoENet, distinct_per_dim: list[Tensor], samples_per_cell: int, spread: bool = False
-) -> None:
+def _cap_scales(module: LoENet, distinct_per_dim: list[Tensor], samples_per_cell: int) -> None:
     """A tiling cell spans at least ``samples_per_cell`` sample spacings per dimension:
     finer cells alternate faster than the samples and split the experts arbitrarily,
-    and every border between samples is a jump in a render.
-
-    With ``spread``, the ``m`` layers that end at one scale along a dimension get the
-    offsets ``(i + 1/2) / m`` cells (i-th of them), so their borders stay distinct
-    from each other's and from every coarser power-of-two level's; with one offset
-    they would all jump at the same places.
-    """
+    and every border between samples is a jump in a render."""
     with torch.no_grad():
         for k, distinct in enumerate(distinct_per_dim):
             if distinct.numel() < 2:
                 continue
             spacing = float(torch.diff(distinct).min()) / 2  # in units of [0, 1]
             module.scales[:, k].clamp_(max=1.0 / (spacing * samples_per_cell))
-            if spread:
-                scales = module.scales[:, k]
-                for scale in torch.unique(scales):
-                    layers = torch.nonzero(scales == scale).flatten()
-                    if len(layers) > 1:
-                        shares = (torch.arange(len(layers), dtype=scales.dtype) + 0.5) / len(layers)
-                        module.offsets[layers, k] = shares.to(module.offsets.device)

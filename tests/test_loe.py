@@ -89,25 +89,11 @@ def _shared_borders(scales, offsets) -> int:
     return int((counts > 1).sum())
 
 
-@pytest.mark.parametrize("shape", [(64, 64), (48, 40)])
-def test_staggered_layers_never_share_a_border(shape):
-    X, y = to_coords(np.random.RandomState(0).random_sample(shape), pixel_centers=True)
-    staggered = small(depth=6, max_iter=2, pattern="staggered").fit(X, y)
-    for axis in range(2):
-        scales, offsets = staggered.tile_scales_[:, axis], staggered.tile_offsets_[:, axis]
-        assert len(set(scales)) < len(scales)  # capped: several layers at one scale
-        assert _shared_borders(scales, offsets) == 0
-    # The paper's arrangement puts the centre border in every layer.
-    plain = small(depth=6, max_iter=2).fit(X, y)
-    assert _shared_borders(plain.tile_scales_[:, 0], plain.tile_offsets_[:, 0]) > 0
-
-
-def test_files_with_one_offset_per_layer_still_load():
-    net = LoENet(2, 1, 8, (2, 2), torch.full((3, 2), 4.0), torch.zeros(3))
-    state = net.state_dict()
-    state["offsets"] = torch.tensor([0.5, 0.25, 0.0])
-    net.load_state_dict(state)
-    np.testing.assert_array_equal(net.offsets[:, 1].numpy(), [0.5, 0.25, 0.0])
+def test_staggered_levels_never_share_a_border():
+    scales, offsets = tile_scales("staggered", 9)
+    assert _shared_borders(scales, offsets) == 0
+    # The paper's arrangement puts a border at the centre (and more) in every layer.
+    assert _shared_borders(*tile_scales("fine_to_coarse", 9)) == 255
 
 
 @pytest.mark.parametrize("blending", ["nearest", "linear"])
