@@ -262,12 +262,17 @@ def ctrl_c_between_steps():
     after a step is recorded, so an interruption never lands inside an update and the
     checkpoint it writes matches the weights; a second Ctrl-C interrupts at once.
     Signal handlers belong to the main thread: elsewhere, KeyboardInterrupt is left as
-    it is."""
+    it is. A process that ignores SIGINT keeps ignoring it."""
     requested = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield requested
         return
     previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        # The process was started to ignore Ctrl-C (nohup, a shell's background job):
+        # training ignores it too rather than turning it into a stop.
+        yield requested
+        return
 
     def request_stop(signum, frame):
         if requested.is_set():

@@ -228,8 +228,8 @@ class TVRegularized(Operator):
     ``mean |grad f|`` with the values scaled to [-1, 1] (forward differences). A
     network alone fills what the measurements do not determine (the angles a CT scan
     did not take, the noise of a photograph) with whatever its frequencies favour;
-    total variation favours piecewise-smooth signals with sharp edges, the model behind
-    filtered back-projection's and Chambolle's competitors. ``fit``, ``predict`` and
+    total variation favours piecewise-smooth signals with sharp edges (the prior of
+    Chambolle's denoiser and of iterative CT reconstruction). ``fit``, ``predict`` and
     ``score`` are ``operator``'s: the penalty shapes the reconstruction only.
 
     Parameters

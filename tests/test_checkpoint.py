@@ -239,6 +239,26 @@ def test_concurrent_checkpoint_writes_never_share_a_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["shared.ckpt"]
 
 
+@pytest.fixture(autouse=True)
+def pythons_sigint_handler():
+    """Tests here deliver real SIGINTs: run them under Python's own handler, also where
+    the test process was started with SIGINT ignored (a shell's background job)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_a_process_that_ignores_ctrl_c_trains_on(image_signal, monkeypatch):
+    X, y, _ = image_signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    model = make_fast(skinr.SIREN, max_iter=10)
+    with monkeypatch.context() as patch:
+        calls = _signal_during_step(model, patch, at_step=3)
+        model.fit(X, y)
+    assert calls[0] == 10 and model.n_iter_ == 10
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
 def _signal_during_step(model, monkeypatch, at_step, count=1):
     """Deliver ``count`` real SIGINTs from inside the loss of step ``at_step``, as a
     Ctrl-C that lands in the middle of a step does; return the per-step call counter."""
