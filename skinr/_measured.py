@@ -117,7 +117,8 @@ class MeasuredFit:
             return (operator.apply(field, coords, jitter) - offset) / scale
 
         penalty = architecture.penalty
-        prior = operator.penalty(field, scale / abs(operator.gain), signal.device)
+        pixels = torch.as_tensor(self.signal_coords, dtype=torch.float32, device=signal.device)
+        prior = operator.penalty(field, pixels, scale / abs(operator.gain))
         if prior is not None:
             penalty = prior if penalty is None else _summed(penalty, prior)
         return signal.objective(

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 
@@ -100,13 +101,14 @@ class Operator(BaseEstimator, metaclass=ABCMeta):
     penalty_points: int = 0
 
     def penalty(
-        self, field: Field, value_scale: float, device: torch.device
+        self, field: Field, pixels: Tensor, value_scale: float
     ) -> Callable[[], Tensor] | None:
         """A regulariser of the signal added to every training step's loss, set up once
         per fit: ``penalty() -> scalar Tensor`` (None: the measurements alone).
 
-        ``value_scale`` is the signal's value range over two: a penalty in the network's
-        normalised units divides the field by it.
+        ``pixels`` are the pixel centres of :meth:`signal_grid`, in order, on the fit's
+        device; ``value_scale`` is the signal's value range over two: a penalty in the
+        network's normalised units divides the field by it.
         """
         return None
 
@@ -148,13 +150,20 @@ class QuadratureOperator(Operator):
         return points.reshape(-1, points.shape[-1]).numpy().astype(np.float64)
 
 
+@functools.lru_cache(maxsize=8)
+def _pixel_centres(shape: tuple[int, ...], box: tuple, device: torch.device, dtype) -> Tensor:
+    # Built once per grid and device, not at every training step that renders it.
+    from .signals import grid
+
+    return torch.as_tensor(
+        grid(shape, bounds=np.asarray(box), pixel_centers=True), dtype=dtype, device=device
+    )
+
+
 def render_on_grid(field: Field, shape: tuple[int, ...], box: np.ndarray, like: Tensor) -> Tensor:
     """The signal at the pixel centres of ``shape`` inside ``box``, as an image
     ``(n_outputs, *shape)`` (on ``like``'s device, in its dtype)."""
-    from .signals import grid
-
-    pixels = torch.as_tensor(
-        grid(shape, bounds=box, pixel_centers=True), dtype=like.dtype, device=like.device
-    )
+    box_key = tuple(map(tuple, np.asarray(box, dtype=np.float64).tolist()))
+    pixels = _pixel_centres(tuple(int(n) for n in shape), box_key, like.device, like.dtype)
     values = field(pixels)
     return values.T.reshape(values.shape[1], *shape)

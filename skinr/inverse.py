@@ -307,15 +307,10 @@ class TVRegularized(Operator):
     def apply(self, field, X, generator=None):
         return self._measuring.apply(field, X, generator)
 
-    def penalty(self, field, value_scale, device):
+    def penalty(self, field, pixels, value_scale):
         if not self.weight:
             return None
-        from .signals import grid
-
-        shape, box = self.signal_grid()
-        pixels = torch.as_tensor(
-            grid(shape, bounds=box, pixel_centers=True), dtype=torch.float32, device=device
-        )
+        shape, _ = self.signal_grid()
         weight = float(self.weight)
         # Forward differences along axis a have one row fewer there; crop the others.
         crops = [

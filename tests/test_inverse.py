@@ -220,7 +220,8 @@ def test_tv_penalty_is_the_total_variation_of_the_render():
     field = lambda points: torch.as_tensor(  # noqa: E731
         model.predict_signal(points.numpy()), dtype=torch.float32
     )[:, None]
-    penalty = model.operator_.penalty(field, 0.25, torch.device("cpu"))
+    pixels = torch.as_tensor(grid((8, 6), pixel_centers=True), dtype=torch.float32)
+    penalty = model.operator_.penalty(field, pixels, 0.25)
     expected = 0.5 * isotropic_tv(model.render((8, 6)) / 0.25)
     assert float(penalty()) == pytest.approx(expected, rel=1e-4)
     assert model.operator_.penalty_points == 48
