@@ -16,6 +16,7 @@ from torch import Tensor
 
 from ._domain import domain_map
 from ._objective import FitSignal, Objective
+from ._operator import pixel_centres
 from .inverse import Operator
 
 __all__ = ["MeasuredFit", "identity_domain", "measure", "resolve_operator"]
@@ -113,12 +114,16 @@ class MeasuredFit:
         offset, scale = measurement_frame
         operator = self.operator
 
+        render = _RenderedOnce(field)
+
         def measured(coords: Tensor) -> Tensor:
-            return (operator.apply(field, coords, jitter) - offset) / scale
+            render.forget()
+            return (operator.apply(render, coords, jitter) - offset) / scale
 
         penalty = architecture.penalty
-        pixels = torch.as_tensor(self.signal_coords, dtype=torch.float32, device=signal.device)
-        prior = operator.penalty(field, pixels, scale / abs(operator.gain))
+        like = torch.empty(0, dtype=torch.float32, device=signal.device)
+        pixels = pixel_centres(self.shape, self.box, like)
+        prior = operator.penalty(render.reusing, pixels, scale / abs(operator.gain))
         if prior is not None:
             penalty = prior if penalty is None else _summed(penalty, prior)
         return signal.objective(
@@ -133,6 +138,35 @@ class MeasuredFit:
         """The operator's nominal grid as a signal, for the architecture's objective."""
         values = np.zeros((len(self.signal_coords), n_outputs), dtype=np.float32)
         return FitSignal(self.signal_coords, values, domain, (0.0, 1.0), device)
+
+
+class _RenderedOnce:
+    """The field, handing its last evaluation of the grid's pixels to the penalty.
+
+    A step whose measurements render the whole grid (``Radon(sampling="grid")``,
+    ``GridFunction``) and whose penalty renders it again (``TVRegularized``) evaluates
+    the network there once: the loss adds the two, so one graph serves both. What
+    the measurements evaluated is kept until the penalty takes it or the next
+    measurement starts, never across steps.
+    """
+
+    def __init__(self, field: Callable[[Tensor], Tensor]) -> None:
+        self.field = field
+        self.last: tuple[Tensor, Tensor] | None = None
+
+    def __call__(self, points: Tensor) -> Tensor:
+        values = self.field(points)
+        self.last = (points, values)
+        return values
+
+    def forget(self) -> None:
+        self.last = None
+
+    def reusing(self, points: Tensor) -> Tensor:
+        last, self.last = self.last, None
+        if last is not None and last[0] is points:
+            return last[1]
+        return self.field(points)
 
 
 def _summed(first: Callable[[], Tensor], second: Callable[[], Tensor]) -> Callable[[], Tensor]:

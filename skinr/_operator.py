@@ -107,8 +107,10 @@ class Operator(BaseEstimator, metaclass=ABCMeta):
         per fit: ``penalty() -> scalar Tensor`` (None: the measurements alone).
 
         ``pixels`` are the pixel centres of :meth:`signal_grid`, in order, on the fit's
-        device; ``value_scale`` is the signal's value range over two: a penalty in the
-        network's normalised units divides the field by it.
+        device (the tensor :func:`render_on_grid` evaluates, so that ``field(pixels)``
+        reuses a render of that grid the step's measurements made); ``value_scale``
+        is the signal's value range over two: a penalty in the network's normalised
+        units divides the field by it.
         """
         return None
 
@@ -160,10 +162,15 @@ def _pixel_centres(shape: tuple[int, ...], box: tuple, device: torch.device, dty
     )
 
 
+def pixel_centres(shape: tuple[int, ...], box: np.ndarray, like: Tensor) -> Tensor:
+    """The pixel centres of ``shape`` inside ``box`` on ``like``'s device, in its dtype:
+    one tensor per grid and device, so that a step's renders of one grid can be shared."""
+    box_key = tuple(map(tuple, np.asarray(box, dtype=np.float64).tolist()))
+    return _pixel_centres(tuple(int(n) for n in shape), box_key, like.device, like.dtype)
+
+
 def render_on_grid(field: Field, shape: tuple[int, ...], box: np.ndarray, like: Tensor) -> Tensor:
     """The signal at the pixel centres of ``shape`` inside ``box``, as an image
     ``(n_outputs, *shape)`` (on ``like``'s device, in its dtype)."""
-    box_key = tuple(map(tuple, np.asarray(box, dtype=np.float64).tolist()))
-    pixels = _pixel_centres(tuple(int(n) for n in shape), box_key, like.device, like.dtype)
-    values = field(pixels)
+    values = field(pixel_centres(shape, box, like))
     return values.T.reshape(values.shape[1], *shape)

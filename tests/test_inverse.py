@@ -22,6 +22,7 @@ from skinr.inverse import (
 )
 from skinr.metrics import psnr
 from skinr.signals import grid, to_coords
+from skinr.siren import SirenNet
 
 from .conftest import make_fast
 
@@ -254,6 +255,29 @@ def test_tv_regularized_wraps_radon_and_survives_save(tmp_path):
     assert isinstance(loaded.operator_.operator_, Radon)
     assert np.array_equal(loaded.predict(X), model.predict(X))
     assert loaded.count_flops(X) == model.count_flops(X)
+
+
+def test_radon_and_its_tv_penalty_render_the_grid_once_per_step(monkeypatch):
+    theta = np.linspace(0.0, 180.0, 6, endpoint=False)
+    X = radon_coords(theta, (8, 8))
+    y = np.random.default_rng(0).random(len(X))
+    grid_renders = []
+    forward = SirenNet.forward
+
+    def counting(module, points):
+        grid_renders.append(len(points) == 64)
+        return forward(module, points)
+
+    monkeypatch.setattr(SirenNet, "forward", counting)
+    plain = make_fast(SIREN, max_iter=4, operator=Radon(pixel_size=0.25)).fit(X, y)
+    alone = sum(grid_renders)
+    grid_renders.clear()
+    operator = TVRegularized(Radon(pixel_size=0.25), weight=1e-2)
+    regularized = make_fast(SIREN, max_iter=4, operator=operator).fit(X, y)
+    assert alone >= 4
+    assert sum(grid_renders) == alone  # the penalty reuses the measurements' render
+    # ... and it is there: the weight changes what is learned.
+    assert not np.allclose(regularized.render((8, 8)), plain.render((8, 8)))
 
 
 # ------------------------------------------------------- declared data
