@@ -3,6 +3,7 @@
 Run:  python benchmarks/inverse.py                          (every task, --size 128)
       python benchmarks/inverse.py --tasks ct superres --models SIREN SL2A
       python benchmarks/inverse.py --tasks ct --ct-size 128  (CT at 128 x 128)
+      python benchmarks/inverse.py --tasks ct --angles 100    (one projection count)
       python benchmarks/inverse.py --tasks ct denoise --models HashGrid --tv
                                         (adds each estimator through TVRegularized)
       python benchmarks/inverse.py --quick                    (smoke test: 32 x 32, 20 steps)
@@ -126,10 +127,10 @@ def fit_models(models, make, X, y, shape, truth, mask=None, label="{}") -> dict:
     return rows
 
 
-def ct_task(size, models, make, tv=False) -> dict:
+def ct_task(size, models, make, tv=False, angles=(100, 30)) -> dict:
     image = load("ct_img_377", size) * disc(size)
     results = {}
-    for n_angles in (100, 30):
+    for n_angles in angles:
         theta = np.linspace(0.0, 180.0, n_angles, endpoint=False)
         sinogram = transform.radon(image, theta)
         inside = disc(size)
@@ -457,9 +458,11 @@ def main(argv=None) -> None:
         "--models", nargs="+", choices=sorted(skinr.ESTIMATORS), default=DEFAULT_MODELS
     )
     parser.add_argument("--max-iter", type=int, default=None)
+    parser.add_argument("--angles", type=int, nargs="+", default=[100, 30], help="CT only")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tv", action="store_true", help="also fit through TVRegularized")
     args = parser.parse_args(argv)
+    tasks = {**TASKS, "ct": partial(ct_task, angles=args.angles)}
     size = 32 if args.quick else args.size
     ct_size = 32 if args.quick else args.ct_size
     max_iter = 20 if args.quick else args.max_iter
@@ -473,7 +476,7 @@ def main(argv=None) -> None:
     for task in args.tasks:
         print(task, flush=True)
         task_size = ct_size if task == "ct" else size
-        for table, by_image in TASKS[task](task_size, args.models, make, args.tv).items():
+        for table, by_image in tasks[task](task_size, args.models, make, args.tv).items():
             merged = results.setdefault(table, {})
             for image, rows in by_image.items():
                 # Rows of estimators not run now are kept; the anchors are this run's.
