@@ -162,15 +162,20 @@ def _pixel_centres(shape: tuple[int, ...], box: tuple, device: torch.device, dty
     )
 
 
-def pixel_centres(shape: tuple[int, ...], box: np.ndarray, like: Tensor) -> Tensor:
-    """The pixel centres of ``shape`` inside ``box`` on ``like``'s device, in its dtype:
-    one tensor per grid and device, so that a step's renders of one grid can be shared."""
+def pixel_centres(
+    shape: tuple[int, ...], box: np.ndarray, device: torch.device, dtype=torch.float32
+) -> Tensor:
+    """The pixel centres of ``shape`` inside ``box`` on ``device``: one tensor per grid,
+    device and dtype, so that a step's renders of one grid can be shared."""
     box_key = tuple(map(tuple, np.asarray(box, dtype=np.float64).tolist()))
-    return _pixel_centres(tuple(int(n) for n in shape), box_key, like.device, like.dtype)
+    device = torch.device(device)
+    if device.type != "cpu" and device.index is None:  # "cuda" and "cuda:0": one key
+        device = torch.empty(0, device=device).device
+    return _pixel_centres(tuple(int(n) for n in shape), box_key, device, dtype)
 
 
 def render_on_grid(field: Field, shape: tuple[int, ...], box: np.ndarray, like: Tensor) -> Tensor:
     """The signal at the pixel centres of ``shape`` inside ``box``, as an image
     ``(n_outputs, *shape)`` (on ``like``'s device, in its dtype)."""
-    values = field(pixel_centres(shape, box, like))
+    values = field(pixel_centres(shape, box, like.device, like.dtype))
     return values.T.reshape(values.shape[1], *shape)
