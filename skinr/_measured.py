@@ -31,7 +31,7 @@ def resolve_operator(operator, X: np.ndarray, budget: int) -> Operator | None:
             f"operator must be a skinr.inverse.Operator (Radon, AreaDownsample, Blur, or "
             f"TorchFunction wrapping your own function); got {type(operator).__name__}."
         )
-    resolved = operator.resolve(X)
+    resolved = operator.resolve(X).within(budget)
     check_points(resolved, budget)
     return resolved
 

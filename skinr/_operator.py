@@ -60,6 +60,14 @@ class Operator(BaseEstimator, metaclass=ABCMeta):
         self._check_dims(X)
         return self
 
+    def within(self, budget: int) -> Operator:
+        """This resolved operator, evaluating at most ``budget`` signal points per step
+        where it has a choice (``Blur(sampling="auto")``); itself by default.
+
+        Called once per fit after :meth:`resolve`, with ``predict_batch_size``.
+        """
+        return self
+
     @abstractmethod
     def signal_grid(self) -> tuple[tuple[int, ...], np.ndarray]:
         """The nominal grid of the signal behind the measurements: its shape and its

@@ -91,6 +91,59 @@ def test_blur_is_scipy_convolution_inside_the_image():
     assert np.allclose(measured.numpy().reshape(n, n)[inside], expected[inside], atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("shape", "psf_shape"),
+    [((40,), (5,)), ((12, 10), (3, 4)), ((12, 10), (9, 9)), ((6, 7, 5), (3, 2, 3))],
+)
+def test_blur_on_a_grid_render_equals_its_points(shape, psf_shape):
+    # The grid path must read each point with the weight the points path gives it:
+    # asymmetric and even-sized psfs catch a flip or a half-pixel shift.
+    psf = np.random.default_rng(1).random(psf_shape)
+    X = grid(shape, pixel_centers=True).reshape(-1, len(shape))
+
+    def field(points):
+        return torch.sin(3 * points).sum(dim=1, keepdim=True) + points[:, :1] ** 3
+
+    on_grid = Blur(psf).resolve(X).within(10**6)
+    by_points = Blur(psf, sampling="points").resolve(X)
+    assert (on_grid.sampling_, by_points.sampling_) == ("grid", "points")
+    assert on_grid.shared_points == np.prod(np.add(shape, psf_shape) - 1)
+    coords = torch.as_tensor(X, dtype=torch.float32)
+    coords[::5] += 0.013  # some between the pixels: those take their own points
+    expected = by_points.apply(field, coords)
+    assert torch.allclose(on_grid.apply(field, coords), expected, atol=1e-5)
+
+
+def test_blur_fits_render_the_widened_grid_once_per_step(monkeypatch):
+    X, y = to_coords(np.random.default_rng(0).random((8, 8)), pixel_centers=True)
+    evaluated = []
+    forward = SirenNet.forward
+
+    def counting(module, points):
+        evaluated.append(len(points))
+        return forward(module, points)
+
+    monkeypatch.setattr(SirenNet, "forward", counting)
+    make_fast(SIREN, max_iter=4, operator=Blur(np.ones((3, 3)) / 9)).fit(X, y)
+    assert evaluated[:4] == [100] * 4  # 10 x 10 points for all 64 measurements
+    evaluated.clear()
+    make_fast(SIREN, max_iter=4, operator=Blur(np.ones((3, 3)) / 9, sampling="points")).fit(X, y)
+    assert evaluated[:4] == [64 * 9] * 4
+
+
+def test_blur_auto_evaluates_points_when_the_grid_exceeds_the_budget():
+    X, y = to_coords(np.random.default_rng(0).random((8, 8)), pixel_centers=True)
+    small = make_fast(SIREN, max_iter=3, predict_batch_size=90, operator=Blur(np.ones((3, 3))))
+    assert small.fit(X, y).operator_.sampling_ == "points"
+    assert small.predict(X).shape == y.shape
+    forced = make_fast(
+        SIREN, predict_batch_size=90, operator=Blur(np.ones((3, 3)), sampling="grid")
+    )
+    with pytest.raises(ValueError, match="100 signal points per step"):
+        forced.fit(X, y)
+    assert not hasattr(forced, "module_")
+
+
 def test_grid_function_runs_a_torch_image_operator():
     image, low = low_and_high()
     shape = image.shape
@@ -323,6 +376,8 @@ def test_a_file_naming_an_unknown_operator_is_refused(tmp_path):
         (Radon(), np.array([[0.0, 0.1], [10.0, 0.2]]), "single detector"),
         (Blur(np.ones((9, 9))), grid((4, 4), pixel_centers=True), "larger than"),
         (Blur(np.ones(3)), grid((4, 4), pixel_centers=True), "axes"),
+        (Blur(np.ones((3, 3)), sampling="fft"), grid((4, 4), pixel_centers=True), "sampling"),
+        (Blur(np.ones((1,) * 4), sampling="grid"), np.repeat([[0.0], [1.0]], 4, axis=1), "1 to 3"),
         (AreaDownsample(factor=0), grid((4, 4), pixel_centers=True), "positive int"),
         (GridFunction(lambda x: x, (4, 4)), np.array([[0.5]]), "indices"),
         (Radon(n_points=10**6, pixel_size=0.5), np.array([[0.0, 0.1]]), "predict_batch_size"),
