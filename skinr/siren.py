@@ -30,7 +30,8 @@ def auto_first_omega_0(samples: int) -> float:
     """The paper's 30, capped at half the ``samples`` along the signal's longest axis.
 
     A first layer that oscillates faster than the samples leaves the network free to
-    fill the gaps between them with noise (``benchmarks/offgrid.py``).
+    fill the gaps between them with noise (``benchmarks/offgrid.py``). SIREN's hidden
+    layers take the same cap: their omega_0 scales how fast training sharpens them.
     """
     return float(min(DEFAULT_OMEGA_0, max(samples / 2, 1.0)))
 
@@ -79,12 +80,18 @@ class SIREN(BaseINR):
         (16 for a 32 x 32 image): fitted on 32 x 32 pixels, 30 fills the gaps between
         them with noise (4x render 18.4 and 15.8 dB on camera and astronaut, against
         23.4 and 20.2 at 15; bicubic 23.3 and 20.0; ``docs/benchmarks/offgrid.md``).
-        SIREN between sparse samples is erratic: the cap raises the mean of six sparse
-        cases by 0.7 dB but loses 2.5 to 3.5 dB on three of them; ``early_stopping``
-        is the steadier remedy there.
-        Raise it for dense 1-D signals (SIREN uses 3000 for audio on [-1, 1]).
-    hidden_omega_0 : float, default=30.0
-        Frequency factor of the hidden layers.
+        Alone it left SIREN erratic between sparse samples; with ``hidden_omega_0``
+        capped too it is steady. Raise it for dense 1-D signals (SIREN uses 3000 for
+        audio on [-1, 1]).
+    hidden_omega_0 : float or "auto", default="auto"
+        Frequency factor of the hidden layers. "auto" takes the first layer's cap: the
+        paper's 30 from 60 samples along the longest axis, half the samples below.
+        The hidden weights are initialised divided by it, so it mainly scales how fast
+        training moves the layers' frequencies; on 32 x 32 samples 30 lets them outrun
+        the samples. Over six sparse cases (every
+        4th pixel held out and 4x, camera / astronaut / chelsea at 128 x 128) 16
+        raises every one, by 0.2 to 4.4 dB (mean 20.9 to 22.8), and 10 or 5 do about
+        as well (``docs/estimators/siren.md``).
     learning_rate : float, default=3e-4
         Adam's step size. The paper uses 1e-4; at a fixed number of steps 3e-4 fits
         images 3 to 10 dB better and stays stable, 1e-3 is faster still but spikes
@@ -99,6 +106,8 @@ class SIREN(BaseINR):
         The trained torch module.
     first_omega_0_ : float
         The first layer's frequency factor: ``first_omega_0``, or what "auto" chose.
+    hidden_omega_0_ : float
+        The hidden layers' frequency factor: ``hidden_omega_0``, or what "auto" chose.
     n_params_ : int
         Trainable parameters.
     %(common_attributes)s
@@ -136,7 +145,7 @@ class SIREN(BaseINR):
         "width": [Interval(Integral, 1, None, closed="left")],
         "depth": [Interval(Integral, 0, None, closed="left")],
         "first_omega_0": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "hidden_omega_0": [Interval(Real, 0, None, closed="neither")],
+        "hidden_omega_0": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -145,7 +154,7 @@ class SIREN(BaseINR):
         depth=3,
         *,
         first_omega_0="auto",
-        hidden_omega_0=DEFAULT_OMEGA_0,
+        hidden_omega_0="auto",
         learning_rate=3e-4,
         max_iter=1000,
         max_time=None,
@@ -176,10 +185,11 @@ class SIREN(BaseINR):
         super().__init__(**common_params(locals()))
 
     def _structure(self, X, n_outputs):
-        if self.first_omega_0 != "auto":
-            return {"first_omega_0_": float(self.first_omega_0)}
-        samples = samples_per_axis(X, self.predict_batch_size)
-        return {"first_omega_0_": auto_first_omega_0(samples)}
+        factors = {"first_omega_0_": self.first_omega_0, "hidden_omega_0_": self.hidden_omega_0}
+        if "auto" in factors.values():
+            cap = auto_first_omega_0(samples_per_axis(X, self.predict_batch_size))
+            factors = {k: cap if v == "auto" else v for k, v in factors.items()}
+        return {k: float(v) for k, v in factors.items()}
 
     def _build_module(self, n_dims, n_outputs, generator):
         return SirenNet(
@@ -188,6 +198,7 @@ class SIREN(BaseINR):
             self.width,
             self.depth,
             first_omega_0=self.first_omega_0_,
-            hidden_omega_0=self.hidden_omega_0,
+            # Files saved before "auto" hold the number as the parameter only.
+            hidden_omega_0=getattr(self, "hidden_omega_0_", self.hidden_omega_0),
             generator=generator,
         )

@@ -14,6 +14,15 @@ def test_siren_caps_its_first_frequency_at_half_the_samples(side, expected):
     model = SIREN(width=8, depth=1, max_iter=1, random_state=0).fit(X, y)
     assert model.first_omega_0_ == expected == auto_first_omega_0(side)
     assert model.module_.hidden[0].omega_0 == expected
+    # The hidden layers take the same cap.
+    assert model.hidden_omega_0_ == expected == model.module_.hidden[1].omega_0
+
+
+def test_siren_keeps_an_explicit_hidden_frequency():
+    X, y = to_coords(np.zeros((16, 16)), pixel_centers=True)
+    model = SIREN(width=8, depth=1, max_iter=1, hidden_omega_0=30.0, random_state=0).fit(X, y)
+    assert (model.first_omega_0_, model.hidden_omega_0_) == (8.0, 30.0)
+    assert model.module_.hidden[1].omega_0 == 30.0
 
 
 def test_siren_keeps_an_explicit_first_frequency():

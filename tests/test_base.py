@@ -321,9 +321,9 @@ def test_early_stopping_on_held_out_samples_keeps_the_best_weights(Estimator, im
 
 def test_early_stopping_stops_and_restores(image_signal):
     X, y, _ = image_signal
-    # The step size and the paper's first_omega_0 make the held-out PSNR peak at once.
+    # The step size and the paper's omega_0s make the held-out PSNR peak at once.
     kwargs = dict(max_iter=400, learning_rate=0.03, early_stopping=True, validation_interval=4)
-    kwargs["first_omega_0"] = 30.0
+    kwargs.update(first_omega_0=30.0, hidden_omega_0=30.0)
     model = make_fast(skinr.SIREN, n_iter_no_change=2, **kwargs).fit(X, y)
     # At this step size the held-out PSNR peaks at the first scoring: two more stop the
     # fit, and the first's weights are restored.
