@@ -54,10 +54,9 @@ from ._sampling import per_cell_batches
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .layers import BatchedLinear, Linear, SineLinear
+from .siren import DEFAULT_OMEGA_0, resolved_omegas
 
 __all__ = ["MERGES", "LocalGlobalNet", "LocalGlobalSIREN", "auto_partitions", "auto_widths"]
-
-DEFAULT_OMEGA_0 = 30.0
 
 
 class ConcatMerge(Linear):
@@ -249,12 +248,15 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
     depth : int, default=3
         Hidden ``local_width x local_width`` layers of each local network (the paper's
         five-layer networks); the global network has ``depth + 1`` layers.
-    omega_0 : float, default=30.0
-        Frequency factor of the hidden sine layers (and the merges).
-    first_omega_0 : float, default=30.0
-        Frequency factor of the first local and global layers. Raise it for signals
-        with many periods across the domain: the paper's audio setting (time in
-        [-100, 100]) is ``first_omega_0=3000`` on skinr's [-1, 1].
+    omega_0 : float or "auto", default="auto"
+        Frequency factor of the hidden sine layers (and the merges). "auto" is
+        :class:`SIREN`'s rule: the paper's 30 from 60 samples along the signal's
+        longest axis, half the samples below (on 32 x 32 samples 30 fills the gaps
+        between them with noise; ``docs/estimators/localglobal.md``).
+    first_omega_0 : float or "auto", default="auto"
+        Frequency factor of the first local and global layers; "auto" as ``omega_0``.
+        Raise it for signals with many periods across the domain: the paper's audio
+        setting (time in [-100, 100]) is ``first_omega_0=3000`` on skinr's [-1, 1].
     local_only : bool, default=False
         True trains one independent SIREN per partition, without the global network
         (the paper's "SIREN per partition" baseline).
@@ -288,6 +290,8 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
     local_width_, global_width_ : int
         The widths used (given or sized to the budget; ``global_width_`` is 0 for
         ``local_only``).
+    omega_0_, first_omega_0_ : float
+        The frequency factors used: the parameters, or what "auto" chose.
     partition_mask_ : ndarray of bool, shape ``partitions_``
         Partitions whose local network the model holds (all, until ``crop``).
     crop_outside_ : {"raise", "nan"}
@@ -345,8 +349,8 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         "local_width": [Interval(Integral, 1, None, closed="left"), None],
         "global_width": [Interval(Integral, 1, None, closed="left"), None],
         "depth": [Interval(Integral, 0, None, closed="left")],
-        "omega_0": [Interval(Real, 0, None, closed="neither")],
-        "first_omega_0": [Interval(Real, 0, None, closed="neither")],
+        "omega_0": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "first_omega_0": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "local_only": ["boolean"],
         "merge": [StrOptions(set(MERGES))],
         "target_partition_size": [Interval(Integral, 1, None, closed="left")],
@@ -361,8 +365,8 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         global_width=None,
         depth=3,
         *,
-        omega_0=DEFAULT_OMEGA_0,
-        first_omega_0=DEFAULT_OMEGA_0,
+        omega_0="auto",
+        first_omega_0="auto",
         local_only=False,
         merge="concat",
         target_partition_size=32,
@@ -433,6 +437,11 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
             "partition_mask_": np.ones(partitions, dtype=bool),
             "partition_box_": np.tile([-1.0, 1.0], (n_dims, 1)),
             "crop_outside_": "raise",
+            **resolved_omegas(
+                {"omega_0_": self.omega_0, "first_omega_0_": self.first_omega_0},
+                X,
+                self.predict_batch_size,
+            ),
         }
 
     def _build_module(self, n_dims, n_outputs, generator):
@@ -448,8 +457,9 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
             self.local_width_,
             self.global_width_,
             self.depth,
-            omega_0=self.omega_0,
-            first_omega_0=self.first_omega_0,
+            # Files saved before "auto" hold the numbers as the parameters only.
+            omega_0=getattr(self, "omega_0_", self.omega_0),
+            first_omega_0=getattr(self, "first_omega_0_", self.first_omega_0),
             local_only=self.local_only,
             merge=self.merge,
             kept=torch.as_tensor(partition_mask.ravel(), device="cpu"),

@@ -21,7 +21,7 @@ from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .layers import ActivatedMLP, Linear, SineLinear
 
-__all__ = ["SIREN", "SirenNet", "auto_first_omega_0"]
+__all__ = ["SIREN", "SirenNet", "auto_first_omega_0", "resolved_omegas"]
 
 DEFAULT_OMEGA_0 = 30.0
 
@@ -34,6 +34,16 @@ def auto_first_omega_0(samples: int) -> float:
     layers take the same cap: their omega_0 scales how fast training sharpens them.
     """
     return float(min(DEFAULT_OMEGA_0, max(samples / 2, 1.0)))
+
+
+def resolved_omegas(factors: dict, X, chunk_size: int) -> dict[str, float]:
+    """Frequency factors by fitted-attribute name, each parameter's number, or for
+    "auto" :func:`auto_first_omega_0` of the samples along ``X``'s longest axis (the
+    rule every sine network's "auto" layers share)."""
+    if "auto" in factors.values():
+        cap = auto_first_omega_0(samples_per_axis(X, chunk_size))
+        factors = {name: cap if value == "auto" else value for name, value in factors.items()}
+    return {name: float(value) for name, value in factors.items()}
 
 
 class SirenNet(ActivatedMLP):
@@ -186,10 +196,7 @@ class SIREN(BaseINR):
 
     def _structure(self, X, n_outputs):
         factors = {"first_omega_0_": self.first_omega_0, "hidden_omega_0_": self.hidden_omega_0}
-        if "auto" in factors.values():
-            cap = auto_first_omega_0(samples_per_axis(X, self.predict_batch_size))
-            factors = {k: cap if v == "auto" else v for k, v in factors.items()}
-        return {k: float(v) for k, v in factors.items()}
+        return resolved_omegas(factors, X, self.predict_batch_size)
 
     def _build_module(self, n_dims, n_outputs, generator):
         return SirenNet(

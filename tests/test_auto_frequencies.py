@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skinr import SIREN, FourierFeatureMLP
+from skinr import FINER, SIREN, FourierFeatureMLP, LocalGlobalSIREN
 from skinr.signals import to_coords
 from skinr.siren import auto_first_omega_0
 
@@ -29,6 +29,31 @@ def test_siren_keeps_an_explicit_first_frequency():
     X, y = to_coords(np.zeros((8, 8)))
     model = SIREN(width=8, depth=1, max_iter=1, first_omega_0=30.0).fit(X, y)
     assert model.first_omega_0_ == 30.0
+
+
+SINE_FACTORS = [
+    (SIREN, ("first_omega_0_", "hidden_omega_0_")),
+    (FINER, ("first_omega_0_", "hidden_omega_0_")),
+    (LocalGlobalSIREN, ("first_omega_0_", "omega_0_")),
+]
+
+
+@pytest.mark.parametrize(("Estimator", "names"), SINE_FACTORS)
+@pytest.mark.parametrize(("side", "expected"), [(32, 16.0), (64, 30.0)])
+def test_sine_networks_cap_every_auto_frequency_alike(Estimator, names, side, expected):
+    X, y = to_coords(np.zeros((side, side)), pixel_centers=True)
+    model = Estimator(max_iter=1, random_state=0).fit(X, y)
+    assert [getattr(model, name) for name in names] == [expected, expected]
+    # An explicit number is kept, whatever the samples.
+    explicit = {name.rstrip("_"): 7.0 for name in names}
+    model = Estimator(max_iter=1, random_state=0, **explicit).fit(X, y)
+    assert [getattr(model, name) for name in names] == [7.0, 7.0]
+
+
+def test_local_global_layers_use_the_resolved_frequencies():
+    X, y = to_coords(np.zeros((32, 32)), pixel_centers=True)
+    module = LocalGlobalSIREN(max_iter=1, random_state=0).fit(X, y).module_
+    assert (module.first_omega_0, module.omega_0) == (16.0, 16.0)
 
 
 @pytest.mark.parametrize(
