@@ -167,6 +167,14 @@ class Linear(nn.Module):
         return f"n_in={self.n_in}, n_out={self.n_out}, init={self.init!r}"
 
 
+def _hold_frequency(layer: nn.Module, omega_0: float) -> None:
+    """Keep ``omega_0`` as a tensor for ``forward``: torch.compile guards on a float
+    attribute's value, so every new omega_0 (a search over it) would compile the fit's
+    graph again, and past its recompile limit fall back to eager. Not saved: it is a
+    parameter of the layer, rebuilt from the estimator's."""
+    layer.register_buffer("frequency", torch.tensor(float(omega_0)), persistent=False)
+
+
 class SineLinear(Linear):
     """SIREN layer ``sin(omega_0 * (W x + b))`` (the bias sits inside, as in the official code).
 
@@ -185,9 +193,10 @@ class SineLinear(Linear):
     ) -> None:
         init = "siren_first" if is_first else "siren"
         super().__init__(n_in, n_out, init=init, omega_0=omega_0, generator=generator)
+        _hold_frequency(self, omega_0)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.sin(self.omega_0 * nn.functional.linear(x, self.weight, self.bias))
+        return torch.sin(self.frequency * nn.functional.linear(x, self.weight, self.bias))
 
 
 class VariablePeriodicLinear(Linear):
@@ -212,6 +221,7 @@ class VariablePeriodicLinear(Linear):
         self.bias_scale = bias_scale
         init = "siren_first" if is_first else "siren"
         super().__init__(n_in, n_out, init=init, omega_0=omega_0, generator=generator)
+        _hold_frequency(self, omega_0)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         super().reset_parameters(generator)
@@ -220,7 +230,7 @@ class VariablePeriodicLinear(Linear):
 
     def forward(self, x: Tensor) -> Tensor:
         z = nn.functional.linear(x, self.weight, self.bias)
-        return torch.sin(self.omega_0 * (z.detach().abs() + 1) * z)
+        return torch.sin(self.frequency * (z.detach().abs() + 1) * z)
 
 
 class GaussianLinear(Linear):

@@ -89,6 +89,35 @@ def test_streamed_grouping_fit_compiles_a_bounded_number_of_graphs(monkeypatch, 
     assert 0 < len(compiled_graphs) <= 8
 
 
+@pytest.mark.parametrize("Estimator", [skinr.SIREN, skinr.FINER])
+def test_a_search_over_omega_0_compiles_one_graph(monkeypatch, image_signal, Estimator):
+    """torch.compile guards on float attributes: a sine layer's omega_0 held as a float
+    compiled a graph per value and fell back to eager after 8 (a GridSearchCV over it)."""
+    import torch
+
+    compiled_graphs = []
+
+    def counting_backend(graph, example_inputs):
+        compiled_graphs.append(graph)
+        return graph.forward
+
+    real_compile = torch.compile
+    monkeypatch.setattr(
+        torch,
+        "compile",
+        lambda target, **options: real_compile(target, backend=counting_backend, **options),
+    )
+    torch._dynamo.reset()
+    X, y, _ = image_signal
+    renders = []
+    for omega in (5.0, 10.0, 20.0):
+        model = make_fast(Estimator, first_omega_0=omega, hidden_omega_0=omega, torch_compile=True)
+        renders.append(model.fit(X, y).predict(X))
+        assert model.compiled_ and model.module_.hidden[0].omega_0 == omega
+    assert len(compiled_graphs) == 1
+    assert not np.allclose(renders[0], renders[2])  # each value is the one trained with
+
+
 def test_auto_compile_falls_back_to_eager_with_a_warning(monkeypatch):
     import torch
 
