@@ -59,18 +59,15 @@ def test_streamed_fit_compiles_the_forward_it_trains_with(image_signal, monkeypa
     assert model.compiled_ and calls == ["partial"] * 3
 
 
-def test_streamed_grouping_fit_compiles_a_bounded_number_of_graphs(monkeypatch, image_signal):
-    """Per-batch padding changes shapes every step; compiling must not follow each one.
-
-    With ``dynamic=False`` this fit compiled 11 graphs; shape-generic graphs after the
-    first change keep it at 7.
-    """
+@pytest.fixture
+def compiled_graphs(monkeypatch):
+    """The graphs torch.compile compiles from here on (run eagerly, not by inductor)."""
     import torch
 
-    compiled_graphs = []
+    graphs = []
 
     def counting_backend(graph, example_inputs):
-        compiled_graphs.append(graph)
+        graphs.append(graph)
         return graph.forward
 
     real_compile = torch.compile
@@ -80,6 +77,15 @@ def test_streamed_grouping_fit_compiles_a_bounded_number_of_graphs(monkeypatch, 
         lambda target, **options: real_compile(target, backend=counting_backend, **options),
     )
     torch._dynamo.reset()
+    return graphs
+
+
+def test_streamed_grouping_fit_compiles_a_bounded_number_of_graphs(compiled_graphs, image_signal):
+    """Per-batch padding changes shapes every step; compiling must not follow each one.
+
+    With ``dynamic=False`` this fit compiled 11 graphs; shape-generic graphs after the
+    first change keep it at 7.
+    """
     X, y, _ = image_signal
     model = skinr.EnsembleINR(
         grid=4, width=16, batch_size=64, torch_compile=True, max_iter=40, random_state=0
@@ -90,24 +96,9 @@ def test_streamed_grouping_fit_compiles_a_bounded_number_of_graphs(monkeypatch, 
 
 
 @pytest.mark.parametrize("Estimator", [skinr.SIREN, skinr.FINER])
-def test_a_search_over_omega_0_compiles_one_graph(monkeypatch, image_signal, Estimator):
+def test_a_search_over_omega_0_compiles_one_graph(compiled_graphs, image_signal, Estimator):
     """torch.compile guards on float attributes: a sine layer's omega_0 held as a float
     compiled a graph per value and fell back to eager after 8 (a GridSearchCV over it)."""
-    import torch
-
-    compiled_graphs = []
-
-    def counting_backend(graph, example_inputs):
-        compiled_graphs.append(graph)
-        return graph.forward
-
-    real_compile = torch.compile
-    monkeypatch.setattr(
-        torch,
-        "compile",
-        lambda target, **options: real_compile(target, backend=counting_backend, **options),
-    )
-    torch._dynamo.reset()
     X, y, _ = image_signal
     renders = []
     for omega in (5.0, 10.0, 20.0):
