@@ -37,9 +37,9 @@ def auto_first_omega_0(samples: int) -> float:
 
 
 def resolved_omegas(factors: dict, X, chunk_size: int) -> dict[str, float]:
-    """Frequency factors by fitted-attribute name, each parameter's number, or for
-    "auto" :func:`auto_first_omega_0` of the samples along ``X``'s longest axis (the
-    rule every sine network's "auto" layers share)."""
+    """Resolve ``factors`` (fitted-attribute name -> parameter value): a number is kept,
+    "auto" becomes :func:`auto_first_omega_0` of the samples along ``X``'s longest axis,
+    the rule every sine network's "auto" frequencies share."""
     if "auto" in factors.values():
         cap = auto_first_omega_0(samples_per_axis(X, chunk_size))
         factors = {name: cap if value == "auto" else value for name, value in factors.items()}
@@ -98,10 +98,9 @@ class SIREN(BaseINR):
         paper's 30 from 60 samples along the longest axis, half the samples below.
         The hidden weights are initialised divided by it, so it mainly scales how fast
         training moves the layers' frequencies; on 32 x 32 samples 30 lets them outrun
-        the samples. Over six sparse cases (every
-        4th pixel held out and 4x, camera / astronaut / chelsea at 128 x 128) 16
-        raises every one, by 0.2 to 4.4 dB (mean 20.9 to 22.8), and 10 or 5 do about
-        as well (``docs/estimators/siren.md``).
+        the samples. Over six sparse cases (every 4th pixel held out and 4x, camera /
+        astronaut / chelsea at 128 x 128) 16 raises every one, by 0.2 to 4.4 dB (mean
+        20.9 to 22.8); 10 does as well, 5 a little worse (``docs/estimators/siren.md``).
     learning_rate : float, default=3e-4
         Adam's step size. The paper uses 1e-4; at a fixed number of steps 3e-4 fits
         images 3 to 10 dB better and stays stable, 1e-3 is faster still but spikes
