@@ -6,6 +6,8 @@ Run:  python benchmarks/inverse.py                          (every task, --size 
       python benchmarks/inverse.py --tasks ct --angles 100    (one projection count)
       python benchmarks/inverse.py --tasks ct denoise --models HashGrid --tv
                                         (adds each estimator through TVRegularized)
+      python benchmarks/inverse.py --tasks deblur --models HashGrid --no-early-stopping
+                                        (adds fits that run all their steps)
       python benchmarks/inverse.py --quick                    (smoke test: 32 x 32, 20 steps)
 Writes docs/benchmarks/inverse.md and inverse.json (rows of a partial run replace the
 same rows of the committed results).
@@ -32,7 +34,9 @@ Tasks, each against what a user already has, measured in the same run:
   (sigma 0.01), ``operator=Blur(psf)`` (its grid render) and ``early_stopping=True``
   (the measurements are noisy: held-out blurred pixels decide when to stop); against
   Richardson-Lucy and Wiener, each on the mirror-padded image (as the blur was made)
-  with its iterations or balance tuned on a different image.
+  with its iterations or balance tuned on a different image. With ``--no-early-stopping``
+  the fits run all their steps (rows "<estimator> (all steps)"): what the stopping is
+  worth on noisy measurements.
 
 With ``--tv`` the ct and denoise tasks also fit every estimator through
 ``TVRegularized`` (rows "<estimator> + TV"): for CT with the weight ``GridSearchCV``
@@ -67,6 +71,7 @@ DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "docs" / "benchmarks"
 DEFAULT_MODELS = ["SIREN", "FourierFeatureMLP", "SL2A", "LocalGlobalSIREN"]
 TV_SUFFIX = " + TV"
+ALL_STEPS_SUFFIX = " (all steps)"
 #: Weights of TVRegularized tried for denoising, each image's tuned on another image.
 DENOISE_TV_WEIGHTS = [0.1, 0.15, 0.2, 0.25, 0.3]
 GAUSSIAN_SIGMA = 0.1
@@ -342,7 +347,7 @@ def inpaint_task(size, models, make, tv=False) -> dict:
     return results
 
 
-def deblur_task(size, models, make, tv=False) -> dict:
+def deblur_task(size, models, make, tv=False, early_stopping=True) -> dict:
     from scipy import ndimage
 
     offsets = np.arange(9) - 4
@@ -392,8 +397,9 @@ def deblur_task(size, models, make, tv=False) -> dict:
         )
         print(f"  deblur {name}: RL {rows[label]['psnr']:.2f}", flush=True)
         X, y = to_coords(blurred, pixel_centers=True)
-        blurring = partial(make, operator=Blur(psf), early_stopping=True)
-        rows.update(fit_models(models, blurring, X, y, clean.shape, clean))
+        blurring = partial(make, operator=Blur(psf), early_stopping=early_stopping)
+        label = "{}" if early_stopping else "{}" + ALL_STEPS_SUFFIX
+        rows.update(fit_models(models, blurring, X, y, clean.shape, clean, label=label))
         rows_by_image[name] = rows
     return {"deblurring, Gaussian sigma 1.5 px + noise 0.01": rows_by_image}
 
@@ -448,7 +454,7 @@ def write(results: dict, size: int, ct_size: int, max_iter) -> str:
 
 def fitted(row: str) -> bool:
     """Whether a table row is one of skinr's fits (kept across partial runs)."""
-    return row.split(TV_SUFFIX)[0] in skinr.ESTIMATORS
+    return row.split(TV_SUFFIX)[0].removesuffix(ALL_STEPS_SUFFIX) in skinr.ESTIMATORS
 
 
 def main(argv=None) -> None:
@@ -463,8 +469,15 @@ def main(argv=None) -> None:
     parser.add_argument("--angles", type=int, nargs="+", default=[100, 30], help="CT only")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tv", action="store_true", help="also fit through TVRegularized")
+    parser.add_argument(
+        "--no-early-stopping", action="store_true", help="deblur only: fits run all their steps"
+    )
     args = parser.parse_args(argv)
-    tasks = {**TASKS, "ct": partial(ct_task, angles=args.angles)}
+    tasks = {
+        **TASKS,
+        "ct": partial(ct_task, angles=args.angles),
+        "deblur": partial(deblur_task, early_stopping=not args.no_early_stopping),
+    }
     size = 32 if args.quick else args.size
     ct_size = 32 if args.quick else args.ct_size
     max_iter = 20 if args.quick else args.max_iter

@@ -64,7 +64,8 @@ def problems() -> dict:
 
 def main() -> None:
     results = {}
-    for operator_name, (make_operator, X, y, samplings) in problems().items():
+    cases = problems()
+    for operator_name, (make_operator, X, y, samplings) in cases.items():
         for name in MODELS:
             for sampling in samplings:
                 model = skinr.ESTIMATORS[name](
@@ -101,7 +102,7 @@ def main() -> None:
         "| seconds per pass | pass ratio (to the grid) |",
         "|---|---|---|---|---:|---:|---:|",
     ]
-    for operator_name, (_make, X, _y, samplings) in problems().items():
+    for operator_name, (_make, X, _y, samplings) in cases.items():
         for name in MODELS:
             grid_pass = results[f"{operator_name} {name} grid"]["pass_seconds"]
             for sampling in samplings:

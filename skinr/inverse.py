@@ -24,6 +24,8 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
+from ._cells import locate_cells
+from ._domain import domain_map
 from ._operator import OPERATORS, Operator, QuadratureOperator, declared, render_on_grid
 from ._radon import Radon, radon_coords
 
@@ -227,13 +229,13 @@ class Blur(_PixelOperator):
             raise ValueError(
                 f"Blur: sampling is 'auto', 'grid' or 'points'; got {self.sampling!r}."
             )
-        if self.sampling == "grid" and not 1 <= psf.ndim <= len(_CONVOLUTIONS):
+        convolvable = psf.ndim <= len(_CONVOLUTIONS)
+        if self.sampling == "grid" and not convolvable:
             raise ValueError(
                 f"Blur: sampling='grid' convolves signals of 1 to {len(_CONVOLUTIONS)} "
                 f"dimensions; these have {psf.ndim}. Use sampling='points'."
             )
         resolved = super().resolve(X)
-        convolvable = psf.ndim <= len(_CONVOLUTIONS)
         resolved.sampling_ = "grid" if self.sampling != "points" and convolvable else "points"
         return resolved
 
@@ -276,18 +278,14 @@ class Blur(_PixelOperator):
         kernel = torch.as_tensor(flipped, dtype=image.dtype, device=image.device)
         blurred = _CONVOLUTIONS[kernel.ndim - 1](image[:, None], kernel[None, None])[:, 0]
         values = blurred.reshape(blurred.shape[0], -1).T
-        low = torch.as_tensor(self.box_[:, 0], dtype=X.dtype, device=X.device)
-        spacing = torch.as_tensor(self.spacing_, dtype=X.dtype, device=X.device)
-        position = (X - low) / spacing - 0.5
-        index = torch.round(position)
-        size = torch.as_tensor(self.measurement_shape_, device=X.device)
-        on_grid = ((position - index).abs() < 1e-3).all(dim=1)
-        on_grid &= ((index >= 0) & (index < size)).all(dim=1)
-        strides = torch.as_tensor(
-            np.cumprod((*self.measurement_shape_[1:], 1)[::-1])[::-1].copy(), device=X.device
+        # The measurement pixel of each coordinate, and where in it the coordinate lies
+        # (0 at its centre, +-1 at its edges, beyond outside the grid).
+        centre, half = (
+            torch.as_tensor(v, dtype=X.dtype, device=X.device) for v in domain_map(self.box_)
         )
-        flat = (index.long().clamp(min=0) * strides).sum(dim=1).clamp(max=values.shape[0] - 1)
-        measured = values[flat]
+        pixel, within_pixel = locate_cells((X - centre) / half, self.measurement_shape_)
+        on_grid = (within_pixel.abs() < 2e-3).all(dim=1)
+        measured = values[pixel]
         off_grid = torch.nonzero(~on_grid).ravel()
         if off_grid.numel():
             # Coordinates between the fitted pixels: their own points, in chunks that

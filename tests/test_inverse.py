@@ -111,6 +111,7 @@ def test_blur_on_a_grid_render_equals_its_points(shape, psf_shape):
     assert on_grid.shared_points == np.prod(np.add(shape, psf_shape) - 1)
     coords = torch.as_tensor(X, dtype=torch.float32)
     coords[::5] += 0.013  # some between the pixels: those take their own points
+    coords[1] += 2.0  # and one outside the grid
     expected = by_points.apply(field, coords)
     assert torch.allclose(on_grid.apply(field, coords), expected, atol=1e-5)
 
