@@ -26,22 +26,24 @@ __all__ = ["SIREN", "SirenNet", "auto_first_omega_0", "resolved_omegas"]
 DEFAULT_OMEGA_0 = 30.0
 
 
-def auto_first_omega_0(samples: int) -> float:
-    """The paper's 30, capped at half the ``samples`` along the signal's longest axis.
+def auto_first_omega_0(samples: int, full_samples: int = 60) -> float:
+    """The paper's 30 from ``full_samples`` samples along the signal's longest axis up,
+    in proportion below (for SIREN's 60, half the samples).
 
     A first layer that oscillates faster than the samples leaves the network free to
     fill the gaps between them with noise (``benchmarks/offgrid.py``). SIREN's hidden
     layers take the same cap: their omega_0 scales how fast training sharpens them.
     """
-    return float(min(DEFAULT_OMEGA_0, max(samples / 2, 1.0)))
+    return float(min(DEFAULT_OMEGA_0, max(samples * DEFAULT_OMEGA_0 / full_samples, 1.0)))
 
 
-def resolved_omegas(factors: dict, X, chunk_size: int) -> dict[str, float]:
+def resolved_omegas(factors: dict, X, chunk_size: int, full_samples: int = 60) -> dict[str, float]:
     """Resolve ``factors`` (fitted-attribute name -> parameter value): a number is kept,
     "auto" becomes :func:`auto_first_omega_0` of the samples along ``X``'s longest axis,
-    the rule every sine network's "auto" frequencies share."""
+    the rule every sine network's "auto" frequencies share (``full_samples`` sets where
+    an activation reaches its paper's 30)."""
     if "auto" in factors.values():
-        cap = auto_first_omega_0(samples_per_axis(X, chunk_size))
+        cap = auto_first_omega_0(samples_per_axis(X, chunk_size), full_samples)
         factors = {name: cap if value == "auto" else value for name, value in factors.items()}
     return {name: float(value) for name, value in factors.items()}
 

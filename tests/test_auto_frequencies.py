@@ -31,16 +31,20 @@ def test_siren_keeps_an_explicit_first_frequency():
     assert model.first_omega_0_ == 30.0
 
 
+# Each network's "auto" frequencies on 32, 64 and 128 samples per axis: SIREN's rule
+# (30 from 60 samples, half the samples below), FINER's at twice the samples (its
+# activation runs about twice as fast at the same omega_0).
 SINE_FACTORS = [
-    (SIREN, ("first_omega_0_", "hidden_omega_0_")),
-    (FINER, ("first_omega_0_", "hidden_omega_0_")),
-    (LocalGlobalSIREN, ("first_omega_0_", "omega_0_")),
+    (SIREN, ("first_omega_0_", "hidden_omega_0_"), (16.0, 30.0, 30.0)),
+    (FINER, ("first_omega_0_", "hidden_omega_0_"), (8.0, 16.0, 30.0)),
+    (LocalGlobalSIREN, ("first_omega_0_", "omega_0_"), (16.0, 30.0, 30.0)),
 ]
 
 
-@pytest.mark.parametrize(("Estimator", "names"), SINE_FACTORS)
-@pytest.mark.parametrize(("side", "expected"), [(32, 16.0), (64, 30.0)])
-def test_sine_networks_cap_every_auto_frequency_alike(Estimator, names, side, expected):
+@pytest.mark.parametrize(("Estimator", "names", "caps"), SINE_FACTORS)
+@pytest.mark.parametrize("side", [32, 64, 128])
+def test_sine_networks_cap_their_auto_frequencies_by_the_samples(Estimator, names, caps, side):
+    expected = caps[[32, 64, 128].index(side)]
     X, y = to_coords(np.zeros((side, side)), pixel_centers=True)
     model = Estimator(max_iter=1, random_state=0).fit(X, y)
     assert [getattr(model, name) for name in names] == [expected, expected]
