@@ -6,6 +6,9 @@ Run:  python benchmarks/offgrid.py                 (--size 128: ~45 min on 2 CPU
       python benchmarks/offgrid.py --only MultiHeadReLU   (re-measure some estimators,
                                      update their rows; the montage is redrawn from the
                                      full run's renders kept in benchmarks/_runs/)
+      python benchmarks/offgrid.py --papers  (re-measure the papers' configurations'
+                                     rows, GaussINR and WIRE at their official widths;
+                                     a full run keeps the committed ones)
       python benchmarks/offgrid.py --sweep SIREN first_omega_0 5 10 15 20 30
                                     (one parameter's values on camera and astronaut:
                                      every 2nd pixel held out and 4x; prints, writes nothing;
@@ -13,6 +16,9 @@ Run:  python benchmarks/offgrid.py                 (--size 128: ~45 min on 2 CPU
       python benchmarks/offgrid.py --sweep SIREN hidden_omega_0 30 16 10 5 --sparse
                                     (the same on 32 samples per axis: every 4th pixel
                                      held out and 4x, camera, astronaut and chelsea)
+      python benchmarks/offgrid.py --sweep FINER first_omega_0,hidden_omega_0 15 10
+                                    (parameters joined by commas take each value
+                                     together; --images camera astronaut chelsea)
 Writes docs/benchmarks/offgrid.md, offgrid.json and docs/images/offgrid_montage.png.
 
 What a user fits an INR for is what it predicts where it saw nothing. On natural images
@@ -53,6 +59,38 @@ RESULTS = ROOT / "docs" / "benchmarks"
 MONTAGE = ROOT / "docs" / "images" / "offgrid_montage.png"
 # The montage's renders (first image, 4x), so --only can redraw it; not committed.
 RENDERS = ROOT / "benchmarks" / "_runs" / "offgrid_renders.npz"
+
+
+# Papers' configurations where they differ from skinr's defaults: rows of their own,
+# measured by --papers (a full run carries them over from the committed results).
+PAPER_CONFIGURATIONS = {
+    "GaussINR (scale=30)": ("GaussINR", {"scale": 30.0}),
+    "WIRE (omega_0=20, sigma_0=10)": ("WIRE", {"omega_0": 20.0, "sigma_0": 10.0}),
+}
+
+
+def paper_estimators(extra: dict) -> dict:
+    return {
+        label: (
+            lambda name=name, settings=settings: skinr.ESTIMATORS[name](
+                random_state=0, data_range=1.0, **extra, **settings
+            )
+        )
+        for label, (name, settings) in PAPER_CONFIGURATIONS.items()
+    }
+
+
+def carry_paper_rows(results: dict) -> None:
+    """Keep the committed papers' rows in a full run's ``results`` (it measures the
+    defaults only)."""
+    path = RESULTS / "offgrid.json"
+    if not path.exists():
+        return
+    committed = json.loads(path.read_text())
+    for image_name, tasks in results.items():
+        for task, rows in tasks.items():
+            kept = committed.get(image_name, {}).get(task, {})
+            rows.update({k: kept[k] for k in PAPER_CONFIGURATIONS if k in kept and k not in rows})
 
 
 def load_images(size: int) -> dict[str, np.ndarray]:
@@ -262,9 +300,10 @@ def save_renders(image: np.ndarray, renders: dict, size: int) -> None:
     np.savez_compressed(RENDERS, size=size, original=image, **renders)
 
 
-def update_rows(size: int, estimators: dict) -> None:
+def update_rows(size: int, estimators: dict, redraw: bool = True) -> None:
     """Re-measure ``estimators`` only and replace their rows in the committed results;
-    redraw the montage when the full run's renders at this size are at hand."""
+    with ``redraw``, redraw the montage when the full run's renders at this size are at
+    hand."""
     results = json.loads((RESULTS / "offgrid.json").read_text())
     first = None
     for image_name, image in load_images(size).items():
@@ -278,6 +317,8 @@ def update_rows(size: int, estimators: dict) -> None:
         if first is None:
             first = renders
     print(write_tables(results, size))
+    if not redraw:
+        return
     if RENDERS.exists():
         kept = dict(np.load(RENDERS))
         if int(kept.pop("size")) == size:
@@ -290,27 +331,40 @@ def update_rows(size: int, estimators: dict) -> None:
 
 
 def sweep(
-    size: int, name: str, param: str, values: list[str], extra: dict, sparse: bool = False
+    size: int,
+    name: str,
+    param: str,
+    values: list[str],
+    extra: dict,
+    sparse: bool = False,
+    image_names: list[str] | None = None,
 ) -> None:
     """Held-out PSNR of one estimator over values of one parameter (prints a table):
     every 2nd pixel and 4x on camera and astronaut, or with ``sparse`` every 4th pixel
-    and 4x on all three images (the cases of 32 samples per axis)."""
+    and 4x on all three images (the cases of 32 samples per axis); ``image_names``
+    chooses the images. ``param`` may name several parameters joined by commas, which
+    each value sets together (``first_omega_0,hidden_omega_0``)."""
     cls = skinr.ESTIMATORS[name]
+    params = param.split(",")
 
     def parsed(value: str):
-        try:
-            return float(value)
-        except ValueError:  # a string option, e.g. a pattern's name
-            return value
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+        return value  # a string option, e.g. a pattern's name
 
     def make(value):
-        return lambda: cls(random_state=0, data_range=1.0, **extra, **{param: value})
+        settings = dict.fromkeys(params, value)
+        return lambda: cls(random_state=0, data_range=1.0, **extra, **settings)
 
-    estimators = {f"{param}={value}": make(parsed(value)) for value in values}
+    estimators = {value: make(parsed(value)) for value in values}
     stride = 4 if sparse else 2
     images = load_images(size)
-    if not sparse:
-        images = {k: v for k, v in images.items() if k in ("camera", "astronaut")}
+    if image_names is None:
+        image_names = list(images) if sparse else ["camera", "astronaut"]
+    images = {k: v for k, v in images.items() if k in image_names}
     lines = [f"| {param} | " + " | ".join(f"{i} held-out {stride} / 4x" for i in images) + " |"]
     lines.append("|---:|" + "---:|" * len(images))
     rows = {}
@@ -323,7 +377,7 @@ def sweep(
                 f"{held[key]['psnr_unseen']:.2f} / {superres[key]['psnr_unseen']:.2f}"
             )
     for key, cells in rows.items():
-        lines.append(f"| {key.split('=')[1]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
     print("\n".join(lines))
 
 
@@ -332,14 +386,16 @@ def main(argv=None) -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", nargs="+", choices=sorted(skinr.ESTIMATORS), default=None)
+    parser.add_argument("--papers", action="store_true", help="re-measure the papers' rows")
     parser.add_argument("--sweep", nargs="+", metavar="ARG", default=None)
     parser.add_argument("--sparse", action="store_true", help="--sweep every 4th pixel")
+    parser.add_argument("--images", nargs="+", default=None, help="--sweep on these images")
     args = parser.parse_args(argv)
     if args.sweep is not None:
         extra = {"max_iter": 20} if args.quick else {}
         size = 32 if args.quick else args.size
         name, param, *values = args.sweep
-        return sweep(size, name, param, values, extra, sparse=args.sparse)
+        return sweep(size, name, param, values, extra, args.sparse, args.images)
     size = 32 if args.quick else args.size
     extra = {"max_iter": 20} if args.quick else {}
     estimators = {
@@ -347,6 +403,8 @@ def main(argv=None) -> None:
         for name, cls in skinr.ESTIMATORS.items()
         if args.only is None or name in args.only
     }
+    if args.papers:
+        return update_rows(size, paper_estimators(extra), redraw=False)
     if args.only is not None:
         return update_rows(size, estimators)
     results, first_renders = {}, None
@@ -368,6 +426,7 @@ def main(argv=None) -> None:
         return
     montage(MONTAGE, *first_renders)
     save_renders(*first_renders, size)
+    carry_paper_rows(results)
     print(write_tables(results, size))
 
 
