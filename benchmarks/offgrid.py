@@ -1,6 +1,6 @@
 """Off the training grid: held-out pixels and 4x super-resolution against interpolation.
 
-Run:  python benchmarks/offgrid.py                 (--size 128: ~45 min on 2 CPU cores)
+Run:  python benchmarks/offgrid.py                 (--size 128: ~75 min on 2 CPU cores)
       python benchmarks/offgrid.py --size 256      (the issue's size; ~4x longer)
       python benchmarks/offgrid.py --quick         (smoke test: 32 x 32, 20 steps)
       python benchmarks/offgrid.py --only MultiHeadReLU   (re-measure some estimators,
