@@ -69,13 +69,15 @@ PAPER_CONFIGURATIONS = {
 }
 
 
+def factory(name: str, extra: dict, settings: dict | None = None):
+    """A maker of ``name`` as every row fits it (seed 0, data range 1), with ``settings``."""
+    cls = skinr.ESTIMATORS[name]
+    return lambda: cls(random_state=0, data_range=1.0, **extra, **(settings or {}))
+
+
 def paper_estimators(extra: dict) -> dict:
     return {
-        label: (
-            lambda name=name, settings=settings: skinr.ESTIMATORS[name](
-                random_state=0, data_range=1.0, **extra, **settings
-            )
-        )
+        label: factory(name, extra, settings)
         for label, (name, settings) in PAPER_CONFIGURATIONS.items()
     }
 
@@ -344,7 +346,6 @@ def sweep(
     and 4x on all three images (the cases of 32 samples per axis); ``image_names``
     chooses the images. ``param`` may name several parameters joined by commas, which
     each value sets together (``first_omega_0,hidden_omega_0``)."""
-    cls = skinr.ESTIMATORS[name]
     params = param.split(",")
 
     def parsed(value: str):
@@ -355,11 +356,9 @@ def sweep(
                 pass
         return value  # a string option, e.g. a pattern's name
 
-    def make(value):
-        settings = dict.fromkeys(params, value)
-        return lambda: cls(random_state=0, data_range=1.0, **extra, **settings)
-
-    estimators = {value: make(parsed(value)) for value in values}
+    estimators = {
+        value: factory(name, extra, dict.fromkeys(params, parsed(value))) for value in values
+    }
     stride = 4 if sparse else 2
     images = load_images(size)
     if image_names is None:
@@ -399,8 +398,8 @@ def main(argv=None) -> None:
     size = 32 if args.quick else args.size
     extra = {"max_iter": 20} if args.quick else {}
     estimators = {
-        name: (lambda cls=cls: cls(random_state=0, data_range=1.0, **extra))
-        for name, cls in skinr.ESTIMATORS.items()
+        name: factory(name, extra)
+        for name in skinr.ESTIMATORS
         if args.only is None or name in args.only
     }
     if args.papers:

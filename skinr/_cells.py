@@ -260,6 +260,13 @@ def samples_per_axis(X: np.ndarray, chunk_size: int = 65536) -> int:
     return max(samples_along_axes(X, chunk_size))
 
 
+def scaled_to_density(official: float, samples: int, full_samples: int) -> float:
+    """``official`` for signals with at least ``full_samples`` samples along the
+    longest axis, proportionally less for sparser ones: the "auto" widths and
+    frequencies of the activation networks."""
+    return float(official * min(1.0, samples / full_samples))
+
+
 def n_cells_total(n_cells: Sequence[int]) -> int:
     """Number of cells of a grid with ``n_cells[k]`` cells along dimension ``k``."""
     total = 1

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
-from ._cells import samples_per_axis
+from ._cells import samples_per_axis, scaled_to_density
 from ._registry import register
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
@@ -203,12 +203,6 @@ class FINER(_ActivationINR):
 # at the scaled values 23.8 and 23.4; benchmarks/offgrid.py, docs/estimators/activations.md).
 GAUSS_FULL_SAMPLES = 240
 WIRE_FULL_SAMPLES = 320
-
-
-def scaled_to_density(official: float, samples: int, full_samples: int) -> float:
-    """``official`` for signals with at least ``full_samples`` samples along the
-    longest axis, proportionally less for sparser ones."""
-    return float(official * min(1.0, samples / full_samples))
 
 
 @register

@@ -15,7 +15,7 @@ from numbers import Integral, Real
 
 import torch
 
-from ._cells import samples_per_axis
+from ._cells import samples_per_axis, scaled_to_density
 from ._registry import register
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
@@ -24,20 +24,24 @@ from .layers import ActivatedMLP, Linear, SineLinear
 __all__ = ["SIREN", "SirenNet", "auto_first_omega_0", "resolved_omegas"]
 
 DEFAULT_OMEGA_0 = 30.0
+#: Samples along the longest axis from which SIREN's "auto" omegas are the paper's 30.
+SIREN_FULL_SAMPLES = 60
 
 
-def auto_first_omega_0(samples: int, full_samples: int = 60) -> float:
+def auto_first_omega_0(samples: int, full_samples: int = SIREN_FULL_SAMPLES) -> float:
     """The paper's 30 from ``full_samples`` samples along the signal's longest axis up,
-    in proportion below (for SIREN's 60, half the samples).
+    in proportion below (for SIREN's 60, half the samples), and at least 1.
 
     A first layer that oscillates faster than the samples leaves the network free to
     fill the gaps between them with noise (``benchmarks/offgrid.py``). SIREN's hidden
     layers take the same cap: their omega_0 scales how fast training sharpens them.
     """
-    return float(min(DEFAULT_OMEGA_0, max(samples * DEFAULT_OMEGA_0 / full_samples, 1.0)))
+    return max(scaled_to_density(DEFAULT_OMEGA_0, samples, full_samples), 1.0)
 
 
-def resolved_omegas(factors: dict, X, chunk_size: int, full_samples: int = 60) -> dict[str, float]:
+def resolved_omegas(
+    factors: dict, X, chunk_size: int, full_samples: int = SIREN_FULL_SAMPLES
+) -> dict[str, float]:
     """Resolve ``factors`` (fitted-attribute name -> parameter value): a number is kept,
     "auto" becomes :func:`auto_first_omega_0` of the samples along ``X``'s longest axis,
     the rule every sine network's "auto" frequencies share (``full_samples`` sets where
