@@ -98,9 +98,10 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
-        by_signal = [(4, 32), (16, 32)]
-        batches, batch_signal, full = [256, 1024], (8, 32), None
-        estimators = ["EnsembleINR", "LocalGlobalSIREN"]
+        # One row of each sweep: every row is a fresh process (~8 s of imports).
+        by_signal = [(4, 32)]
+        batches, batch_signal, full = [1024], (8, 32), None
+        estimators = ["LocalGlobalSIREN"]
     else:
         by_signal = [(16, 128), (64, 128), (64, 256), (300, 256)]
         batches, batch_signal, full = [4096, 16384, 65536], (64, 256), (300, 512)

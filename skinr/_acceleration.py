@@ -11,8 +11,10 @@ import contextlib
 import ctypes
 import os
 import sys
+import types
 import warnings
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 
 import torch
 from torch import Tensor
@@ -36,6 +38,7 @@ def accelerate(
     precision: str = "float32",
     torch_compile: bool = False,
     fall_back: bool = False,
+    graph_key: Hashable | None = None,
 ) -> Callable[[Tensor | None], Tensor]:
     """``loss_fn`` under bf16 autocast and/or ``torch.compile``, as asked.
 
@@ -43,7 +46,8 @@ def accelerate(
     float32; the weights and Adam's state stay float32. ``torch_compile`` compiles the
     whole loss (forward and, through AOTAutograd, backward) once per batch shape. With
     ``fall_back``, a compilation that fails (no working C++ compiler, an unsupported
-    operation) warns and trains eagerly instead of raising.
+    operation) warns and trains eagerly instead of raising. Fits with equal
+    ``graph_key`` share compiled graphs (:func:`with_own_compile_cache`).
     """
     wrapped = loss_fn
     if precision == "bf16":
@@ -55,7 +59,7 @@ def accelerate(
 
     if not torch_compile:
         return wrapped
-    compiled = torch.compile(wrapped, dynamic=False)
+    compiled = torch.compile(with_own_compile_cache(wrapped, graph_key), dynamic=False)
     if not fall_back:
         return compiled
     # Compilation happens lazily, on the first call with each kind of batch (the whole
@@ -83,6 +87,41 @@ def accelerate(
         return loss
 
     return guarded
+
+
+# Code copies shared by fits of the same key (see with_own_compile_cache), oldest first.
+_SHARED_CODE: OrderedDict[Hashable, types.CodeType] = OrderedDict()
+_SHARED_CODE_KEYS = 32
+
+
+def with_own_compile_cache(fn: Callable, key: Hashable | None = None) -> Callable:
+    """``fn`` with a code object of its own, so torch.compile caches its graphs apart.
+
+    torch.compile caches graphs per code object and stops compiling one after
+    ``torch._dynamo.config.recompile_limit`` (8) graphs. Every fit's loss is a closure
+    over the same source, so without a copy the ninth differently shaped fit in a
+    process (other estimators, signal sizes, widths) warned and trained eagerly. Fits
+    given equal ``key`` (same architecture, shapes and precision) share one copy, so a
+    search over values torch.compile does not specialise on (omega_0, the learning
+    rate) compiles once; ``key=None`` gives a copy of this call's own, dropped with it.
+    The last ``_SHARED_CODE_KEYS`` keys are kept. Callables that are neither functions
+    nor bound methods pass through unchanged.
+    """
+    if isinstance(fn, types.MethodType):
+        return types.MethodType(with_own_compile_cache(fn.__func__, key), fn.__self__)
+    if not isinstance(fn, types.FunctionType):
+        return fn
+    if key is None:
+        code = fn.__code__.replace()
+    else:
+        shared_key = (fn.__code__, key)
+        code = _SHARED_CODE.pop(shared_key, None) or fn.__code__.replace()
+        _SHARED_CODE[shared_key] = code
+        while len(_SHARED_CODE) > _SHARED_CODE_KEYS:
+            _SHARED_CODE.popitem(last=False)
+    copy = types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__, copy.__qualname__ = fn.__kwdefaults__, fn.__qualname__
+    return copy
 
 
 def cpp_compiler_available() -> bool:
@@ -154,4 +193,4 @@ def compile_network(forward: Callable[[Tensor], Tensor]) -> Callable[[Tensor], T
     torch.compile switch to a shape-generic graph after the first change instead of
     recompiling for every new padding (a fixed-shape batch compiles once).
     """
-    return torch.compile(forward, dynamic=None)
+    return torch.compile(with_own_compile_cache(forward), dynamic=None)

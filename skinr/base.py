@@ -266,6 +266,13 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             precision=self.precision,
             torch_compile=compile_loss,
             fall_back=self.torch_compile == "auto",
+            graph_key=(
+                type(self).__qualname__,
+                X.shape,
+                self.batch_size,
+                self.precision,
+                tuple((name, tuple(t.shape)) for name, t in module.state_dict().items()),
+            ),
         )
         reuse_freed_memory()
         hooks = [

@@ -10,7 +10,9 @@ Each position-dependent layer holds a tile of ``n_1 x ... x n_d`` candidate weig
 matrices (experts) laid on a grid that repeats periodically over the domain at that
 layer's scale. A point uses, at every layer, the expert of the grid cell it falls in
 (``blending="nearest"``, LoE's hard selection) or a multilinear blend of the experts of
-the neighbouring cells (``blending="linear"``). The per-layer scales form a hierarchy:
+the neighbouring cells (``blending="linear"``); ``blending="gaps"`` (the default) trains
+with hard selection and renders the gap between two samples that a cell border
+separates as a blend of both sides' outputs. The per-layer scales form a hierarchy:
 with 2 x 2 tiles and scales doubling from layer to layer, the tuple of experts a point
 uses is the binary address of its quad-tree cell.
 """
@@ -94,7 +96,8 @@ class LoENet(nn.Module):
     offsets : Tensor of shape (depth,)
         Shift of each layer's tiling, in cells.
     activation : {"sine", "leaky_relu"}
-    blending : {"nearest", "linear"}
+    blending : {"gaps", "nearest", "linear"}
+        "gaps" trains as "nearest"; :meth:`forward_across_gaps` renders it.
     omega_0 : float
         Frequency factor of the sine, ``sin(omega_0 (W x + b))``.
     init : {"default", "siren"}
@@ -127,6 +130,9 @@ class LoENet(nn.Module):
         self.n_experts = n_cells_total(tiles)
         self.register_buffer("scales", torch.as_tensor(scales, dtype=torch.float32))
         self.register_buffer("offsets", torch.as_tensor(offsets, dtype=torch.float32))
+        # The training samples' lattice per dimension (first node, spacing, index of
+        # the last node), set by fit_lattice; a zero spacing means none is known.
+        self.register_buffer("lattice", torch.zeros(3, n_dims))
         depth = self.scales.shape[0]
         sizes = [n_dims] + [width] * depth
         inits = ["siren_first"] + ["siren"] * (depth - 1) if init == "siren" else ["torch"] * depth
@@ -161,18 +167,112 @@ class LoENet(nn.Module):
         linear blending: one ``(n, n_experts)`` tensor of blend weights per layer.
         Computed per call (never cached across calls), once for all layers.
         """
+        if self.blending != "linear":
+            return ExpertRoutes.from_experts(self.experts_at(coords), self.n_experts)
         unit = (coords + 1) * 0.5  # [-1, 1] -> [0, 1]: scales count cells per unit
         tiles = torch.as_tensor(self.tiles, device=coords.device)
-        if self.blending == "nearest":
-            experts = [
-                _flat_index(torch.floor(unit * scale + offset).long().remainder(tiles), self.tiles)
-                for scale, offset in zip(self.scales, self.offsets, strict=True)
-            ]
-            return ExpertRoutes.from_experts(experts, self.n_experts)
         return [
             self._blend_weights(unit * scale + offset - 0.5, tiles)
             for scale, offset in zip(self.scales, self.offsets, strict=True)
         ]
+
+    def experts_at(self, coords: Tensor) -> list[Tensor]:
+        """Each layer's expert (hard selection) for ``coords``, ``(n,)`` per layer."""
+        unit = (coords + 1) * 0.5  # [-1, 1] -> [0, 1]: scales count cells per unit
+        tiles = torch.as_tensor(self.tiles, device=coords.device)
+        return [
+            _flat_index(torch.floor(unit * scale + offset).long().remainder(tiles), self.tiles)
+            for scale, offset in zip(self.scales, self.offsets, strict=True)
+        ]
+
+    # ------------------------------------------------------- between the samples
+    def fit_lattice(self, distinct_per_dim: list[Tensor]) -> None:
+        """Record the training samples' lattice: first node, spacing, last node index.
+
+        The spacing is the smallest gap between distinct coordinates, so scattered
+        samples give a fine lattice and :meth:`forward_across_gaps` blends only close to
+        a border.
+        """
+        with torch.no_grad():
+            self.lattice.zero_()
+            for k, distinct in enumerate(distinct_per_dim):
+                if distinct.numel() < 2:
+                    continue
+                first, spacing = float(distinct[0]), float(torch.diff(distinct).min())
+                self.lattice[:, k] = torch.tensor(
+                    [first, spacing, round((float(distinct[-1]) - first) / spacing)]
+                )
+
+    def _lattice_corners(self, coords: Tensor) -> list[tuple[Tensor, Tensor]] | None:
+        """The lattice nodes around each point and their multilinear weights.
+
+        Points on a node (to 1e-4 of a spacing) weigh that node alone; beyond the first
+        or last node along a dimension the edge node takes the whole weight.
+        """
+        first, spacing, last = self.lattice
+        split = [k for k in range(coords.shape[1]) if spacing[k] > 0]
+        if not split:
+            return None
+        first, spacing, last = first[split], spacing[split], last[split]
+        steps = (coords[:, split] - first) / spacing
+        steps = torch.where((steps - steps.round()).abs() < 1e-4, steps.round(), steps)
+        low = torch.minimum(torch.floor(steps).clamp(min=0), last)
+        fraction = (steps - low).clamp(0, 1)
+        corners = []
+        for corner in itertools.product((0.0, 1.0), repeat=len(split)):
+            step = torch.tensor(corner, device=coords.device)
+            node = coords.clone()
+            node[:, split] = first + torch.minimum(low + step, last) * spacing
+            weight = torch.where(step.bool(), fraction, 1 - fraction).prod(dim=1)
+            corners.append((node, weight))
+        return corners
+
+    def _routes_across_gaps(self, coords: Tensor):
+        """Per lattice corner its weight and experts, and which points' corners differ."""
+        corners = self._lattice_corners(coords)
+        if corners is None:
+            return None, None
+        routed = [(weight, self.experts_at(node)) for node, weight in corners]
+        mixed = torch.zeros(coords.shape[0], dtype=torch.bool, device=coords.device)
+        base = routed[0][1]
+        for weight, experts in routed[1:]:
+            differs = torch.stack([a != b for a, b in zip(experts, base, strict=True)]).any(0)
+            mixed |= differs & (weight > 0)
+        return routed, mixed
+
+    def forward_across_gaps(self, coords: Tensor) -> Tensor:
+        """The network with hard selection at the training samples and, between two
+        samples that a tiling border separates, both sides' outputs blended linearly.
+
+        Hard selection puts a jump at every border, and borders fall between samples,
+        where a render looks. The experts on either side each fitted their own samples;
+        across the gap between them this weighs each side's prediction by its nearness
+        (multilinearly over the ``2^d`` lattice nodes around a point). At the samples,
+        and between samples that route alike, it is the hard-selection network.
+        """
+        routed, mixed = self._routes_across_gaps(coords)
+        if routed is None:
+            return self(coords)
+        out = self(coords, ExpertRoutes.from_experts(routed[0][1], self.n_experts))
+        if bool(mixed.any()):
+            inside = coords[mixed]
+            blend = sum(
+                weight[mixed, None]
+                * self(
+                    inside, ExpertRoutes.from_experts([e[mixed] for e in experts], self.n_experts)
+                )
+                for weight, experts in routed
+            )
+            out = out.index_put((mixed.nonzero().squeeze(1),), blend)
+        return out
+
+    def flops_across_gaps(self, coords: Tensor) -> int:
+        """:meth:`flops` of :meth:`forward_across_gaps`: every point once, and the
+        ``2^d`` corners again for points whose corners route differently."""
+        routed, mixed = self._routes_across_gaps(coords)
+        if routed is None:
+            return self.flops(coords.shape[0])
+        return self.flops(coords.shape[0]) + len(routed) * self.flops(int(mixed.sum()))
 
     def _blend_weights(self, position: Tensor, tiles: Tensor) -> Tensor:
         """Multilinear weights of the experts of the 2^d cells around each point."""
@@ -198,7 +298,7 @@ class LoENet(nn.Module):
     def forward(self, coords: Tensor, routes: ExpertRoutes | list[Tensor] | None = None) -> Tensor:
         if routes is None:
             routes = self.route(coords)
-        if self.blending == "nearest":
+        if self.blending != "linear":
             return self._forward_grouped(coords, routes)
         h = coords
         for k, blend in enumerate(routes):
@@ -239,7 +339,7 @@ class LoENet(nn.Module):
 
     def flops(self, n_samples: int) -> int:
         """A dense MLP's cost per point; linear blending evaluates every expert."""
-        per_expert = 1 if self.blending == "nearest" else self.n_experts
+        per_expert = self.n_experts if self.blending == "linear" else 1
         total = sum(
             per_expert * linear_flops(layer.n_in, layer.n_out, n_samples) for layer in self.experts
         )
@@ -352,11 +452,18 @@ default="fine_to_coarse"
         Scales are capped so that a cell spans ``min_samples_per_cell`` samples.
     activation : {"sine", "leaky_relu"}, default="sine"
         ``sin(omega_0 x)`` (LoE-sine) or leaky ReLU with slope 0.2 (the original LoE).
-    blending : {"nearest", "linear"}, default="nearest"
-        How a point's weight is formed from the tile: the expert of the cell it falls
-        in (LoE's hard selection), or a multilinear blend of the experts of the
-        neighbouring cells (smooth across cell borders, ``prod(tiles)`` times the
-        matrix products).
+    blending : {"gaps", "nearest", "linear"}, default="gaps"
+        How a point's weight is formed from the tile. "nearest": the expert of the
+        cell it falls in (LoE's hard selection; the network jumps at every cell border,
+        and borders fall between the samples). "gaps": trained as "nearest", identical
+        at the training samples; a point between two samples that a border separates
+        takes both sides' outputs, weighted linearly by nearness (multilinearly over
+        the ``2^d`` surrounding samples), so a render has no seams. Measured, every
+        2nd pixel held out, camera / astronaut / chelsea 128 x 128: 22.93 / 20.21 /
+        27.30 dB (nearest) -> 24.43 / 22.81 / 29.76; 4x super-resolution equal
+        (``docs/estimators/loe.md``). "linear": a multilinear blend of the experts of
+        the neighbouring cells in training too (``prod(tiles)`` times the matrix
+        products).
     min_samples_per_cell : int, default=8
         The finest tiling cell spans at least this many training samples along each
         dimension; finer scales are capped (``tile_scales_``). Hard expert selection
@@ -442,7 +549,7 @@ default="fine_to_coarse"
         "tiles": [Interval(Integral, 1, None, closed="left"), tuple, list],
         "pattern": [StrOptions(set(PATTERNS))],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "blending": [StrOptions({"nearest", "linear"})],
+        "blending": [StrOptions({"gaps", "nearest", "linear"})],
         "min_samples_per_cell": [Interval(Integral, 1, None, closed="left")],
         "omega_0": [Interval(Real, 0, None, closed="neither"), None],
         "init": [StrOptions({"default", "siren"})],
@@ -456,7 +563,7 @@ default="fine_to_coarse"
         tiles=2,
         pattern="fine_to_coarse",
         activation="sine",
-        blending="nearest",
+        blending="gaps",
         *,
         min_samples_per_cell=8,
         omega_0=None,
@@ -530,6 +637,7 @@ default="fine_to_coarse"
         for chunk in signal.chunks():
             distinct = merge_distinct(distinct, chunk)
         _cap_scales(module, distinct, self.min_samples_per_cell)
+        module.fit_lattice(distinct)
 
         def whole_signal(coords, values):
             # The routes of the full training signal are fixed for the whole fit.
@@ -537,6 +645,23 @@ default="fine_to_coarse"
             return lambda: nn.functional.mse_loss(module(coords, routes), values)
 
         return signal.objective(module, generator, whole_signal=whole_signal)
+
+    def _forward(self, module, coords):
+        if self.blending == "gaps":
+            return module.forward_across_gaps(coords)
+        return module(coords)
+
+    def _count_flops(self, coords):
+        if self.blending != "gaps":
+            return super()._count_flops(coords)
+        step = self.predict_batch_size  # the chunks predict evaluates
+        device = torch.device(self.device_)
+        return sum(
+            self.module_.flops_across_gaps(
+                torch.as_tensor(coords[start : start + step], dtype=torch.float32, device=device)
+            )
+            for start in range(0, coords.shape[0], step)
+        )
 
     @property
     def tile_scales_(self) -> np.ndarray:

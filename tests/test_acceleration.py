@@ -109,6 +109,16 @@ def test_a_search_over_omega_0_compiles_one_graph(compiled_graphs, image_signal,
     assert not np.allclose(renders[0], renders[2])  # each value is the one trained with
 
 
+def test_fits_of_many_shapes_in_one_process_keep_compiling(compiled_graphs):
+    """torch.compile gives up on a code object after 8 graphs; every fit's loss shares
+    skinr's source, so the ninth differently shaped fit in a process trained eagerly."""
+    rng = np.random.default_rng(0)
+    for fit, side in enumerate(range(6, 17)):
+        X, y = skinr.signals.to_coords(rng.random((side, side)))
+        make_fast(skinr.SIREN, width=8, depth=1, max_iter=2, torch_compile=True).fit(X, y)
+        assert len(compiled_graphs) == fit + 1, f"the fit on {side} x {side} compiled nothing"
+
+
 def test_auto_compile_falls_back_to_eager_with_a_warning(monkeypatch):
     import torch
 

@@ -118,7 +118,7 @@ def test_leaky_relu_and_three_dimensional_tiles_follow_the_definition():
 
 def test_routes_come_from_each_call_s_coordinates():
     X, y = to_coords(np.random.RandomState(0).random_sample((16, 16)))
-    model = small().fit(X, y)
+    model = small(blending="nearest").fit(X, y)
     first = model.predict(X[:50])
     # A finer grid between the training pixels: its own experts, not the training routes.
     fine = grid((23, 23))
@@ -138,6 +138,51 @@ def test_nearest_switches_experts_at_cell_borders_and_linear_is_continuous():
         jump = make_net("nearest")(coords).diff(dim=0).abs().max()
         smooth = make_net("linear")(coords).diff(dim=0).abs().max()
     assert jump > 20 * smooth
+
+
+def test_gaps_trains_as_nearest_and_predicts_alike_at_the_samples():
+    X, y = to_coords(np.random.RandomState(0).random_sample((24, 24)), pixel_centers=True)
+    nearest = small(blending="nearest", min_samples_per_cell=4).fit(X, y)
+    gaps = small(min_samples_per_cell=4).fit(X, y)
+    assert gaps.blending == "gaps"
+    assert gaps.loss_curve_ == nearest.loss_curve_
+    np.testing.assert_allclose(gaps.predict(X), nearest.predict(X), atol=1e-6)
+    assert gaps.count_flops(X) == nearest.count_flops(X)  # no sample lies in a gap
+    fine = grid((96, 96), pixel_centers=True)
+    assert not np.allclose(gaps.predict(fine), nearest.predict(fine), atol=1e-3)
+
+
+def test_gaps_render_has_no_jump_at_the_cell_borders():
+    """Hard selection jumps where a border falls between two samples; "gaps" ramps
+    from one side's output to the other's across that gap."""
+    rng = np.random.RandomState(0)
+    X, y = to_coords(np.cumsum(rng.standard_normal(32)), pixel_centers=True)
+    fine = np.linspace(-1, 1, 3201)[:, None]
+    largest_step = {}
+    for blending in ("nearest", "gaps"):
+        model = small(blending=blending, depth=4, min_samples_per_cell=8, max_iter=100)
+        largest_step[blending] = np.abs(np.diff(model.fit(X, y).predict(fine))).max()
+    # 3,200 steps over a signal of 32 samples: a continuous render moves little per step.
+    assert largest_step["nearest"] > 10 * largest_step["gaps"], largest_step
+
+
+def test_gaps_count_the_corner_passes_they_run(monkeypatch):
+    X, y = to_coords(np.random.RandomState(0).random_sample((16, 16)), pixel_centers=True)
+    model = small(min_samples_per_cell=4).fit(X, y)
+    fine = grid((64, 64), pixel_centers=True)
+    per_point = small(blending="nearest").fit(X, y).count_flops(fine[:1])
+    calls = []
+    real_forward = type(model.module_).forward
+    monkeypatch.setattr(
+        type(model.module_),
+        "forward",
+        lambda net, coords, routes=None: (
+            calls.append(len(coords)) or real_forward(net, coords, routes)
+        ),
+    )
+    model.predict(fine)
+    assert len(calls) == 5 and calls[0] == len(fine)  # every point once, 4 corners for some
+    assert model.count_flops(fine) == per_point * sum(calls)
 
 
 def test_parameters_and_flops():
