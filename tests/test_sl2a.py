@@ -19,13 +19,18 @@ def test_paper_parameter_counts():
     assert sum(p.numel() for p in SL2ANet(2, 3, generator=_gen()).parameters()) == 461_315
     low_rank = SL2ANet(2, 3, 256, 3, degree=256, rank=32, generator=_gen())
     assert sum(p.numel() for p in low_rank.parameters()) == 182_787
-    # The degree is capped at the samples along the longest axis: 512 keep the paper's.
+    # An explicit degree is capped at the samples along the longest axis: 512 keep the
+    # paper's; "auto" takes half the samples, the paper's 512 from 1024 on.
     X = grid((512, 2))
-    model = SL2A(max_iter=1, device="cpu").fit(X, np.stack([X[:, 0]] * 3, axis=1))
+    model = SL2A(degree=512, max_iter=1, device="cpu").fit(X, np.stack([X[:, 0]] * 3, axis=1))
     assert model.n_params_ == 461_315 and model.degree_ == 512
+    assert model.set_params(degree="auto").fit(X, X[:, 0]).degree_ == 256
+    X = grid((1030, 2))
+    assert SL2A(max_iter=1, device="cpu").fit(X, X[:, 0]).degree_ == 512
     X = grid((8, 8))
     small = SL2A(max_iter=1, device="cpu").fit(X, np.stack([X[:, 0]] * 3, axis=1))
-    assert small.degree_ == 8 and small.module_.activation.degree == 8
+    assert small.degree_ == 4 and small.module_.activation.degree == 4
+    assert small.set_params(degree=100).fit(X, X[:, 0]).degree_ == 8
 
 
 def test_chebyshev_basis_equals_recurrence():
