@@ -267,6 +267,47 @@ def scaled_to_density(official: float, samples: int, full_samples: int) -> float
     return float(official * min(1.0, samples / full_samples))
 
 
+def sample_lattice(distinct_per_dim: list[Tensor]) -> Tensor:
+    """The samples' lattice per dimension, ``(3, n_dims)``: first node, spacing (the
+    smallest gap between distinct coordinates) and index of the last node; a dimension
+    with fewer than two distinct values gets zeros (no lattice)."""
+    lattice = torch.zeros(3, len(distinct_per_dim))
+    for k, distinct in enumerate(distinct_per_dim):
+        if distinct.numel() < 2:
+            continue
+        first, spacing = float(distinct[0]), float(torch.diff(distinct).min())
+        lattice[:, k] = torch.tensor(
+            [first, spacing, round((float(distinct[-1]) - first) / spacing)]
+        )
+    return lattice
+
+
+def lattice_corners(coords: Tensor, lattice: Tensor) -> list[tuple[Tensor, Tensor]] | None:
+    """The ``2^d`` lattice nodes around each point and their multilinear weights.
+
+    ``d`` counts the dimensions with a lattice (:func:`sample_lattice`); None if none
+    has. Points on a node (to 1e-4 of a spacing) weigh that node alone; beyond the first
+    or last node along a dimension the edge node takes the whole weight.
+    """
+    first, spacing, last = lattice
+    split = [k for k in range(coords.shape[1]) if spacing[k] > 0]
+    if not split:
+        return None
+    first, spacing, last = first[split], spacing[split], last[split]
+    steps = (coords[:, split] - first) / spacing
+    steps = torch.where((steps - steps.round()).abs() < 1e-4, steps.round(), steps)
+    low = torch.minimum(torch.floor(steps).clamp(min=0), last)
+    fraction = (steps - low).clamp(0, 1)
+    corners = []
+    for corner in itertools.product((0.0, 1.0), repeat=len(split)):
+        step = torch.tensor(corner, device=coords.device)
+        node = coords.clone()
+        node[:, split] = first + torch.minimum(low + step, last) * spacing
+        weight = torch.where(step.bool(), fraction, 1 - fraction).prod(dim=1)
+        corners.append((node, weight))
+    return corners
+
+
 def n_cells_total(n_cells: Sequence[int]) -> int:
     """Number of cells of a grid with ``n_cells[k]`` cells along dimension ``k``."""
     total = 1

@@ -27,7 +27,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._cells import merge_distinct, n_cells_total, resolve_cells, sort_by_cell
+from ._cells import (
+    lattice_corners,
+    merge_distinct,
+    n_cells_total,
+    resolve_cells,
+    sample_lattice,
+    sort_by_cell,
+)
 from ._registry import register
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
@@ -187,49 +194,13 @@ class LoENet(nn.Module):
 
     # ------------------------------------------------------- between the samples
     def fit_lattice(self, distinct_per_dim: list[Tensor]) -> None:
-        """Record the training samples' lattice: first node, spacing, last node index.
-
-        The spacing is the smallest gap between distinct coordinates, so scattered
-        samples give a fine lattice and :meth:`forward_across_gaps` blends only close to
-        a border.
-        """
+        """Record the training samples' lattice (:func:`skinr._cells.sample_lattice`)."""
         with torch.no_grad():
-            self.lattice.zero_()
-            for k, distinct in enumerate(distinct_per_dim):
-                if distinct.numel() < 2:
-                    continue
-                first, spacing = float(distinct[0]), float(torch.diff(distinct).min())
-                self.lattice[:, k] = torch.tensor(
-                    [first, spacing, round((float(distinct[-1]) - first) / spacing)]
-                )
-
-    def _lattice_corners(self, coords: Tensor) -> list[tuple[Tensor, Tensor]] | None:
-        """The lattice nodes around each point and their multilinear weights.
-
-        Points on a node (to 1e-4 of a spacing) weigh that node alone; beyond the first
-        or last node along a dimension the edge node takes the whole weight.
-        """
-        first, spacing, last = self.lattice
-        split = [k for k in range(coords.shape[1]) if spacing[k] > 0]
-        if not split:
-            return None
-        first, spacing, last = first[split], spacing[split], last[split]
-        steps = (coords[:, split] - first) / spacing
-        steps = torch.where((steps - steps.round()).abs() < 1e-4, steps.round(), steps)
-        low = torch.minimum(torch.floor(steps).clamp(min=0), last)
-        fraction = (steps - low).clamp(0, 1)
-        corners = []
-        for corner in itertools.product((0.0, 1.0), repeat=len(split)):
-            step = torch.tensor(corner, device=coords.device)
-            node = coords.clone()
-            node[:, split] = first + torch.minimum(low + step, last) * spacing
-            weight = torch.where(step.bool(), fraction, 1 - fraction).prod(dim=1)
-            corners.append((node, weight))
-        return corners
+            self.lattice.copy_(sample_lattice(distinct_per_dim))
 
     def _routes_across_gaps(self, coords: Tensor):
         """Per lattice corner its weight and experts, and which points' corners differ."""
-        corners = self._lattice_corners(coords)
+        corners = lattice_corners(coords, self.lattice)
         if corners is None:
             return None, None
         routed = [(weight, self.experts_at(node)) for node, weight in corners]
@@ -636,8 +607,8 @@ default="fine_to_coarse"
         distinct = None
         for chunk in signal.chunks():
             distinct = merge_distinct(distinct, chunk)
-        _cap_scales(module, distinct, self.min_samples_per_cell)
         module.fit_lattice(distinct)
+        _cap_scales(module, self.min_samples_per_cell)
 
         def whole_signal(coords, values):
             # The routes of the full training signal are fixed for the whole fit.
@@ -669,13 +640,12 @@ default="fine_to_coarse"
         return self.module_.scales.cpu().numpy().astype(np.float64)
 
 
-def _cap_scales(module: LoENet, distinct_per_dim: list[Tensor], samples_per_cell: int) -> None:
-    """A tiling cell spans at least ``samples_per_cell`` sample spacings per dimension:
-    finer cells alternate faster than the samples and split the experts arbitrarily,
-    and every border between samples is a jump in a render."""
+def _cap_scales(module: LoENet, samples_per_cell: int) -> None:
+    """A tiling cell spans at least ``samples_per_cell`` sample spacings per dimension
+    (the spacing of ``module.lattice``): finer cells alternate faster than the samples
+    and split the experts arbitrarily, and every border between samples is a jump in a
+    render."""
     with torch.no_grad():
-        for k, distinct in enumerate(distinct_per_dim):
-            if distinct.numel() < 2:
-                continue
-            spacing = float(torch.diff(distinct).min()) / 2  # in units of [0, 1]
-            module.scales[:, k].clamp_(max=1.0 / (spacing * samples_per_cell))
+        for k, spacing in enumerate(module.lattice[1].tolist()):
+            if spacing > 0:  # in units of [0, 1]: half the spacing on [-1, 1]
+                module.scales[:, k].clamp_(max=1.0 / (spacing / 2 * samples_per_cell))
