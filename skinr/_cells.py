@@ -13,7 +13,6 @@ Cells are numbered in row-major order over the grid (the last dimension fastest)
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from numbers import Integral
@@ -81,6 +80,26 @@ def merge_distinct(distinct: list[Tensor] | None, coords: Tensor) -> list[Tensor
     if distinct is None:
         return found
     return [torch.unique(torch.cat(pair)) for pair in zip(distinct, found, strict=True)]
+
+
+def distinct_rows(keys: Tensor, limit: int | None = None) -> tuple[Tensor, int] | None:
+    """Index of every row of an integer matrix among its sorted distinct rows, and how
+    many there are: ``torch.unique(keys, dim=0, return_inverse=True)``'s grouping; None
+    as soon as there are more than ``limit``.
+
+    Ranks the rows one column at a time (rank so far times the column's distinct count
+    plus the column's rank, ranked again), so it costs 1-D sorts only: ``unique`` over
+    whole rows took 1.2 s on 200 ten-dimensional points blended over 1,024 corners.
+    """
+    rank = torch.zeros(keys.shape[0], dtype=torch.long, device=keys.device)
+    n_distinct = min(1, keys.shape[0])
+    for column in keys.unbind(1):
+        values, column_rank = torch.unique(column, return_inverse=True)
+        found, rank = torch.unique(rank * values.numel() + column_rank, return_inverse=True)
+        n_distinct = found.numel()
+        if limit is not None and n_distinct > limit:
+            return None
+    return rank, n_distinct
 
 
 class CellCensus:
@@ -282,12 +301,14 @@ def sample_lattice(distinct_per_dim: list[Tensor]) -> Tensor:
     return lattice
 
 
-def lattice_corners(coords: Tensor, lattice: Tensor) -> list[tuple[Tensor, Tensor]] | None:
-    """The ``2^d`` lattice nodes around each point and their multilinear weights.
+def lattice_corners(coords: Tensor, lattice: Tensor) -> tuple[Tensor, Tensor] | None:
+    """The ``2^d`` lattice nodes around each point and their multilinear weights,
+    ``(2^d, n, n_dims)`` and ``(2^d, n)``.
 
     ``d`` counts the dimensions with a lattice (:func:`sample_lattice`); None if none
     has. Points on a node (to 1e-4 of a spacing) weigh that node alone; beyond the first
-    or last node along a dimension the edge node takes the whole weight.
+    or last node along a dimension the edge node takes the whole weight. Corners run as
+    :func:`blended_cells`' do, the first lattice dimension slowest.
     """
     first, spacing, last = lattice
     split = [k for k in range(coords.shape[1]) if spacing[k] > 0]
@@ -298,14 +319,13 @@ def lattice_corners(coords: Tensor, lattice: Tensor) -> list[tuple[Tensor, Tenso
     steps = torch.where((steps - steps.round()).abs() < 1e-4, steps.round(), steps)
     low = torch.minimum(torch.floor(steps).clamp(min=0), last)
     fraction = (steps - low).clamp(0, 1)
-    corners = []
-    for corner in itertools.product((0.0, 1.0), repeat=len(split)):
-        step = torch.tensor(corner, device=coords.device)
-        node = coords.clone()
-        node[:, split] = first + torch.minimum(low + step, last) * spacing
-        weight = torch.where(step.bool(), fraction, 1 - fraction).prod(dim=1)
-        corners.append((node, weight))
-    return corners
+    bit = torch.arange(len(split) - 1, -1, -1, device=coords.device)
+    upper = ((torch.arange(2 ** len(split), device=coords.device)[:, None] >> bit) & 1).bool()
+    upper = upper[:, None, :]  # (corner, point, lattice dimension)
+    nodes = coords.expand(upper.shape[0], *coords.shape).clone()
+    nodes[..., split] = first + torch.minimum(low + upper, last) * spacing
+    weights = torch.where(upper, fraction, 1 - fraction).prod(dim=-1)
+    return nodes, weights
 
 
 def n_cells_total(n_cells: Sequence[int]) -> int:
@@ -400,20 +420,24 @@ def blended_cells(coords: Tensor, n_cells: Sequence[int]) -> BlendedCells:
     # 1): every cell then receives two cells' worth of points per dimension, so the
     # grouped batches of a regular grid need no padding.
     bounds = [torch.zeros_like(counts), counts - 1]
-    corner_index = (below.clamp(*bounds), (below + 1).clamp(*bounds))
+    lower, upper = below.clamp(*bounds), (below + 1).clamp(*bounds)
     split = [k for k, n in enumerate(n_cells) if int(n) > 1]
-    cells, locals_, weights = [], [], []
-    for corner in itertools.product((0, 1), repeat=len(split)):
-        per_dim = corner_index[0].clone()
-        weight = torch.ones_like(coords[:, 0])
-        for k, offset in zip(split, corner, strict=True):
-            per_dim[:, k] = corner_index[offset][:, k]
-            weight = weight * (upper_share[:, k] if offset else 1 - upper_share[:, k])
-        local = 2 * (scaled - per_dim) - 1
-        cells.append(_row_major(per_dim.long(), n_cells))
-        locals_.append(local)
-        weights.append(weight)
-    return BlendedCells(torch.stack(cells), torch.stack(locals_), torch.stack(weights))
+    n_split = len(split)
+    # takes_upper[c, k]: corner c takes the upper cell along dimension k; corners run
+    # as itertools.product((0, 1), ...) over the split dimensions, the first slowest.
+    # One broadcast over all corners: a Python loop per corner cost 2^n_dims small
+    # operations per call (10-D inputs: 1,024 corners, every step).
+    bit = torch.arange(n_split - 1, -1, -1, device=coords.device)
+    corner_bits = (torch.arange(2**n_split, device=coords.device)[:, None] >> bit) & 1
+    takes_upper = torch.zeros(2**n_split, len(n_cells), dtype=torch.bool, device=coords.device)
+    takes_upper[:, split] = corner_bits.bool()
+    takes_upper = takes_upper[:, None, :]
+    per_dim = torch.where(takes_upper, upper, lower)
+    shares = torch.where(takes_upper, upper_share, 1 - upper_share)
+    weight = shares[..., split].prod(dim=-1)
+    local = 2 * (scaled - per_dim) - 1
+    cell = _row_major(per_dim.reshape(-1, per_dim.shape[-1]).long(), n_cells)
+    return BlendedCells(cell.view(per_dim.shape[:2]), local, weight)
 
 
 def corners_per_point(n_cells: Sequence[int], blending: str) -> int:

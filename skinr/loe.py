@@ -199,17 +199,16 @@ class LoENet(nn.Module):
             self.lattice.copy_(sample_lattice(distinct_per_dim))
 
     def _routes_across_gaps(self, coords: Tensor):
-        """Per lattice corner its weight and experts, and which points' corners differ."""
+        """Per lattice corner its weight ``(2^d, n)`` and each layer's experts
+        ``(2^d, n)``, and which points' corners route differently."""
         corners = lattice_corners(coords, self.lattice)
         if corners is None:
-            return None, None
-        routed = [(weight, self.experts_at(node)) for node, weight in corners]
-        mixed = torch.zeros(coords.shape[0], dtype=torch.bool, device=coords.device)
-        base = routed[0][1]
-        for weight, experts in routed[1:]:
-            differs = torch.stack([a != b for a, b in zip(experts, base, strict=True)]).any(0)
-            mixed |= differs & (weight > 0)
-        return routed, mixed
+            return None, None, None
+        nodes, weights = corners
+        experts = [e.view(weights.shape) for e in self.experts_at(nodes.flatten(0, 1))]
+        differs = torch.stack([(e != e[:1]) for e in experts]).any(0)
+        mixed = (differs & (weights > 0)).any(0)
+        return weights, experts, mixed
 
     def forward_across_gaps(self, coords: Tensor) -> Tensor:
         """The network with hard selection at the training samples and, between two
@@ -221,29 +220,29 @@ class LoENet(nn.Module):
         (multilinearly over the ``2^d`` lattice nodes around a point). At the samples,
         and between samples that route alike, it is the hard-selection network.
         """
-        routed, mixed = self._routes_across_gaps(coords)
-        if routed is None:
+        weights, experts, mixed = self._routes_across_gaps(coords)
+        if weights is None:
             return self(coords)
-        out = self(coords, ExpertRoutes.from_experts(routed[0][1], self.n_experts))
+        out = self(coords, ExpertRoutes.from_experts([e[0] for e in experts], self.n_experts))
         if bool(mixed.any()):
-            inside = coords[mixed]
-            blend = sum(
-                weight[mixed, None]
-                * self(
-                    inside, ExpertRoutes.from_experts([e[mixed] for e in experts], self.n_experts)
-                )
-                for weight, experts in routed
+            # Every corner of every mixed point in one pass: (corner, point) pairs.
+            n_corners, inside = weights.shape[0], coords[mixed]
+            pairs = inside.expand(n_corners, *inside.shape).flatten(0, 1)
+            routes = ExpertRoutes.from_experts(
+                [e[:, mixed].flatten() for e in experts], self.n_experts
             )
+            corner_out = self(pairs, routes).view(n_corners, inside.shape[0], -1)
+            blend = (weights[:, mixed, None] * corner_out).sum(0)
             out = out.index_put((mixed.nonzero().squeeze(1),), blend)
         return out
 
     def flops_across_gaps(self, coords: Tensor) -> int:
         """:meth:`flops` of :meth:`forward_across_gaps`: every point once, and the
         ``2^d`` corners again for points whose corners route differently."""
-        routed, mixed = self._routes_across_gaps(coords)
-        if routed is None:
+        weights, _, mixed = self._routes_across_gaps(coords)
+        if weights is None:
             return self.flops(coords.shape[0])
-        return self.flops(coords.shape[0]) + len(routed) * self.flops(int(mixed.sum()))
+        return self.flops(coords.shape[0]) + weights.shape[0] * self.flops(int(mixed.sum()))
 
     def _blend_weights(self, position: Tensor, tiles: Tensor) -> Tensor:
         """Multilinear weights of the experts of the 2^d cells around each point."""

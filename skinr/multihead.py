@@ -45,6 +45,7 @@ from ._cells import (
     blended_cells,
     check_cells,
     corners_per_point,
+    distinct_rows,
     locate_cells,
     n_cells_total,
     resolve_cells,
@@ -173,10 +174,12 @@ class MultiHeadNet(nn.Module):
         cell, local, blend = self.locate(coords)
         atol = 1e-5 + 2e-6 * max(self.grid)
         keys = torch.round(local / atol).long()
-        unique, inverse, counts = torch.unique(keys, dim=0, return_inverse=True, return_counts=True)
-        if unique.shape[0] > local.shape[0] // 2:
+        distinct = distinct_rows(keys, limit=local.shape[0] // 2)
+        if distinct is None:
             return None
-        template = local.new_zeros(unique.shape[0], local.shape[1]).index_add_(0, inverse, local)
+        inverse, n_distinct = distinct
+        counts = torch.bincount(inverse, minlength=n_distinct)
+        template = local.new_zeros(n_distinct, local.shape[1]).index_add_(0, inverse, local)
         template /= counts.unsqueeze(1).to(local.dtype)
         return RepeatedPositions(template, inverse, cell, blend)
 

@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from skinr._cells import (
+    blended_cells,
     cell_bounds,
+    distinct_rows,
     from_cells,
     group_by_cell,
     locate_cells,
@@ -81,3 +83,24 @@ def test_sub_networks_of_a_chunk_match_the_full_ensemble():
         reference = net.forward_cells(padded)[layout.groups]
         torch.testing.assert_close(compact, reference)
         torch.testing.assert_close(net(coords), from_cells(reference, layout))
+
+
+def test_distinct_rows_groups_as_unique_over_rows_does():
+    keys = torch.randint(0, 5, (400, 3), generator=torch.Generator().manual_seed(0))
+    distinct, inverse = torch.unique(keys, dim=0, return_inverse=True)
+    rank, n_distinct = distinct_rows(keys)
+    assert n_distinct == distinct.shape[0] and torch.equal(rank, inverse)
+    assert distinct_rows(keys, limit=n_distinct) is not None
+    assert distinct_rows(keys, limit=n_distinct - 1) is None
+
+
+def test_blended_corners_run_over_the_split_dimensions_first_slowest():
+    coords = torch.rand(50, 3, generator=torch.Generator().manual_seed(0)) * 1.6 - 0.8
+    blend = blended_cells(coords, (3, 1, 4))
+    assert blend.cell.shape == (4, 50) and blend.local.shape == (4, 50, 3)
+    torch.testing.assert_close(blend.weight.sum(0), torch.ones(50))
+    rows, cols = blend.cell // 4, blend.cell % 4
+    # corners (lower, lower), (lower, upper), (upper, lower), (upper, upper)
+    assert bool((rows[0] == rows[1]).all() and (rows[2] == rows[3]).all())
+    assert bool((cols[0] == cols[2]).all() and (cols[1] == cols[3]).all())
+    assert bool((rows[2] >= rows[0]).all() and (cols[1] >= cols[0]).all())
