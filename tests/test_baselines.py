@@ -9,6 +9,7 @@ from scipy.ndimage import map_coordinates
 
 import skinr
 from skinr import FINER, WIRE, GaussINR, Grid, HashGrid
+from skinr._domain import normalise
 from skinr.encodings import HashEncoding, level_resolutions, stencil
 from skinr.inverse import AreaDownsample
 from skinr.layers import (
@@ -178,6 +179,16 @@ def test_hash_tables_learn_through_the_gather():
     assert 0 < touched < encoding.table.shape[0]
 
 
+@pytest.mark.parametrize("pixel_centers", [True, False])
+def test_hashgrid_auto_puts_the_finest_vertices_on_the_samples(pixel_centers):
+    X, y = to_coords(smooth_image(24)[:, :20], pixel_centers=pixel_centers)
+    model = HashGrid(n_levels=3, base_resolution=4, max_iter=1, random_state=0).fit(X, y)
+    assert model.finest_resolution_ == 23  # intervals between 24 samples
+    unit = (torch.as_tensor(normalise(X, model.domain_)) + 1) / 2
+    positions = unit[:, 0] * model.module_.encoding.cells[-1]
+    torch.testing.assert_close(positions, positions.round(), atol=1e-4, rtol=0)
+
+
 def test_hashgrid_fits_an_image_and_uses_the_papers_adam(monkeypatch):
     seen = {}
     train = skinr.base.train
@@ -190,7 +201,7 @@ def test_hashgrid_fits_an_image_and_uses_the_papers_adam(monkeypatch):
     X, y = to_coords(smooth_image(32), pixel_centers=True)
     model = HashGrid(max_iter=150, random_state=0, device="cpu").fit(X, y)
     assert seen == {"betas": (0.9, 0.99), "eps": 1e-15}
-    assert model.finest_resolution_ == 32
+    assert model.finest_resolution_ == 31  # vertices on the 32 samples per axis
     assert model.score(X, y) > 35
 
 
