@@ -315,7 +315,7 @@ def test_size_parameters_are_searchable():
 def test_gaussian_and_gabor_widths_follow_the_sample_density():
     X, y = to_coords(smooth_image(24), pixel_centers=True)
     common = dict(width=8, depth=1, max_iter=1, random_state=0, device="cpu")
-    assert GaussINR(**common).fit(X, y).scale_ == pytest.approx(30 * 24 / 240)
+    assert GaussINR(**common).fit(X, y).scale_ == pytest.approx(30 * 24 / 300)
     wire = WIRE(**common).fit(X, y)
     assert (wire.omega_0_, wire.sigma_0_) == pytest.approx((20 * 24 / 320, 10 * 24 / 320))
     assert wire.module_.hidden[0].omega_0 == pytest.approx(wire.omega_0_)
