@@ -286,6 +286,14 @@ def scaled_to_density(official: float, samples: int, full_samples: int) -> float
     return float(official * min(1.0, samples / full_samples))
 
 
+def corner_offsets(n_dims: int, device=None) -> Tensor:
+    """The ``2^n_dims`` corners of a cell as booleans ``(2^n_dims, n_dims)``: True takes
+    the upper neighbour along that dimension; ordered as ``itertools.product((0, 1),
+    repeat=n_dims)``, the first dimension slowest."""
+    bit = torch.arange(n_dims - 1, -1, -1, device=device)
+    return ((torch.arange(2**n_dims, device=device)[:, None] >> bit) & 1).bool()
+
+
 def sample_lattice(distinct_per_dim: list[Tensor]) -> Tensor:
     """The samples' lattice per dimension, ``(3, n_dims)``: first node, spacing (the
     smallest gap between distinct coordinates) and index of the last node; a dimension
@@ -319,9 +327,7 @@ def lattice_corners(coords: Tensor, lattice: Tensor) -> tuple[Tensor, Tensor] | 
     steps = torch.where((steps - steps.round()).abs() < 1e-4, steps.round(), steps)
     low = torch.minimum(torch.floor(steps).clamp(min=0), last)
     fraction = (steps - low).clamp(0, 1)
-    bit = torch.arange(len(split) - 1, -1, -1, device=coords.device)
-    upper = ((torch.arange(2 ** len(split), device=coords.device)[:, None] >> bit) & 1).bool()
-    upper = upper[:, None, :]  # (corner, point, lattice dimension)
+    upper = corner_offsets(len(split), coords.device)[:, None, :]  # (corner, point, dim)
     nodes = coords.expand(upper.shape[0], *coords.shape).clone()
     nodes[..., split] = first + torch.minimum(low + upper, last) * spacing
     weights = torch.where(upper, fraction, 1 - fraction).prod(dim=-1)
@@ -427,10 +433,8 @@ def blended_cells(coords: Tensor, n_cells: Sequence[int]) -> BlendedCells:
     # as itertools.product((0, 1), ...) over the split dimensions, the first slowest.
     # One broadcast over all corners: a Python loop per corner cost 2^n_dims small
     # operations per call (10-D inputs: 1,024 corners, every step).
-    bit = torch.arange(n_split - 1, -1, -1, device=coords.device)
-    corner_bits = (torch.arange(2**n_split, device=coords.device)[:, None] >> bit) & 1
     takes_upper = torch.zeros(2**n_split, len(n_cells), dtype=torch.bool, device=coords.device)
-    takes_upper[:, split] = corner_bits.bool()
+    takes_upper[:, split] = corner_offsets(n_split, coords.device)
     takes_upper = takes_upper[:, None, :]
     per_dim = torch.where(takes_upper, upper, lower)
     shares = torch.where(takes_upper, upper_share, 1 - upper_share)
