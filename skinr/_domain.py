@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._cells import sample_footprint
+from ._samples import sample_footprint
 
 __all__ = [
     "EXTRAPOLATION_MARGIN",
@@ -79,7 +79,7 @@ def fit_domain(X: np.ndarray, domain, *, footprint: bool, chunk_size: int) -> np
     """The coordinate box, ``(n_dims, 2)``, that a fit maps to [-1, 1].
 
     ``domain`` is the estimator's parameter: None takes the samples' bounding box, or
-    their footprint (:func:`skinr._cells.sample_footprint`) when ``footprint``; else one
+    their footprint (:func:`skinr._samples.sample_footprint`) when ``footprint``; else one
     ``(low, high)`` pair or one pair per dimension.
     """
     if domain is None:

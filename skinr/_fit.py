@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._cells import sample_footprint, samples_along_axes
 from ._checkpoint import check_checkpoint_folder
 from ._domain import covering_box, fit_domain, normalise, normalise_values
 from ._measured import MeasuredFit, identity_domain, measure, resolve_operator
 from ._objective import FitSignal, Objective
+from ._samples import sample_footprint, samples_along_axes
 from ._sampling import validation_split
 from ._training import HeldOutMonitor, joined_history
 from ._validation import (

@@ -21,8 +21,8 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
-from ._cells import samples_per_axis, scaled_to_density
 from ._registry import register
+from ._samples import samples_per_axis, scaled_to_density
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .layers import (

@@ -35,7 +35,6 @@ from ._cells import (
     check_cell_counts,
     check_cells,
     corners_per_point,
-    distinct_per_axis,
     grouped_blended_forward,
     grouped_blended_mse,
     grouped_forward,
@@ -43,9 +42,9 @@ from ._cells import (
     locate_cells,
     n_cells_total,
     resolve_cells,
-    samples_along_axes,
 )
 from ._registry import register
+from ._samples import distinct_per_axis, samples_along_axes
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .flops import linear_flops

@@ -16,8 +16,8 @@ from numbers import Integral, Real
 
 import torch
 
-from ._cells import samples_along_axes, samples_per_axis
 from ._registry import register
+from ._samples import samples_along_axes, samples_per_axis
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .encodings import HASH_PRIMES, MAX_CUBIC_DIMS, ORDERS, DenseGrid, HashEncoding

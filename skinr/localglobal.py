@@ -44,12 +44,12 @@ from ._cells import (
     n_cells_total,
     order_by_cell,
     resolve_cells,
-    samples_along_axes,
     to_cells,
 )
 from ._partition_editing import PartitionEditingMixin
 from ._partition_sizing import auto_partitions, auto_widths
 from ._registry import register
+from ._samples import samples_along_axes
 from ._sampling import per_cell_batches
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params

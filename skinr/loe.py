@@ -27,15 +27,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._cells import (
-    lattice_corners,
-    merge_distinct,
-    n_cells_total,
-    resolve_cells,
-    sample_lattice,
-    sort_by_cell,
-)
+from ._cells import n_cells_total, resolve_cells, sort_by_cell
 from ._registry import register
+from ._samples import lattice_corners, merge_distinct, sample_lattice
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .flops import linear_flops
@@ -194,7 +188,7 @@ class LoENet(nn.Module):
 
     # ------------------------------------------------------- between the samples
     def fit_lattice(self, distinct_per_dim: list[Tensor]) -> None:
-        """Record the training samples' lattice (:func:`skinr._cells.sample_lattice`)."""
+        """Record the training samples' lattice (:func:`skinr._samples.sample_lattice`)."""
         with torch.no_grad():
             self.lattice.copy_(sample_lattice(distinct_per_dim))
 

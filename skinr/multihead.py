@@ -14,7 +14,7 @@ general path: body per point, then that point's own head.
 
 Where skinr departs from the official code, and why:
 
-- Cells split the samples' footprint (:func:`skinr._cells.sample_footprint`): on an
+- Cells split the samples' footprint (:func:`skinr._samples.sample_footprint`): on an
   image, each pixel owns one pixel-sized square, so a 256-pixel side splits into 64
   cells of exactly 4 pixels, and local coordinates are the pixel centres within a cell
   (``(2 j + 1) / P - 1`` for ``P`` pixels per cell). The code instead gives every cell
@@ -45,14 +45,13 @@ from ._cells import (
     blended_cells,
     check_cells,
     corners_per_point,
-    distinct_rows,
     locate_cells,
     n_cells_total,
     resolve_cells,
-    samples_along_axes,
     shared_local_grid,
 )
 from ._registry import register
+from ._samples import distinct_rows, samples_along_axes
 from ._sparse_heads import SparseHeads
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params

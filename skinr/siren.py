@@ -15,8 +15,8 @@ from numbers import Integral, Real
 
 import torch
 
-from ._cells import samples_per_axis, scaled_to_density
 from ._registry import register
+from ._samples import samples_per_axis, scaled_to_density
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .layers import ActivatedMLP, Linear, SineLinear

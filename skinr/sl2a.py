@@ -24,8 +24,8 @@ from numbers import Integral
 import torch
 from torch import Tensor, nn
 
-from ._cells import samples_per_axis
 from ._registry import register
+from ._samples import samples_per_axis
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .flops import linear_flops

@@ -6,13 +6,13 @@ import torch
 from skinr._cells import (
     blended_cells,
     cell_bounds,
-    distinct_rows,
     from_cells,
     group_by_cell,
     locate_cells,
     n_cells_total,
     to_cells,
 )
+from skinr._samples import distinct_rows
 from skinr.ensemble import EnsembleNet
 
 

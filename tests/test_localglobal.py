@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from skinr import LocalGlobalSIREN, load
-from skinr._cells import sample_footprint
 from skinr._objective import FitSignal
+from skinr._samples import sample_footprint
 from skinr.localglobal import auto_partitions, auto_widths
 from skinr.signals import grid, to_coords
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from skinr import MultiHeadReLU, load
-from skinr._cells import locate_cells, sample_footprint
+from skinr._cells import locate_cells
 from skinr._domain import normalise
+from skinr._samples import sample_footprint
 from skinr.multihead import MultiHeadNet, SparseHeads
 from skinr.signals import grid, to_coords
 
