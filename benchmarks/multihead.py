@@ -67,9 +67,10 @@ def render_seconds(model, coords, repeats):
 def cost_table(args, small, large):
     X, y = to_coords(small)
     render_shape = large.shape
-    # The paper's hard cells: its grid fast path is what the render costs measure.
+    # The paper's hard cells (its grid fast path is what the render costs measure) and
+    # its training, without weight decay.
     mh = skinr.MultiHeadReLU(
-        blending="nearest", max_iter=args.steps, random_state=0, device="cpu"
+        blending="nearest", weight_decay=0.0, max_iter=args.steps, random_state=0, device="cpu"
     ).fit(X, y)
     makers = {
         f"MultiHeadReLU ({mh.n_heads_} heads, alpha 64)": None,
@@ -118,6 +119,7 @@ def heads_sweep(images, head_counts, steps, large=None):
                 n_connections=32,
                 head_bias=False,
                 blending="nearest",
+                weight_decay=0.0,
                 max_iter=steps,
                 random_state=0,
                 device="cpu",

@@ -254,6 +254,21 @@ def test_bad_parameters_fail_before_training(texture):
         small(fast_path=True, batch_size=16).fit(X, y)
     with pytest.raises(ValueError, match="fast_path"):
         small(fast_path="always").fit(X, y)
+    with pytest.raises(ValueError, match="weight_decay"):
+        small(weight_decay=-1e-4).fit(X, y)
+
+
+def test_weight_decay_shrinks_the_body_and_the_heads(texture):
+    X, y = texture
+    norms = {}
+    for decay in (0.0, 0.05):
+        module = small(weight_decay=decay, max_iter=60).fit(X, y).module_
+        norms[decay] = {
+            part: sum(float(p.square().sum()) for p in getattr(module, part).parameters())
+            for part in ("body", "heads")
+        }
+    for part in ("body", "heads"):
+        assert norms[0.05][part] < 0.9 * norms[0.0][part], (part, norms)
 
 
 def test_empty_cells_predict_the_middle_of_the_range():
