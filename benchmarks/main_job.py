@@ -183,7 +183,7 @@ def main(argv=None) -> None:
         return
     full = skinr.datasets.camera()
     # A smoke test, not a measurement: room for a slow step on a loaded machine.
-    seconds = 3.0 if args.quick else args.seconds
+    seconds = 1.5 if args.quick else args.seconds
     if args.quick:
         full = skinr.datasets.resize(full, (64, 64))
     rows = []

@@ -98,15 +98,16 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
-        # One row of each sweep: every row is a fresh process (~8 s of imports).
-        by_signal = [(4, 32)]
-        batches, batch_signal, full = [1024], (8, 32), None
-        estimators = ["LocalGlobalSIREN"]
+        # Two rows, each a fresh process (~8 s of imports): a streamed signal, and an
+        # estimator fitted on the materialised one (the other sweeps repeat these calls).
+        by_signal, fixed_batch = [(4, 32)], 1024
+        batches, batch_signal, full = [], (8, 32), None
+        estimators, estimator_streams, materialised = ["LocalGlobalSIREN"], (False,), False
     else:
         by_signal = [(16, 128), (64, 128), (64, 256), (300, 256)]
         batches, batch_signal, full = [4096, 16384, 65536], (64, 256), (300, 512)
-        estimators = list(skinr.ESTIMATORS)
-    fixed_batch = batches[-1]
+        fixed_batch = batches[-1]
+        estimators, estimator_streams, materialised = list(skinr.ESTIMATORS), (True, False), True
     rows = []
     for frames, side in by_signal:
         rows.append({"sweep": "signal", **measure(frames, side, fixed_batch)})
@@ -114,13 +115,15 @@ def main(argv=None):
     for batch in batches:
         rows.append({"sweep": "batch", **measure(*batch_signal, batch)})
         print(rows[-1], flush=True)
-    rows.append({"sweep": "materialised", **measure(*batch_signal, fixed_batch, streams=False)})
-    print(rows[-1], flush=True)
+    if materialised:
+        row = measure(*batch_signal, fixed_batch, streams=False)
+        rows.append({"sweep": "materialised", **row})
+        print(rows[-1], flush=True)
     if full is not None:
         rows.append({"sweep": "video", **measure(*full, fixed_batch)})
         print(rows[-1], flush=True)
     for estimator in estimators:
-        for streams in (True, False):
+        for streams in estimator_streams:
             row = measure(*batch_signal, fixed_batch, streams=streams, estimator=estimator)
             rows.append({"sweep": "estimator", **row})
             print(rows[-1], flush=True)

@@ -7,8 +7,10 @@ Run:  python benchmarks/offgrid.py                 (--size 128: ~75 min on 2 CPU
                                      update their rows; the montage is redrawn from the
                                      full run's renders kept in benchmarks/_runs/)
       python benchmarks/offgrid.py --papers  (re-measure the papers' configurations'
-                                     rows, GaussINR and WIRE at their official widths;
-                                     a full run keeps the committed ones)
+                                     rows: GaussINR and WIRE at their official widths,
+                                     MultiHeadReLU's hard cells without weight decay;
+                                     with --only, those estimators' rows; a full run
+                                     keeps the committed ones)
       python benchmarks/offgrid.py --sweep SIREN first_omega_0 5 10 15 20 30
                                     (one parameter's values on camera and astronaut:
                                      every 2nd pixel held out and 4x; prints, writes nothing;
@@ -66,6 +68,12 @@ RENDERS = ROOT / "benchmarks" / "_runs" / "offgrid_renders.npz"
 PAPER_CONFIGURATIONS = {
     "GaussINR (scale=30)": ("GaussINR", {"scale": 30.0}),
     "WIRE (omega_0=20, sigma_0=10)": ("WIRE", {"omega_0": 20.0, "sigma_0": 10.0}),
+    # The paper's hard cells and training without weight decay; heads="auto" keeps its
+    # 4 samples per head (a fixed 64 would refuse 32 x 32 samples).
+    "MultiHeadReLU (blending=nearest, weight_decay=0)": (
+        "MultiHeadReLU",
+        {"blending": "nearest", "weight_decay": 0.0},
+    ),
 }
 
 
@@ -75,10 +83,12 @@ def factory(name: str, extra: dict, settings: dict | None = None):
     return lambda: cls(random_state=0, data_range=1.0, **extra, **(settings or {}))
 
 
-def paper_estimators(extra: dict) -> dict:
+def paper_estimators(extra: dict, only: list[str] | None = None) -> dict:
+    """The papers' configurations, or those of the estimators in ``only``."""
     return {
         label: factory(name, extra, settings)
         for label, (name, settings) in PAPER_CONFIGURATIONS.items()
+        if only is None or name in only
     }
 
 
@@ -403,7 +413,7 @@ def main(argv=None) -> None:
         if args.only is None or name in args.only
     }
     if args.papers:
-        return update_rows(size, paper_estimators(extra), redraw=False)
+        return update_rows(size, paper_estimators(extra, args.only), redraw=False)
     if args.only is not None:
         return update_rows(size, estimators)
     results, first_renders = {}, None
