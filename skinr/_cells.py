@@ -43,6 +43,7 @@ __all__ = [
     "n_cells_total",
     "order_by_cell",
     "resolve_cells",
+    "row_major",
     "shared_local_grid",
     "sort_by_cell",
     "to_cells",
@@ -214,7 +215,7 @@ def _in_cell_units(coords: Tensor, n_cells: Sequence[int]) -> tuple[Tensor, Tens
     return counts, (coords + 1) * (0.5 * counts)
 
 
-def _row_major(per_dim: Tensor, n_cells: Sequence[int]) -> Tensor:
+def row_major(per_dim: Tensor, n_cells: Sequence[int]) -> Tensor:
     """Flat row-major cell index of per-dimension cell indices ``(n, n_dims)``."""
     cell = torch.zeros(per_dim.shape[0], dtype=torch.long, device=per_dim.device)
     for k, n in enumerate(n_cells):
@@ -242,7 +243,7 @@ def locate_cells(coords: Tensor, n_cells: Sequence[int]) -> tuple[Tensor, Tensor
     counts, scaled = _in_cell_units(coords, n_cells)
     per_dim = torch.minimum(torch.floor(scaled).clamp_min(0), counts - 1)
     local = 2 * (scaled - per_dim) - 1
-    return _row_major(per_dim.long(), n_cells), local
+    return row_major(per_dim.long(), n_cells), local
 
 
 @dataclass
@@ -301,7 +302,7 @@ def blended_cells(coords: Tensor, n_cells: Sequence[int]) -> BlendedCells:
     shares = torch.where(takes_upper, upper_share, 1 - upper_share)
     weight = shares[..., split].prod(dim=-1)
     local = 2 * (scaled - per_dim) - 1
-    cell = _row_major(per_dim.reshape(-1, per_dim.shape[-1]).long(), n_cells)
+    cell = row_major(per_dim.reshape(-1, per_dim.shape[-1]).long(), n_cells)
     return BlendedCells(cell.view(per_dim.shape[:2]), local, weight)
 
 

@@ -20,16 +20,16 @@ uses is the binary address of its quad-tree cell.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._cells import n_cells_total, resolve_cells, sort_by_cell
+from ._cells import n_cells_total, resolve_cells, row_major
+from ._expert_routes import ExpertRoutes
 from ._registry import register
-from ._samples import lattice_corners, merge_distinct, sample_lattice
+from ._samples import corner_offsets, lattice_corners, merge_distinct, sample_lattice
 from ._validation import Interval, StrOptions
 from .base import BaseINR, common_params
 from .flops import linear_flops
@@ -182,7 +182,7 @@ class LoENet(nn.Module):
         unit = (coords + 1) * 0.5  # [-1, 1] -> [0, 1]: scales count cells per unit
         tiles = torch.as_tensor(self.tiles, device=coords.device)
         return [
-            _flat_index(torch.floor(unit * scale + offset).long().remainder(tiles), self.tiles)
+            row_major(torch.floor(unit * scale + offset).long().remainder(tiles), self.tiles)
             for scale, offset in zip(self.scales, self.offsets, strict=True)
         ]
 
@@ -242,20 +242,16 @@ class LoENet(nn.Module):
         """Multilinear weights of the experts of the 2^d cells around each point."""
         low = torch.floor(position)
         fraction = position - low
-        low = low.long()
-        weights = position.new_zeros(position.shape[0], self.n_experts)
-        for corner in itertools.product((0, 1), repeat=position.shape[1]):
-            step = torch.as_tensor(corner, device=position.device)
-            cell = (low + step).remainder(tiles)
-            weight = torch.where(step.bool(), fraction, 1 - fraction).prod(dim=1)
-            weights.index_put_(
-                (
-                    torch.arange(position.shape[0], device=position.device),
-                    _flat_index(cell, self.tiles),
-                ),
-                weight,
-                accumulate=True,
-            )
+        upper = corner_offsets(position.shape[1], position.device)[:, None, :]
+        cells = (low.long() + upper).remainder(tiles)  # (corner, point, dim)
+        corner_weights = torch.where(upper, fraction, 1 - fraction).prod(dim=-1)
+        n_points = position.shape[0]
+        weights = position.new_zeros(n_points, self.n_experts)
+        points = torch.arange(n_points, device=position.device).expand(upper.shape[0], n_points)
+        experts = row_major(cells.reshape(-1, cells.shape[-1]), self.tiles)
+        weights.index_put_(
+            (points.reshape(-1), experts), corner_weights.reshape(-1), accumulate=True
+        )
         return weights
 
     # ------------------------------------------------------------- forward
@@ -308,85 +304,6 @@ class LoENet(nn.Module):
             per_expert * linear_flops(layer.n_in, layer.n_out, n_samples) for layer in self.experts
         )
         return total + self.output.flops(n_samples)
-
-
-class _Regroup(torch.autograd.Function):
-    """``x.index_select(0, gather)`` whose backward is a gather too.
-
-    Every row of ``x`` is read by at most one real row of the result (padding rows
-    read row 0 but receive no gradient), so the gradient is ``grad[inverse]`` with
-    unread rows zeroed: a gather instead of the single-threaded ``scatter_add`` that
-    ``index_select``'s backward runs.
-    """
-
-    @staticmethod
-    def forward(ctx, x, gather, inverse, unread):
-        ctx.save_for_backward(inverse, unread)
-        return x.index_select(0, gather)
-
-    @staticmethod
-    def backward(ctx, grad):
-        inverse, unread = ctx.saved_tensors
-        grad_x = grad.index_select(0, inverse)
-        if unread.numel():
-            grad_x.index_fill_(0, unread, 0.0)
-        return grad_x, None, None, None
-
-
-@dataclass
-class ExpertRoutes:
-    """Points grouped by expert at every layer, as chained gathers.
-
-    Layer ``k`` works on a ``(n_experts * capacity_k, f)`` layout: expert ``e``'s points
-    fill rows ``e * capacity_k`` onwards; rows past an expert's count are padding (they
-    gather row 0 and are never read back). ``gathers[k]`` picks each row of layer
-    ``k``'s layout from layer ``k - 1``'s (from the input points for ``k = 0``);
-    ``inverses[k]`` is the row of layer ``k``'s layout that read each source row (0
-    for ``unread[k]``, the source's padding rows); ``rows[i]`` is point ``i``'s row in
-    the last layout.
-    """
-
-    gathers: list[Tensor]
-    inverses: list[Tensor]
-    unread: list[Tensor]
-    rows: Tensor
-
-    @classmethod
-    def from_experts(cls, experts: list[Tensor], n_experts: int) -> ExpertRoutes:
-        """Build from each layer's expert index per point, ``(n,)`` each."""
-        n_points = experts[0].shape[0]
-        device = experts[0].device
-        rows, n_source_rows = torch.arange(n_points, device=device), n_points
-        gathers, inverses, unread = [], [], []
-        for expert in experts:
-            sort = sort_by_cell(expert, n_experts)
-            order, capacity = sort.order, int(sort.counts.max()) if n_points else 0
-            new_rows = sort.sorted_cell * capacity + sort.rank
-            gather = torch.zeros(n_experts * capacity, dtype=torch.long, device=device)
-            gather[new_rows] = rows[order]
-            inverse = torch.full((n_source_rows,), -1, dtype=torch.long, device=device)
-            inverse[rows[order]] = new_rows
-            unread.append(torch.nonzero(inverse < 0).ravel())
-            inverses.append(inverse.clamp_min(0))
-            gathers.append(gather)
-            rows = torch.empty_like(rows)
-            rows[order] = new_rows
-            n_source_rows = n_experts * capacity
-        return cls(gathers, inverses, unread, rows)
-
-    def regroup(self, layer: int, x: Tensor) -> Tensor:
-        """Layer ``layer``'s grouped rows of ``x`` (the previous layer's layout)."""
-        if not x.requires_grad:
-            return x.index_select(0, self.gathers[layer])
-        return _Regroup.apply(x, self.gathers[layer], self.inverses[layer], self.unread[layer])
-
-
-def _flat_index(cell: Tensor, tiles: tuple[int, ...]) -> Tensor:
-    """Row-major expert index from per-dimension tile cells ``(n, n_dims)``."""
-    flat = torch.zeros(cell.shape[0], dtype=torch.long, device=cell.device)
-    for k, n in enumerate(tiles):
-        flat = flat * n + cell[:, k]
-    return flat
 
 
 @register

@@ -6,7 +6,8 @@ import torch
 
 from skinr import LoESine
 from skinr._domain import normalise
-from skinr.loe import ExpertRoutes, LoENet, tile_scales
+from skinr._expert_routes import ExpertRoutes
+from skinr.loe import LoENet, tile_scales
 from skinr.signals import grid, to_coords
 
 
