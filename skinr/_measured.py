@@ -121,7 +121,7 @@ class MeasuredFit:
             return (operator.apply(render, coords, jitter) - offset) / scale
 
         penalty = architecture.penalty
-        pixels = pixel_centres(self.shape, self.box, signal.device)
+        pixels = pixel_centres(*operator.prior_grid(), signal.device)
         prior = operator.penalty(render.reusing, pixels, scale / abs(operator.gain))
         if prior is not None:
             penalty = prior if penalty is None else _summed(penalty, prior)

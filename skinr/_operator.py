@@ -74,6 +74,14 @@ class Operator(BaseEstimator, metaclass=ABCMeta):
         box ``(signal_dims, 2)``. The estimator sizes its structure for this grid,
         maps the box to the network's [-1, 1], and renders it by default."""
 
+    def prior_grid(self) -> tuple[tuple[int, ...], np.ndarray]:
+        """The grid a prior of the signal (:class:`~skinr.inverse.TVRegularized`) is
+        measured on: the finest grid the measurements' points resolve, its shape and
+        box. :meth:`signal_grid` by default; an operator that reads the signal between
+        the pixels of that grid (``AreaDownsample``'s sub-pixels) returns that finer one,
+        where the prior decides what the measurements do not."""
+        return self.signal_grid()
+
     @property
     def gain(self) -> float:
         """A typical ratio of measurement to signal values (the weights' sum)."""
@@ -114,7 +122,7 @@ class Operator(BaseEstimator, metaclass=ABCMeta):
         """A regulariser of the signal added to every training step's loss, set up once
         per fit: ``penalty() -> scalar Tensor`` (None: the measurements alone).
 
-        ``pixels`` are the pixel centres of :meth:`signal_grid`, in order, on the fit's
+        ``pixels`` are the pixel centres of :meth:`prior_grid`, in order, on the fit's
         device (the tensor :func:`render_on_grid` evaluates, so that ``field(pixels)``
         reuses a render of that grid the step's measurements made); ``value_scale``
         is the signal's value range over two: a penalty in the network's normalised

@@ -283,6 +283,26 @@ def test_tv_penalty_is_the_total_variation_of_the_render():
     assert model.operator_.penalty_points == 48
 
 
+def test_tv_through_area_downsample_is_measured_on_the_sub_pixels():
+    # Super-resolution's prior must act where the block means leave the signal open.
+    X, y = to_coords(np.random.default_rng(0).random((4, 6)), pixel_centers=True)
+    operator = TVRegularized(AreaDownsample(factor=3), weight=0.5)
+    model = make_fast(SIREN, max_iter=3, operator=operator).fit(X, y)
+    assert model.operator_.signal_grid()[0] == (4, 6)
+    assert model.operator_.prior_grid()[0] == (12, 18)
+    assert model.operator_.penalty_points == 12 * 18
+    field = lambda points: torch.as_tensor(  # noqa: E731
+        model.predict_signal(points.numpy()), dtype=torch.float32
+    )[:, None]
+    pixels = torch.as_tensor(grid((12, 18), pixel_centers=True), dtype=torch.float32)
+    expected = 0.5 * isotropic_tv(model.render((12, 18)) / 0.25)
+    penalty = model.operator_.penalty(field, pixels, 0.25)
+    assert float(penalty()) == pytest.approx(expected, rel=1e-4)
+    # ... and it is what training adds: a weight changes the sub-pixels, not only the means.
+    plain = make_fast(SIREN, max_iter=3, operator=AreaDownsample(factor=3)).fit(X, y)
+    assert not np.allclose(model.render((12, 18)), plain.render((12, 18)))
+
+
 def test_tv_weight_zero_is_the_operator_alone_and_a_weight_flattens_the_noise():
     rng = np.random.default_rng(0)
     clean = np.kron(np.eye(2), np.ones((8, 8)))  # two flat squares
