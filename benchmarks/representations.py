@@ -115,6 +115,7 @@ def timed_fit(estimator, X, y, seconds: float, checkpoints=()):
     stamps, snapshots = [], {}
     pending = sorted(checkpoints)
     train = skinr.base.train
+    stopped = [False]
 
     def timed_train(parameters, *args, **kwargs):
         parameters = list(parameters)
@@ -129,6 +130,7 @@ def timed_fit(estimator, X, y, seconds: float, checkpoints=()):
                 snapshots[pending.pop(0)] = [p.detach().clone() for p in parameters]
             paused[0] += time.perf_counter() - now
             if elapsed >= seconds:
+                stopped[0] = True
                 raise KeyboardInterrupt
 
         kwargs["progress"] = progress
@@ -141,6 +143,11 @@ def timed_fit(estimator, X, y, seconds: float, checkpoints=()):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             estimator.fit(X, y)
+    except KeyboardInterrupt:
+        # A fit stopped by the budget keeps its weights and passes the interrupt on;
+        # only the budget's own stop is the end of a fit here, a user's ends the run.
+        if not stopped[0]:
+            raise
     finally:
         skinr.base.train = train
     for budget in pending:  # the fit ended before this budget: its final state

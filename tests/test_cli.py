@@ -428,6 +428,24 @@ def test_benchmark_scripts_quick_mode(script, capsys, monkeypatch):
     assert re.search(r"^\| .* \|$", printed, re.M)  # printed its results table
 
 
+def test_representations_benchmark_stops_a_fit_at_its_seconds(monkeypatch):
+    """The equal-seconds benchmark ends a fit by interrupting it; a fit passes the
+    interrupt on (keeping its weights), which must end that fit, not the run."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    timed_fit = runpy.run_path(str(ROOT / "benchmarks" / "representations.py"))["timed_fit"]
+    X, y = skinr.signals.to_coords(np.random.RandomState(0).random_sample((16, 16)))
+    model = skinr.SIREN(width=16, depth=1, max_iter=100_000, random_state=0)
+    stamps, _ = timed_fit(model, X, y, seconds=0.2)
+    assert 0 < stamps[-1, 0] < 100_000 and stamps[-1, 1] >= 0.2
+    assert model.predict(X).shape == (256,)
+    # A stop the benchmark did not ask for still ends the run.
+    monkeypatch.setattr(
+        skinr.base, "train", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
+    )
+    with pytest.raises(KeyboardInterrupt):
+        timed_fit(skinr.SIREN(width=16, depth=1, max_iter=3), X, y, seconds=10.0)
+
+
 def test_fit_nifti_keeps_the_voxel_size(tmp_path):
     pytest.importorskip("nibabel")
     volume = np.random.RandomState(0).random_sample((5, 6, 7))
