@@ -43,8 +43,8 @@ With ``--tv`` the ct, superres and denoise tasks also fit every estimator throug
 chooses by the error on held-out projections (every 10th angle; seconds include the
 search), for super-resolution (the total variation of the 4x-finer render) and denoising
 with the weight tuned on a different image, as TV Chambolle's is, and no early stopping:
-the prior, not the step count, keeps the noise out (early
-stopping cut HashGrid + TV on camera at 140 of 1000 steps, 27.23 dB against 27.70).
+the prior, not the step count, keeps the noise out (early stopping cut HashGrid + TV on
+camera at 140 of 1000 steps, 27.23 dB against 27.70).
 
 PSNR (data range 1) and SSIM of the reconstruction, seconds per fit.
 """
