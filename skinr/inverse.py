@@ -81,7 +81,14 @@ def _pixel_box(X: np.ndarray, spacing: np.ndarray) -> tuple[tuple[int, ...], np.
 
 class _PixelOperator(QuadratureOperator):
     """Measurements at pixel centres, each a weighted sum of the signal at fixed
-    offsets around it; the offsets and weights are the operator."""
+    offsets around it; the offsets and weights are the operator.
+
+    Neighbouring measurements read overlapping or adjacent signal points, so with
+    ``sampling="grid"`` a step renders every point the measurements read once, on
+    the grid :meth:`_read_grid`, and measures the render (:meth:`_measure_render`);
+    coordinates between the fitted pixels take their own points. ``"points"``
+    evaluates each measurement's own points.
+    """
 
     measurement_dims = None
 
@@ -89,20 +96,56 @@ class _PixelOperator(QuadratureOperator):
     def _offsets(self) -> tuple[np.ndarray, np.ndarray]:
         """Offsets ``(k, dims)`` in the signal's units and weights ``(k,)``."""
 
+    @abstractmethod
+    def _read_grid(self) -> tuple[tuple[int, ...], np.ndarray]:
+        """The grid of every signal point the fitted pixels read: shape and box."""
+
+    @abstractmethod
+    def _measure_render(self, image: torch.Tensor) -> torch.Tensor:
+        """The measurements ``(n_outputs, *measurement_shape_)`` of a render
+        ``(n_outputs, *shape)`` of :meth:`_read_grid`."""
+
+    def _griddable(self) -> bool:
+        return True
+
     def resolve(self, X):
+        if self.sampling not in ("auto", "grid", "points"):
+            raise ValueError(
+                f"{type(self).__name__}: sampling is 'auto', 'grid' or 'points'; "
+                f"got {self.sampling!r}."
+            )
         resolved = type(self)(**self.get_params())
         resolved.signal_dims = X.shape[1]
         resolved.spacing_ = _grid_spacing(X, self.pixel_size, type(self).__name__)
         resolved.measurement_shape_, resolved.box_ = _pixel_box(X, resolved.spacing_)
         resolved._check_offsets()
+        griddable = resolved._griddable()
+        resolved.sampling_ = "grid" if self.sampling != "points" and griddable else "points"
         return resolved
 
     def _check_offsets(self) -> None:
         pass
 
+    def within(self, budget):
+        if self.sampling == "auto" and self._grid_sampled and self.shared_points > budget:
+            self.sampling_ = "points"
+        return self
+
+    @property
+    def _grid_sampled(self) -> bool:
+        return getattr(self, "sampling_", None) == "grid"
+
+    @property
+    def quadrature_points(self):
+        return len(self._offsets()[1])
+
     @property
     def points_per_measurement(self):
-        return len(self._offsets()[1])
+        return 1 if self._grid_sampled else self.quadrature_points
+
+    @property
+    def shared_points(self):
+        return int(np.prod(self._read_grid()[0])) if self._grid_sampled else 0
 
     def quadrature(self, X, generator=None):
         offsets, weights = self._offsets()
@@ -110,6 +153,40 @@ class _PixelOperator(QuadratureOperator):
         weights = torch.as_tensor(weights, dtype=X.dtype, device=X.device)
         points = X[:, None, :] + offsets[None]
         return points, weights.expand(X.shape[0], -1)
+
+    def apply(self, field, X, generator=None):
+        if not self._grid_sampled:
+            return super().apply(field, X, generator)
+        image = render_on_grid(field, *self._read_grid(), X)
+        measured_image = self._measure_render(image)
+        values = measured_image.reshape(measured_image.shape[0], -1).T
+        # The measurement pixel of each coordinate, and where in it the coordinate lies
+        # (0 at its centre, +-1 at its edges, beyond outside the grid).
+        centre, half = (
+            torch.as_tensor(v, dtype=X.dtype, device=X.device) for v in domain_map(self.box_)
+        )
+        pixel, within_pixel = locate_cells((X - centre) / half, self.measurement_shape_)
+        on_grid = (within_pixel.abs() < 2e-3).all(dim=1)
+        measured = values[pixel]
+        off_grid = torch.nonzero(~on_grid).ravel()
+        if off_grid.numel():
+            # Coordinates between the fitted pixels: their own points, in chunks that
+            # stay within what one grid render allocates.
+            chunk = max(1, self.shared_points // self.quadrature_points)
+            parts = [
+                super(_PixelOperator, self).apply(field, X[rows], generator)
+                for rows in off_grid.split(chunk)
+            ]
+            measured = measured.index_put((off_grid,), torch.cat(parts))
+        return measured
+
+    def evaluation_points(self, X):
+        if not self._grid_sampled:
+            return super().evaluation_points(X)
+        from .signals import grid
+
+        shape, box = self._read_grid()
+        return grid(shape, bounds=box, pixel_centers=True)
 
 
 @declared
@@ -122,6 +199,11 @@ class AreaDownsample(_PixelOperator):
     sub-pixels an area-downsampling by ``factor`` averaged, so a low-resolution image
     made by averaging ``factor x factor`` blocks is modelled exactly.
 
+    With ``sampling="grid"`` a step renders the ``factor``-times finer grid of those
+    sub-pixels once and averages its blocks: the same evaluations as every
+    measurement's own points, in one render that a prior of the sub-pixels
+    (:class:`TVRegularized`) reuses instead of rendering them again.
+
     Parameters
     ----------
     factor : int, default=4
@@ -129,6 +211,10 @@ class AreaDownsample(_PixelOperator):
     pixel_size : float, sequence of float or None, default=None
         Size of a measurement's pixel along each axis, in coordinate units; None infers
         it from the spacing of the measurement coordinates (a grid).
+    sampling : {"auto", "grid", "points"}, default="auto"
+        How the network is evaluated (above). ``"points"`` evaluates each measurement's
+        ``factor ** dims`` points, and a step may take a sample of the measurements;
+        ``"auto"`` renders the grid when it fits in ``predict_batch_size`` points.
 
     Examples
     --------
@@ -141,11 +227,14 @@ class AreaDownsample(_PixelOperator):
     >>> model = SIREN(width=16, depth=1, max_iter=5, operator=AreaDownsample(factor=4))
     >>> model.fit(X, y).render((32, 32)).shape
     (32, 32)
+    >>> model.operator_.sampling_
+    'grid'
     """
 
-    def __init__(self, factor=4, pixel_size=None):
+    def __init__(self, factor=4, pixel_size=None, sampling="auto"):
         self.factor = factor
         self.pixel_size = pixel_size
+        self.sampling = sampling
 
     def resolve(self, X):
         if not isinstance(self.factor, Integral) or self.factor < 1:
@@ -158,6 +247,16 @@ class AreaDownsample(_PixelOperator):
         along = (np.arange(k) + 0.5) / k - 0.5
         mesh = np.stack(np.meshgrid(*[along] * dims, indexing="ij"), axis=-1).reshape(-1, dims)
         return mesh * self.spacing_, np.full(len(mesh), 1.0 / len(mesh))
+
+    def _read_grid(self):
+        return self.prior_grid()
+
+    def _measure_render(self, image):
+        # Each fine axis of n * factor sub-pixels splits into (n, factor); the means
+        # are over every factor axis.
+        blocks = [size for n in self.measurement_shape_ for size in (int(n), self.factor)]
+        split = image.reshape(image.shape[0], *blocks)
+        return split.mean(dim=tuple(range(2, split.ndim, 2)))
 
     def signal_grid(self):
         # The measurements' own grid, not the factor-times finer one: the estimator
@@ -231,85 +330,34 @@ class Blur(_PixelOperator):
             )
         if psf.size == 0 or not np.all(np.isfinite(psf)):
             raise ValueError("Blur: the psf must be non-empty and finite.")
-        if self.sampling not in ("auto", "grid", "points"):
-            raise ValueError(
-                f"Blur: sampling is 'auto', 'grid' or 'points'; got {self.sampling!r}."
-            )
-        convolvable = psf.ndim <= len(_CONVOLUTIONS)
-        if self.sampling == "grid" and not convolvable:
+        if self.sampling == "grid" and not self._griddable():
             raise ValueError(
                 f"Blur: sampling='grid' convolves signals of 1 to {len(_CONVOLUTIONS)} "
                 f"dimensions; these have {psf.ndim}. Use sampling='points'."
             )
-        resolved = super().resolve(X)
-        resolved.sampling_ = "grid" if self.sampling != "points" and convolvable else "points"
-        return resolved
+        return super().resolve(X)
 
-    def within(self, budget):
-        if self.sampling == "auto" and self._grid_sampled and self.shared_points > budget:
-            self.sampling_ = "points"
-        return self
-
-    @property
-    def _grid_sampled(self) -> bool:
-        return getattr(self, "sampling_", None) == "grid"
-
-    def _widened_grid(self) -> tuple[tuple[int, ...], np.ndarray]:
-        """Every point a measurement reads: the measurements' grid, ``psf.shape - 1``
-        pixels wider along each axis (half on each side), at pixel centres."""
-        psf_shape = np.asarray(np.shape(self.psf))
-        margin = (psf_shape - 1) / 2 * self.spacing_
-        shape = tuple(int(n) for n in np.asarray(self.measurement_shape_) + psf_shape - 1)
-        return shape, self.box_ + np.stack([-margin, margin], axis=1)
-
-    @property
-    def points_per_measurement(self):
-        return 1 if self._grid_sampled else int(np.size(self.psf))
+    def _griddable(self):
+        return np.ndim(self.psf) <= len(_CONVOLUTIONS)
 
     @property
     def quadrature_points(self):
         return int(np.size(self.psf))
 
-    @property
-    def shared_points(self):
-        return int(np.prod(self._widened_grid()[0])) if self._grid_sampled else 0
+    def _read_grid(self):
+        # The measurements' grid, psf.shape - 1 pixels wider along each axis (half on
+        # each side), at pixel centres.
+        psf_shape = np.asarray(np.shape(self.psf))
+        margin = (psf_shape - 1) / 2 * self.spacing_
+        shape = tuple(int(n) for n in np.asarray(self.measurement_shape_) + psf_shape - 1)
+        return shape, self.box_ + np.stack([-margin, margin], axis=1)
 
-    def apply(self, field, X, generator=None):
-        if not self._grid_sampled:
-            return super().apply(field, X, generator)
-        image = render_on_grid(field, *self._widened_grid(), X)
+    def _measure_render(self, image):
         # torch's "convolutions" correlate: flipping the psf makes them convolve, so
         # measurement i reads widened pixel i + k with weight psf[-1 - k].
         flipped = np.flip(np.asarray(self.psf, dtype=np.float64)).copy()
         kernel = torch.as_tensor(flipped, dtype=image.dtype, device=image.device)
-        blurred = _CONVOLUTIONS[kernel.ndim - 1](image[:, None], kernel[None, None])[:, 0]
-        values = blurred.reshape(blurred.shape[0], -1).T
-        # The measurement pixel of each coordinate, and where in it the coordinate lies
-        # (0 at its centre, +-1 at its edges, beyond outside the grid).
-        centre, half = (
-            torch.as_tensor(v, dtype=X.dtype, device=X.device) for v in domain_map(self.box_)
-        )
-        pixel, within_pixel = locate_cells((X - centre) / half, self.measurement_shape_)
-        on_grid = (within_pixel.abs() < 2e-3).all(dim=1)
-        measured = values[pixel]
-        off_grid = torch.nonzero(~on_grid).ravel()
-        if off_grid.numel():
-            # Coordinates between the fitted pixels: their own points, in chunks that
-            # stay within what one grid render allocates.
-            chunk = max(1, self.shared_points // self.quadrature_points)
-            parts = [
-                super(Blur, self).apply(field, X[rows], generator) for rows in off_grid.split(chunk)
-            ]
-            measured = measured.index_put((off_grid,), torch.cat(parts))
-        return measured
-
-    def evaluation_points(self, X):
-        if not self._grid_sampled:
-            return super().evaluation_points(X)
-        from .signals import grid
-
-        shape, box = self._widened_grid()
-        return grid(shape, bounds=box, pixel_centers=True)
+        return _CONVOLUTIONS[kernel.ndim - 1](image[:, None], kernel[None, None])[:, 0]
 
     def _check_offsets(self):
         psf = np.asarray(self.psf)
@@ -369,8 +417,8 @@ class TVRegularized(Operator):
         gains 3.4 dB and loses 1.7; on a third slice that played no part in the
         choice (128 x 128) 1e-4 gains 1.1 dB (``docs/inverse.md``). Noisy measurements need far
         more: denoising noise of sigma 0.1 took 0.2; 4x super-resolution through
-        ``AreaDownsample(4)`` took 3e-3 (HashGrid: +0.36 / +0.33 dB on camera and
-        astronaut, +0.06 on chelsea). Validate it (``GridSearchCV`` over
+        ``AreaDownsample(4)`` took 3e-3 (HashGrid: +0.37 / +0.33 dB on camera and
+        astronaut, +0.04 on chelsea). Validate it (``GridSearchCV`` over
         ``operator__weight`` scores held-out measurements), never on the signal you
         reconstruct.
 

@@ -80,6 +80,51 @@ def test_area_downsample_is_the_block_mean():
     assert np.allclose(measured.numpy().ravel(), low.ravel(), atol=1e-5)
 
 
+@pytest.fixture
+def siren_evaluations(monkeypatch):
+    """The number of points of every SIREN forward pass, in order."""
+    evaluated = []
+    forward = SirenNet.forward
+
+    def counting(module, points):
+        evaluated.append(len(points))
+        return forward(module, points)
+
+    monkeypatch.setattr(SirenNet, "forward", counting)
+    return evaluated
+
+
+@pytest.mark.parametrize(("shape", "factor"), [((10,), 3), ((4, 6), 4), ((3, 2, 4), 2)])
+def test_area_downsample_on_a_grid_render_equals_its_points(shape, factor):
+    X = grid(shape, pixel_centers=True).reshape(-1, len(shape))
+
+    def field(points):
+        return torch.sin(5 * points).sum(dim=1, keepdim=True) + points[:, -1:] ** 3
+
+    on_grid = AreaDownsample(factor).resolve(X).within(10**6)
+    by_points = AreaDownsample(factor, sampling="points").resolve(X)
+    assert (on_grid.sampling_, by_points.sampling_) == ("grid", "points")
+    assert on_grid.shared_points == np.prod(shape) * factor ** len(shape)
+    coords = torch.as_tensor(X, dtype=torch.float32)
+    coords[::3] += 0.011  # some between the pixels: those take their own points
+    coords[1] -= 2.0  # and one outside the grid
+    expected = by_points.apply(field, coords)
+    assert torch.allclose(on_grid.apply(field, coords), expected, atol=1e-5)
+
+
+def test_tv_through_area_downsample_shares_the_steps_render(siren_evaluations):
+    # The means and the prior read the same sub-pixels: one render a step serves both.
+    X, y = to_coords(np.random.default_rng(0).random((4, 6)), pixel_centers=True)
+    evaluated = siren_evaluations
+    operator = TVRegularized(AreaDownsample(factor=3), weight=0.5)
+    make_fast(SIREN, max_iter=4, operator=operator).fit(X, y)
+    assert evaluated == [12 * 18] * 4  # a render of the 12 x 18 sub-pixels a step
+    evaluated.clear()
+    points = TVRegularized(AreaDownsample(factor=3, sampling="points"), weight=0.5)
+    make_fast(SIREN, max_iter=4, operator=points).fit(X, y)
+    assert evaluated == [12 * 18] * 8  # the measurements' points, then the prior's
+
+
 def test_blur_is_scipy_convolution_inside_the_image():
     n = 32
     image = blobs(grid((n, n), pixel_centers=True)).reshape(n, n)
@@ -116,16 +161,9 @@ def test_blur_on_a_grid_render_equals_its_points(shape, psf_shape):
     assert torch.allclose(on_grid.apply(field, coords), expected, atol=1e-5)
 
 
-def test_blur_fits_render_the_widened_grid_once_per_step(monkeypatch):
+def test_blur_fits_render_the_widened_grid_once_per_step(siren_evaluations):
     X, y = to_coords(np.random.default_rng(0).random((8, 8)), pixel_centers=True)
-    evaluated = []
-    forward = SirenNet.forward
-
-    def counting(module, points):
-        evaluated.append(len(points))
-        return forward(module, points)
-
-    monkeypatch.setattr(SirenNet, "forward", counting)
+    evaluated = siren_evaluations
     make_fast(SIREN, max_iter=4, operator=Blur(np.ones((3, 3)) / 9)).fit(X, y)
     assert evaluated[:4] == [100] * 4  # 10 x 10 points for all 64 measurements
     evaluated.clear()
