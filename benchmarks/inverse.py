@@ -445,7 +445,9 @@ TASKS = {
 }
 
 
-def write(results: dict, size: int, ct_size: int, max_iter) -> str:
+def write(results: dict, size: int, ct_size: int, max_iter, quick: bool = False) -> str:
+    """The results page (returned) and JSON; with ``quick`` (a smoke test) nothing is
+    written."""
     lines = [
         "# Inverse problems",
         "",
@@ -478,6 +480,8 @@ def write(results: dict, size: int, ct_size: int, max_iter) -> str:
             seconds = np.mean([by_image[i][name]["seconds"] for i in images if name in by_image[i]])
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {seconds:.1f} |")
     text = "\n".join(lines) + "\n"
+    if quick:
+        return text
     (RESULTS / "inverse.md").write_text(text)
     (RESULTS / "inverse.json").write_text(json.dumps(results, indent=1))
     return text
@@ -529,11 +533,8 @@ def main(argv=None) -> None:
                 kept = {k: v for k, v in merged.get(image, {}).items() if fitted(k)}
                 anchors = {k: v for k, v in rows.items() if not fitted(k)}
                 merged[image] = {**anchors, **kept, **rows}
-        if not args.quick:  # each finished task is kept, should a later one be stopped
-            text = write(results, size, ct_size, max_iter)
-    if args.quick:
-        print(json.dumps(results, indent=1)[:2000])
-        return
+        # Each finished task is kept, should a later one be stopped.
+        text = write(results, size, ct_size, max_iter, quick=args.quick)
     print(text)
 
 

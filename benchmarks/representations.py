@@ -312,10 +312,19 @@ def figure(path: Path, results: dict) -> None:
 
 
 def write(results: dict, quick: bool, out: str = "representations") -> None:
+    """The results page, figure and JSON under ``out``; with ``quick`` (a smoke test)
+    the page's tables are printed and nothing is written."""
+    text = page(results, out)
     if quick:
+        print(text)
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{out}.json").write_text(json.dumps(results, indent=1, default=str))
+    (RESULTS / f"{out}.md").write_text(text)
+    figure(ROOT / "docs" / "images" / f"{out}.png", results)
+
+
+def page(results: dict, out: str) -> str:
     seconds = results["seconds"]
     lines = [
         "# Representations at equal parameters and seconds",
@@ -401,8 +410,7 @@ def write(results: dict, quick: bool, out: str = "representations") -> None:
             "",
         ]
     lines += [f"![PSNR against parameters and seconds](../images/{out}.png)", ""]
-    (RESULTS / f"{out}.md").write_text("\n".join(lines))
-    figure(ROOT / "docs" / "images" / f"{out}.png", results)
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -437,7 +445,7 @@ def main(argv=None) -> None:
         write(json.loads((RESULTS / f"{args.out}.json").read_text()), False, args.out)
         return
     if args.quick:
-        args.size, args.seconds, args.budgets, args.sweep_seconds = 32, [0.5, 1], [1e3, 3e3], 0.5
+        args.size, args.seconds, args.budgets, args.sweep_seconds = 32, [0.2, 0.4], [1e3, 3e3], 0.2
         args.budget = 3e3
     torch.manual_seed(0)
     images = {k: v for k, v in load_images(args.size).items() if k in args.images}

@@ -417,13 +417,17 @@ def test_benchmark_runner_quick_mode():
         "native.py",
         "offgrid.py",
         "main_job.py",
+        "representations.py",
+        "inverse.py --models HashGrid --tv",
     ],
 )
 def test_benchmark_scripts_quick_mode(script, capsys, monkeypatch):
     """The architecture benchmarks run end to end in their smoke-test mode (writes
     nothing). In this process: a fresh interpreter per script cost ~8 s of imports."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when run as a script
-    runpy.run_path(str(ROOT / "benchmarks" / script), run_name="benchmark")["main"](["--quick"])
+    script, *options = script.split()
+    main = runpy.run_path(str(ROOT / "benchmarks" / script), run_name="benchmark")["main"]
+    main(["--quick", *options])
     printed = capsys.readouterr().out
     assert re.search(r"^\| .* \|$", printed, re.M)  # printed its results table
 
