@@ -94,22 +94,36 @@ def siren_evaluations(monkeypatch):
     return evaluated
 
 
+def assert_grid_render_equals_its_points(make, shape, read_points, field, every, nudge, outside):
+    """``make(sampling)``'s grid render measures what its own points do: on the
+    pixels, at every ``every``-th coordinate moved ``nudge`` between them (those take
+    their own points) and at one coordinate ``outside`` the grid."""
+    X = grid(shape, pixel_centers=True).reshape(-1, len(shape))
+    on_grid = make("auto").resolve(X).within(10**6)
+    by_points = make("points").resolve(X)
+    assert (on_grid.sampling_, by_points.sampling_) == ("grid", "points")
+    assert on_grid.shared_points == read_points
+    coords = torch.as_tensor(X, dtype=torch.float32)
+    coords[::every] += nudge
+    coords[1] += outside
+    expected = by_points.apply(field, coords)
+    assert torch.allclose(on_grid.apply(field, coords), expected, atol=1e-5)
+
+
 @pytest.mark.parametrize(("shape", "factor"), [((10,), 3), ((4, 6), 4), ((3, 2, 4), 2)])
 def test_area_downsample_on_a_grid_render_equals_its_points(shape, factor):
-    X = grid(shape, pixel_centers=True).reshape(-1, len(shape))
-
     def field(points):
         return torch.sin(5 * points).sum(dim=1, keepdim=True) + points[:, -1:] ** 3
 
-    on_grid = AreaDownsample(factor).resolve(X).within(10**6)
-    by_points = AreaDownsample(factor, sampling="points").resolve(X)
-    assert (on_grid.sampling_, by_points.sampling_) == ("grid", "points")
-    assert on_grid.shared_points == np.prod(shape) * factor ** len(shape)
-    coords = torch.as_tensor(X, dtype=torch.float32)
-    coords[::3] += 0.011  # some between the pixels: those take their own points
-    coords[1] -= 2.0  # and one outside the grid
-    expected = by_points.apply(field, coords)
-    assert torch.allclose(on_grid.apply(field, coords), expected, atol=1e-5)
+    assert_grid_render_equals_its_points(
+        lambda sampling: AreaDownsample(factor, sampling=sampling),
+        shape,
+        np.prod(shape) * factor ** len(shape),
+        field,
+        every=3,
+        nudge=0.011,
+        outside=-2.0,
+    )
 
 
 def test_tv_through_area_downsample_shares_the_steps_render(siren_evaluations):
@@ -145,20 +159,19 @@ def test_blur_on_a_grid_render_equals_its_points(shape, psf_shape):
     # The grid path must read each point with the weight the points path gives it:
     # asymmetric and even-sized psfs catch a flip or a half-pixel shift.
     psf = np.random.default_rng(1).random(psf_shape)
-    X = grid(shape, pixel_centers=True).reshape(-1, len(shape))
 
     def field(points):
         return torch.sin(3 * points).sum(dim=1, keepdim=True) + points[:, :1] ** 3
 
-    on_grid = Blur(psf).resolve(X).within(10**6)
-    by_points = Blur(psf, sampling="points").resolve(X)
-    assert (on_grid.sampling_, by_points.sampling_) == ("grid", "points")
-    assert on_grid.shared_points == np.prod(np.add(shape, psf_shape) - 1)
-    coords = torch.as_tensor(X, dtype=torch.float32)
-    coords[::5] += 0.013  # some between the pixels: those take their own points
-    coords[1] += 2.0  # and one outside the grid
-    expected = by_points.apply(field, coords)
-    assert torch.allclose(on_grid.apply(field, coords), expected, atol=1e-5)
+    assert_grid_render_equals_its_points(
+        lambda sampling: Blur(psf, sampling=sampling),
+        shape,
+        np.prod(np.add(shape, psf_shape) - 1),
+        field,
+        every=5,
+        nudge=0.013,
+        outside=2.0,
+    )
 
 
 def test_blur_fits_render_the_widened_grid_once_per_step(siren_evaluations):
