@@ -6,7 +6,9 @@ and its default ``max_iter`` is where the PSNR curve flattens. Fit PSNR is repor
 (data range 1) with the PSNR after each quarter of the steps.
 
 Run:  python benchmarks/defaults.py [--size 128] [--steps 1000]   (~20 min on 2 cores)
-Writes docs/benchmarks/defaults.md and defaults.json.
+      python benchmarks/defaults.py --size 256 --steps 2000 --estimators MultiHeadReLU \
+          --set weight_decay=0 --tag _multihead_no_decay   (other parameters fixed)
+Writes docs/benchmarks/defaults<tag>.md and defaults<tag>.json.
 """
 
 from __future__ import annotations
@@ -39,14 +41,27 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--estimators", nargs="+", default=list(LEARNING_RATES))
     parser.add_argument("--tag", default="", help="suffix of the output files")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="parameters fixed in every fit (numbers), e.g. weight_decay=0",
+    )
     args = parser.parse_args(argv)
+    fixed = {name: float(value) for name, value in (item.split("=", 1) for item in args.set)}
     X, y = to_coords(skinr.datasets.camera(args.size))
     rows = []
     quarters = [args.steps // 4 * k for k in (1, 2, 3, 4)]
     for name in args.estimators:
         for lr in LEARNING_RATES[name]:
             model = skinr.ESTIMATORS[name](
-                learning_rate=lr, max_iter=args.steps, random_state=0, device="cpu", data_range=1.0
+                learning_rate=lr,
+                max_iter=args.steps,
+                random_state=0,
+                device="cpu",
+                data_range=1.0,
+                **fixed,
             )
             model.fit(X, y)
             curve = [psnr_from_loss(model.loss_curve_[q - 1], model.y_scale_) for q in quarters]
@@ -64,9 +79,10 @@ def main(argv=None):
                 + "  ".join(f"{q}:{p:6.2f}" for q, p in zip(quarters, curve, strict=True)),
                 flush=True,
             )
+    settings = "".join(f", {name}={value:g}" for name, value in fixed.items())
     lines = [
-        f"camera {args.size}x{args.size}, full batch, seed 0; training PSNR (dB, range 1) "
-        "after the given number of steps",
+        f"camera {args.size}x{args.size}, full batch, seed 0{settings}; training PSNR "
+        "(dB, range 1) after the given number of steps",
         "",
         "| estimator | learning rate | " + " | ".join(f"{q} steps" for q in quarters) + " |",
         "|---|---:|" + "---:|" * len(quarters),
