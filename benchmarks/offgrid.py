@@ -21,6 +21,8 @@ Run:  python benchmarks/offgrid.py                 (--size 128: ~75 min on 2 CPU
       python benchmarks/offgrid.py --sweep FINER first_omega_0,hidden_omega_0 15 10
                                     (parameters joined by commas take each value
                                      together; --images camera astronaut chelsea)
+      python benchmarks/offgrid.py --sweep WIRE omega_0,sigma_0 4/2 3/1.5 --images chelsea
+                                    (a value split by slashes: one part per parameter)
 Writes docs/benchmarks/offgrid.md, offgrid.json and docs/images/offgrid_montage.png.
 
 What a user fits an INR for is what it predicts where it saw nothing. On natural images
@@ -355,7 +357,8 @@ def sweep(
     every 2nd pixel and 4x on camera and astronaut, or with ``sparse`` every 4th pixel
     and 4x on all three images (the cases of 32 samples per axis); ``image_names``
     chooses the images. ``param`` may name several parameters joined by commas, which
-    each value sets together (``first_omega_0,hidden_omega_0``)."""
+    each value sets together (``first_omega_0,hidden_omega_0``), or each its own part of
+    a value split by slashes (``omega_0,sigma_0`` and ``4/2``)."""
     params = param.split(",")
 
     def parsed(value: str):
@@ -366,9 +369,15 @@ def sweep(
                 pass
         return value  # a string option, e.g. a pattern's name
 
-    estimators = {
-        value: factory(name, extra, dict.fromkeys(params, parsed(value))) for value in values
-    }
+    def settings(value: str) -> dict:
+        parts = value.split("/")
+        if len(parts) == 1:
+            return dict.fromkeys(params, parsed(value))
+        if len(parts) != len(params):
+            raise SystemExit(f"{value!r}: give one value per parameter of {param!r}")
+        return {p: parsed(v) for p, v in zip(params, parts, strict=True)}
+
+    estimators = {value: factory(name, extra, settings(value)) for value in values}
     stride = 4 if sparse else 2
     images = load_images(size)
     if image_names is None:

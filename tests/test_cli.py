@@ -416,6 +416,7 @@ def test_benchmark_runner_quick_mode():
         "memory.py",
         "native.py",
         "offgrid.py",
+        "offgrid.py --sweep WIRE omega_0,sigma_0 4/2 3/1.5 --images camera",
         "main_job.py",
         "representations.py",
         "inverse.py --models HashGrid --tv",
