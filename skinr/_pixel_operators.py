@@ -16,6 +16,7 @@ import torch
 from ._cells import locate_cells
 from ._domain import domain_map
 from ._operator import QuadratureOperator, declared, render_on_grid
+from ._samples import distinct_per_axis
 
 __all__ = ["AreaDownsample", "Blur"]
 
@@ -35,8 +36,8 @@ def _grid_spacing(X: np.ndarray, given, name: str) -> np.ndarray:
         spacing = np.broadcast_to(np.asarray(given, dtype=np.float64), (X.shape[1],)).copy()
     else:
         spacing = np.empty(X.shape[1])
-        for axis in range(X.shape[1]):
-            gaps = np.diff(np.unique(X[:, axis]))
+        for axis, values in enumerate(distinct_per_axis(X)):
+            gaps = np.diff(values.numpy())
             if gaps.size == 0:
                 raise ValueError(
                     f"{name}: the measurements have one distinct coordinate along axis "
@@ -217,6 +218,10 @@ class AreaDownsample(_PixelOperator):
         if not isinstance(self.factor, Integral) or self.factor < 1:
             raise ValueError(f"AreaDownsample: factor must be a positive int; got {self.factor!r}.")
         return super().resolve(X)
+
+    @property
+    def quadrature_points(self):
+        return self.factor**self.signal_dims
 
     def _offsets(self):
         k, dims = self.factor, self.signal_dims

@@ -519,3 +519,27 @@ def test_a_file_whose_operator_claims_huge_quadratures_is_refused(
     safetensors.torch.save_file(tensors, path, metadata=metadata)
     with pytest.raises(ValueError, match=rf"corrupt or not a skinr model: .*{match}"):
         skinr.load(path)
+
+
+def test_a_file_whose_area_downsample_claims_a_huge_factor_is_refused(tmp_path):
+    """The quadrature count is checked from the factor, before any offsets exist."""
+    import json
+
+    import safetensors
+    import safetensors.torch
+
+    from skinr import persistence
+
+    X, y = to_coords(np.random.default_rng(0).random((4, 4)), pixel_centers=True)
+    model = make_fast(SIREN, max_iter=2, operator=AreaDownsample(2)).fit(X, y)
+    path = model.save(tmp_path / "superres.skinr")
+    tensors = safetensors.torch.load_file(path)
+    with safetensors.safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+    header = json.loads(metadata["header"])
+    header["fitted"]["operator_"]["state"]["factor"] = 10**6
+    metadata["header"] = json.dumps(header)
+    metadata["sha256"] = persistence._checksum(metadata["header"], tensors)
+    safetensors.torch.save_file(tensors, path, metadata=metadata)
+    with pytest.raises(ValueError, match=r"corrupt or not a skinr model: .*quadrature points"):
+        skinr.load(path)
