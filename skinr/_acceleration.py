@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import os
 import sys
+import threading
 import types
 import warnings
 from collections import OrderedDict
@@ -24,8 +25,9 @@ __all__ = [
     "accelerate",
     "compile_network",
     "cpp_compiler_available",
+    "malloc_tuning_wanted",
     "matmul_precision",
-    "reuse_freed_memory",
+    "recycled_memory",
 ]
 
 PRECISIONS = ("float32", "tf32", "bf16")
@@ -149,39 +151,88 @@ def matmul_precision(precision: str) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-_MALLOC_TUNED = False
+_MALLOC_LOCK = threading.Lock()
+_MALLOC_USERS = 0
+# glibc's mallopt parameters and the values skinr sets while training.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_TRAINING_THRESHOLD = 1 << 30
+# What glibc's own dynamic rule reaches in a process that has freed a block of 32 MB or
+# more (the mmap threshold rises to the freed block's size, capped at 32 MiB on 64-bit
+# systems, and the trim threshold to twice that): where a fit leaves them afterwards.
+_AFTER_MMAP_THRESHOLD = 32 << 20
+_AFTER_TRIM_THRESHOLD = 64 << 20
+# The user's own malloc settings, which skinr leaves alone.
+_GLIBC_ENVIRONMENT = (
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
+    "GLIBC_TUNABLES",
+    "LD_PRELOAD",
+)
 
 
-def reuse_freed_memory() -> bool:
-    """Let glibc recycle large freed blocks instead of returning them to the OS.
-
-    glibc serves blocks above 32 MB with a fresh ``mmap`` and unmaps them when freed, so
-    a tensor of that size allocated every training step (the weight gradient of a large
-    ensemble) pays a page fault per 4 kB page, every step: writing it costs more than
-    computing it. Raising the mmap and trim thresholds to 1 GiB keeps such blocks in the
-    heap for reuse (what jemalloc and tcmalloc do; PyTorch's CPU tuning guide recommends
-    them). The process then keeps its peak memory instead of returning it between steps.
-
-    Opt-in, because the allocator is the whole process's (a user's Jupyter kernel or
-    server), not skinr's: set the environment variable ``SKINR_MALLOC_TUNING=1``
-    before the first fit. Done once per process, on Linux with glibc only. Returns
-    whether it was applied.
-    """
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED:
-        return True
-    if os.environ.get("SKINR_MALLOC_TUNING", "0") != "1" or not sys.platform.startswith("linux"):
-        return False
+def _glibc():
+    """glibc's ``mallopt`` and ``malloc_trim``, or None off glibc (musl, macOS, Windows)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl or another libc
+        return libc.mallopt, libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def malloc_tuning_wanted() -> bool:
+    """Whether a fit tunes glibc's allocator: on Linux with glibc, unless
+    ``SKINR_MALLOC_TUNING=0`` or the user set malloc up themselves (a ``MALLOC_*_``
+    threshold, ``GLIBC_TUNABLES``, or another allocator through ``LD_PRELOAD``)."""
+    if os.environ.get("SKINR_MALLOC_TUNING", "1") == "0":
         return False
-    m_trim_threshold, m_mmap_threshold, limit = -1, -3, 1 << 30
-    _MALLOC_TUNED = bool(mallopt(m_mmap_threshold, limit)) and bool(
-        mallopt(m_trim_threshold, limit)
-    )
-    return _MALLOC_TUNED
+    if any(os.environ.get(name) for name in _GLIBC_ENVIRONMENT):
+        return False
+    return _glibc() is not None
+
+
+@contextlib.contextmanager
+def recycled_memory() -> Iterator[bool]:
+    """While inside (a fit's training loop), let glibc recycle large freed blocks
+    instead of returning them to the OS; yields whether it did.
+
+    glibc serves blocks above its mmap threshold (at most 32 MB) with a fresh ``mmap``
+    and unmaps them when freed, so a tensor of that size allocated every training step
+    (the weight gradient of a 1024-cell ensemble: 64 MB) pays a page fault per 4 kB
+    page, every step, and its release another: writing it costs more than computing
+    it (EnsembleINR's paper configuration stepped 1.5x slower). Inside, the mmap and
+    trim thresholds are 1 GiB, so such blocks stay in the heap for reuse (what
+    jemalloc and tcmalloc do; PyTorch's CPU tuning guide recommends them).
+
+    The allocator is the whole process's (a user's Jupyter kernel or server), so the
+    tuning lasts only while some fit trains: when the last one leaves, freed memory is
+    returned to the OS (``malloc_trim``) and the thresholds are left where glibc's
+    own rule leaves a process that has freed a block of 32 MB or more (mmap 32 MiB,
+    trim 64 MiB). ``SKINR_MALLOC_TUNING=0``, a ``MALLOC_*_`` variable, ``GLIBC_TUNABLES``
+    or an ``LD_PRELOAD``-ed allocator leave malloc alone. Threads fitting at once share
+    one tuning.
+    """
+    global _MALLOC_USERS
+    functions = _glibc() if malloc_tuning_wanted() else None
+    if functions is None:
+        yield False
+        return
+    mallopt, malloc_trim = functions
+    with _MALLOC_LOCK:
+        if _MALLOC_USERS == 0:
+            mallopt(_M_MMAP_THRESHOLD, _TRAINING_THRESHOLD)
+            mallopt(_M_TRIM_THRESHOLD, _TRAINING_THRESHOLD)
+        _MALLOC_USERS += 1
+    try:
+        yield True
+    finally:
+        with _MALLOC_LOCK:
+            _MALLOC_USERS -= 1
+            if _MALLOC_USERS == 0:
+                mallopt(_M_MMAP_THRESHOLD, _AFTER_MMAP_THRESHOLD)
+                mallopt(_M_TRIM_THRESHOLD, _AFTER_TRIM_THRESHOLD)
+                malloc_trim(0)
 
 
 def compile_network(forward: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:

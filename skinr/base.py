@@ -20,7 +20,7 @@ from ._acceleration import (
     accelerate,
     cpp_compiler_available,
     matmul_precision,
-    reuse_freed_memory,
+    recycled_memory,
 )
 from ._cells import resolve_cells
 from ._checkpoint import checkpointing
@@ -274,7 +274,6 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
                 tuple((name, tuple(t.shape)) for name, t in module.state_dict().items()),
             ),
         )
-        reuse_freed_memory()
         hooks = [
             parameter.register_hook(
                 torch.zeros_like if mask is None else (lambda grad, mask=mask: grad * mask)
@@ -286,7 +285,7 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         if self.verbose:
             progress = self._progress_bar(measurement[1], data_range, compile_loss)
         try:
-            with matmul_precision(self.precision):
+            with matmul_precision(self.precision), recycled_memory():
                 result = train(
                     module.parameters(),
                     loss_fn,

@@ -1,6 +1,7 @@
 """The shared estimator contract, checked on every skinr estimator."""
 
 import pickle
+import re
 import warnings
 
 import joblib
@@ -351,7 +352,13 @@ def test_early_stopping_refuses_splits_that_leave_too_little(image_signal):
 def test_a_diverging_fit_warns_and_keeps_finite_weights(Estimator, image_signal):
     """A far too high learning rate blows every estimator up; none may return NaN."""
     X, y, _ = image_signal
-    with pytest.warns(RuntimeWarning, match="Training diverged"):
+    with pytest.warns(RuntimeWarning, match="Training diverged") as caught:
         model = make_fast(Estimator, learning_rate=1e4, max_iter=30).fit(X, y)
     assert np.isfinite(model.predict(X)).all()
     assert np.isfinite(model.best_loss_) and np.isfinite(model.loss_curve_).all()
+    # The weights kept are those the warning names: their loss is the one it states.
+    message = next(str(w.message) for w in caught if "Training diverged" in str(w.message))
+    step, stated = re.search(r"keeps the weights of step (\d+) \(loss ([^)]+)\)", message).groups()
+    assert float(stated) == pytest.approx(model.loss_curve_[int(step) - 1], rel=1e-5)
+    kept = float(np.mean(((model.predict(X) - y) / model.y_scale_) ** 2))
+    assert kept == pytest.approx(float(stated), rel=0.05, abs=1e-6)

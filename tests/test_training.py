@@ -1,10 +1,7 @@
 """The training loop against a hand-written loop, and its batching and schedules."""
 
 import math
-import os
 import re
-import subprocess
-import sys
 import time
 import warnings
 
@@ -12,7 +9,7 @@ import pytest
 import torch
 
 from skinr._sampling import iterate_batches
-from skinr._training import SCHEDULES, make_scheduler, train
+from skinr._training import SCHEDULES, DivergenceGuard, make_scheduler, train
 from skinr.siren import SirenNet
 
 
@@ -74,27 +71,51 @@ def test_fused_adam_matches_default_adam_closely():
     assert curves[0][-1] == pytest.approx(curves[1][-1], rel=1e-3)
 
 
-def test_malloc_tuning_is_opt_in(monkeypatch):
-    """A library leaves the process's allocator alone unless asked."""
+def test_malloc_tuning_lasts_only_while_a_fit_trains(monkeypatch):
+    """A library may tune the process's allocator for its own loop, not for the rest."""
     from skinr import _acceleration
 
-    monkeypatch.setattr(_acceleration, "_MALLOC_TUNED", False)
+    for name in _acceleration._GLIBC_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("SKINR_MALLOC_TUNING", raising=False)
-    assert _acceleration.reuse_freed_memory() is False
-    monkeypatch.setenv("SKINR_MALLOC_TUNING", "0")
-    assert _acceleration.reuse_freed_memory() is False
+    calls = []
+    fake = (
+        lambda param, value: calls.append((param, value)) or 1,
+        lambda pad: calls.append("trim"),
+    )
+    monkeypatch.setattr(_acceleration, "_glibc", lambda: fake)
+    with _acceleration.recycled_memory() as outer, _acceleration.recycled_memory() as inner:
+        assert outer and inner
+        # Set once for nested or concurrent fits; nothing undone while one still trains.
+        assert calls == [(-3, 1 << 30), (-1, 1 << 30)]
+    assert calls[2:] == [(-3, 32 << 20), (-1, 64 << 20), "trim"]
+    assert _acceleration._MALLOC_USERS == 0
 
 
-def test_malloc_tuning_applies_when_asked():
-    code = (
-        "import skinr._acceleration as a, sys; "
-        "print(a.reuse_freed_memory() or not sys.platform.startswith('linux'))"
-    )
-    env = dict(os.environ, SKINR_MALLOC_TUNING="1")
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "True"
+@pytest.mark.parametrize(
+    "variable, value",
+    [("SKINR_MALLOC_TUNING", "0"), ("MALLOC_MMAP_THRESHOLD_", "65536"), ("LD_PRELOAD", "x.so")],
+)
+def test_malloc_tuning_leaves_a_users_own_settings_alone(monkeypatch, variable, value):
+    from skinr import _acceleration
+
+    monkeypatch.setattr(_acceleration, "_glibc", lambda: pytest.fail("malloc touched"))
+    monkeypatch.setenv(variable, value)
+    with _acceleration.recycled_memory() as tuned:
+        assert tuned is False
+
+
+def test_the_divergence_guard_copies_into_buffers_it_allocates_once():
+    weight = torch.nn.Parameter(torch.ones(3))
+    guard = DivergenceGuard([weight])
+    guard.record(1.0, 1)
+    buffer = guard.weights[0]
+    with torch.no_grad():
+        weight.mul_(2)
+    guard.record(0.4, 2)
+    assert guard.weights[0] is buffer and torch.equal(buffer, weight.detach())
+    guard.record(0.3, 3)  # not under half of 0.4: no copy
+    assert guard.step == 2
 
 
 @pytest.mark.parametrize("schedule", sorted(SCHEDULES))
