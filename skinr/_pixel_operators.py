@@ -7,6 +7,7 @@ points or read from one render of every point the measurements read.
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from numbers import Integral
 
@@ -123,7 +124,7 @@ class _PixelOperator(QuadratureOperator):
 
     @property
     def shared_points(self):
-        return int(np.prod(self._read_grid()[0])) if self._grid_sampled else 0
+        return math.prod(int(n) for n in self._read_grid()[0]) if self._grid_sampled else 0
 
     def quadrature(self, X, generator=None):
         offsets, weights = self._offsets()

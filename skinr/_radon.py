@@ -137,7 +137,7 @@ class Radon(QuadratureOperator):
 
     @property
     def shared_points(self):
-        return int(np.prod(self.shape_)) if self.sampling == "grid" else 0
+        return math.prod(int(n) for n in self.shape_) if self.sampling == "grid" else 0
 
     def signal_grid(self):
         box = np.array([[-self.extent, self.extent]] * 2, dtype=np.float64)

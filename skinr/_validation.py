@@ -139,9 +139,10 @@ MAX_PARAMETERS_PER_SAMPLE = 1000
 
 
 def device_memory(device: torch.device) -> int | None:
-    """Bytes of memory on ``device`` (physical RAM for the CPU), or None if unknown."""
+    """Bytes of memory on ``device`` that a fit may take: free memory on a GPU (what
+    other processes hold there is not ours), physical RAM on the CPU; None if unknown."""
     if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[1]
+        return torch.cuda.mem_get_info(device)[0]
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):

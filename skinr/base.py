@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import math
 import os
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -47,6 +49,7 @@ from ._validation import (
     check_coords,
     check_is_fitted,
     check_score_data,
+    device_memory,
     fit_context,
 )
 from .inverse import Operator
@@ -62,6 +65,19 @@ AUTO_COMPILE_MIN_STEPS = 1000
 # Where Jupyter's HTML repr links each estimator: its page in docs/estimators/, named
 # after the module the estimator lives in.
 DOCS_URL = "https://github.com/skinr/skinr/blob/main/docs"
+
+
+@contextlib.contextmanager
+def _out_of_memory(estimator, device):
+    """A device running out of memory mid-fit, as one line that says what to lower
+    (torch's message is several lines of allocator statistics)."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise MemoryError(
+            f"{type(estimator).__name__} ran out of {device} memory while training; lower "
+            "batch_size (a streamed fit), the structure, or use precision='bf16'."
+        ) from None
 
 
 class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
@@ -285,7 +301,7 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         if self.verbose:
             progress = self._progress_bar(measurement[1], data_range, compile_loss)
         try:
-            with matmul_precision(self.precision), recycled_memory():
+            with matmul_precision(self.precision), recycled_memory(), _out_of_memory(self, device):
                 result = train(
                     module.parameters(),
                     loss_fn,
@@ -392,6 +408,12 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         out += self.y_offset_
         return out.ravel() if self.y_ndim_ == 1 else out
 
+    def _load_probe(self) -> tuple[np.ndarray, bool]:
+        """The prediction :func:`skinr.load` checks before handing a model over: at the
+        centre of the fitted domain; and whether NaN is an honest answer there."""
+        centre = np.asarray(self.domain_, dtype=np.float64).mean(axis=-1).reshape(1, -1)
+        return self._evaluate(centre), False
+
     def _frame(self) -> tuple:
         return self.domain_, self.y_offset_, self.y_scale_, self.data_range_
 
@@ -424,6 +446,15 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
         check_is_fitted(self)
         shape = resolve_cells(shape, self._signal_dims(), "shape")
+        # The coordinates and the prediction, float64: refused before numpy is asked.
+        needed = math.prod(shape) * (len(shape) + self.n_outputs_) * 8
+        memory = device_memory(torch.device("cpu"))
+        if memory is not None and needed > memory:
+            raise ValueError(
+                f"A render of shape {shape} needs {needed / 2**30:,.1f} GiB for its "
+                f"coordinates and values; this machine has {memory / 2**30:,.1f} GiB "
+                "(render a smaller shape, or predict a region at a time)."
+            )
         return grid(shape, bounds=self.footprint_, pixel_centers=True)
 
     def render(self, shape):

@@ -59,8 +59,9 @@ def budgeted(estimator, X, y, *, steps: int | None = None, seconds: float | None
     With ``seconds``, a probe fit of ``PROBE_STEPS`` steps measures the step time (the
     median of its later steps; the first pay one-off costs); ``max_iter`` is
     set to the steps that fill the budget (so a learning-rate schedule spans it) and
-    ``max_time`` to the budget (a hard stop). A budget shorter than one step is
-    refused with a ValueError before any training.
+    ``max_time`` to the budget (a hard stop); ``torch_compile="auto"`` becomes False,
+    as the probe timed eager steps. A budget shorter than one step is refused with a
+    ValueError before any training.
     """
     if steps is not None and seconds is not None:
         raise ValueError("give steps or seconds, not both")
@@ -92,7 +93,11 @@ def budgeted(estimator, X, y, *, steps: int | None = None, seconds: float | None
             f"a budget of {seconds:g} s is less than one training step of "
             f"{type(estimator).__name__} on this signal ({per_step:.2g} s)"
         )
-    return estimator.set_params(max_iter=max(1, int(seconds / per_step)), max_time=seconds)
+    steps = max(1, int(seconds / per_step))
+    # The probe timed eager steps; "auto" would compile a fit of 1,000 steps or more,
+    # and the one-off compile (seconds) would spend the budget before the first step.
+    compile_ = False if estimator.torch_compile == "auto" else estimator.torch_compile
+    return estimator.set_params(max_iter=steps, max_time=seconds, torch_compile=compile_)
 
 
 def _every_second(shape: tuple[int, ...]) -> np.ndarray:

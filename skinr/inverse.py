@@ -18,6 +18,7 @@ stores as ``operator_``; the parameter is never modified.
 
 from __future__ import annotations
 
+import math
 from numbers import Real
 
 import numpy as np
@@ -131,7 +132,7 @@ class TVRegularized(Operator):
 
     @property
     def penalty_points(self):
-        return int(np.prod(self.prior_grid()[0])) if self.weight else 0
+        return math.prod(int(n) for n in self.prior_grid()[0]) if self.weight else 0
 
     def signal_grid(self):
         return self._measuring.signal_grid()

@@ -530,6 +530,16 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
         return grouped_forward(module.forward_groups, slots, coords, module.n_slots)
 
     # ------------------------------------------------------------ prediction
+    def _load_probe(self):
+        if self.partition_mask_.all():
+            return super()._load_probe()
+        # A cropped model may have left the centre out: there it answers NaN.
+        kept, self.crop_outside_ = self.crop_outside_, "nan"
+        try:
+            return super()._load_probe()[0], True
+        finally:
+            self.crop_outside_ = kept
+
     def _forward(self, module, coords):
         slots = self._slots(module, coords)
         outside = slots < 0

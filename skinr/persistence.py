@@ -14,7 +14,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
+import stat
+import threading
 import warnings
 from pathlib import Path
 
@@ -131,6 +134,7 @@ def save(estimator, path: str | os.PathLike) -> Path:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator)
+    _check_target(path)
     params = estimator.get_params(deep=False)
     if not isinstance(params.get("random_state"), int | type(None)):
         params["random_state"] = None  # a RandomState instance has no portable form
@@ -157,6 +161,19 @@ def save(estimator, path: str | os.PathLike) -> Path:
     return atomic_write(path, data)
 
 
+def _check_target(path) -> None:
+    """A path ``save`` may replace: named, and a regular file if it exists (a rename
+    over a FIFO or a device node would silently replace it with a file)."""
+    if not os.fspath(path):
+        raise ValueError("save needs a file path; got an empty one.")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{os.fspath(path)!r} exists and is not a regular file; not replacing it.")
+
+
 _STATE, _ARRAY = "state.", "array."
 
 
@@ -166,35 +183,111 @@ def _checksum(header: str, tensors: dict) -> str:
     for name in sorted(tensors):
         tensor = tensors[name].contiguous()
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        digest.update(
+            tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
+        )
     return digest.hexdigest()
 
 
-class _Corrupt(ValueError):
-    pass
-
-
 def _refuse(path: Path, reason: str):
-    raise ValueError(f"{str(path)!r} is corrupt or not a skinr model: {reason}") from None
+    # One line, whatever a library's message below says (torch appends C++ frames).
+    reason = (reason.strip().splitlines() or [""])[0]
+    reason = reason if len(reason) <= 300 else reason[:297] + "..."
+    raise _Refused(f"{str(path)!r} is corrupt or not a skinr model: {reason}") from None
+
+
+# A header larger than this is refused before it is parsed (the largest skinr writes,
+# LocalGlobalSIREN's with its partition table, is a few hundred kB).
+_MAX_HEADER_BYTES = 16 << 20
+# Safetensors dtypes a fitted array may have (numpy reads them); weights must have
+# exactly the dtype of the structure the header declares.
+_ARRAY_DTYPES = {"F64", "F32", "I64", "I32", "I16", "I8", "U8", "BOOL"}
+
+
+def _read_once(path: Path) -> bytes:
+    """The file's bytes, read through one descriptor: a save that replaces the path
+    meanwhile is either wholly before or wholly after. A FIFO, a device or a folder
+    is refused without waiting for a writer."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        _refuse(path, f"it cannot be opened ({error.strerror})")
+    with os.fdopen(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            _refuse(path, "it is not a regular file")
+        return stream.read()
+
+
+class _FileView:
+    """A safetensors file held in memory: its header (names, dtypes, shapes, metadata)
+    parsed with a bounded size, and its tensors decoded by safetensors only when asked,
+    after every check that needs no tensor."""
+
+    def __init__(self, path: Path, data: bytes) -> None:
+        self.path, self.data, self._tensors = path, data, None
+        if len(data) < 8:
+            _refuse(path, "not a safetensors file (too short)")
+        size = int.from_bytes(data[:8], "little")
+        if size > _MAX_HEADER_BYTES or size > len(data) - 8:
+            _refuse(path, f"its header claims {size} bytes (at most {_MAX_HEADER_BYTES} read)")
+        header = _json(path, data[8 : 8 + size], "the safetensors header")
+        if not isinstance(header, dict):
+            _refuse(path, "not a safetensors file (its header is not a table)")
+        self._metadata = header.pop("__metadata__", None) or {}
+        self.entries = {}
+        for name, entry in header.items():
+            if not (
+                isinstance(entry, dict)
+                and isinstance(entry.get("dtype"), str)
+                and isinstance(entry.get("shape"), list)
+                and all(type(n) is int and n >= 0 for n in entry["shape"])
+            ):
+                _refuse(path, f"not a safetensors file (entry {name[:40]!r})")
+            self.entries[name] = entry
+        if not isinstance(self._metadata, dict):
+            _refuse(path, "not a safetensors file (its metadata is not a table)")
+
+    def metadata(self) -> dict:
+        return self._metadata
+
+    def keys(self):
+        return self.entries.keys()
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return tuple(self.entries[key]["shape"])
+
+    def dtype(self, key: str) -> str:
+        return self.entries[key]["dtype"]
+
+    def get_tensor(self, key: str):
+        if self._tensors is None:
+            from safetensors.torch import load as decode
+
+            try:
+                self._tensors = decode(self.data)
+            except Exception as error:
+                _refuse(self.path, f"its tensors cannot be read ({type(error).__name__})")
+        return self._tensors[key]
+
+
+def _json(path: Path, text, what: str):
+    """``json.loads`` with every failure (syntax, nesting deep enough to exhaust the
+    recursion limit) turned into the one refusal."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        _refuse(path, f"{what} is not readable JSON")
 
 
 def _open(path: Path):
-    """The file's header and a reader of its tensors, without reading any tensor."""
-    from safetensors import safe_open
-
-    try:
-        handle = safe_open(str(path), framework="pt", device="cpu")
-    except FileNotFoundError:
-        raise
-    except Exception as error:
-        _refuse(path, f"not a safetensors file ({type(error).__name__})")
-    metadata = handle.metadata() or {}
-    if metadata.get("format") != _MAGIC or "header" not in metadata:
+    """The file's header and a view of its tensors, without decoding any tensor."""
+    handle = _FileView(path, _read_once(path))
+    metadata = handle.metadata()
+    if metadata.get("format") != _MAGIC or not isinstance(metadata.get("header"), str):
         _refuse(path, "no skinr header")
-    try:
-        header = json.loads(metadata["header"])
-    except ValueError:
-        _refuse(path, "the header is not JSON")
+    header = _json(path, metadata["header"], "the header")
     if not isinstance(header, dict) or header.get("format") != _MAGIC:
         _refuse(path, "the header is not a skinr header")
     version = header.get("format_version")
@@ -211,26 +304,97 @@ def _open(path: Path):
     return header, metadata, handle
 
 
-def _check_shapes(path, estimator, handle) -> None:
-    """The file's weights have exactly the shapes the declared structure builds, checked
-    on the meta device (nothing allocated) before any tensor is read."""
+_SAFETENSORS_DTYPES = {
+    torch.float64: "F64",
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
+_BUILDING = threading.local()
+
+
+class _TooManyParts(Exception):
+    pass
+
+
+def _count_part(*_args) -> None:
+    budget = getattr(_BUILDING, "budget", None)
+    if budget is None:
+        return
+    _BUILDING.budget = budget - 1
+    if budget <= 0:
+        raise _TooManyParts
+
+
+_PART_HOOKS = []
+
+
+def _bounded_parts(budget: int):
+    """While inside (this thread only), building more than ``budget`` modules,
+    parameters and buffers raises: a structure cannot have more parts than a small
+    multiple of the tensors its file holds, so a 5 kB file declaring ``depth=10**7``
+    is refused after a few hundred layers instead of building all of them."""
+    if not _PART_HOOKS:
+        from torch.nn.modules import module as torch_module
+
+        _PART_HOOKS.extend(
+            register(_count_part)
+            for register in (
+                torch_module.register_module_module_registration_hook,
+                torch_module.register_module_parameter_registration_hook,
+                torch_module.register_module_buffer_registration_hook,
+            )
+        )
+
+    class Bound:
+        def __enter__(self):
+            _BUILDING.budget = budget
+
+        def __exit__(self, *exc):
+            _BUILDING.budget = None
+
+    return Bound()
+
+
+def build_checked(path, estimator, n_tensors: int, device=None) -> torch.nn.Module:
+    """The structure the header declares, built with a bounded number of parts (on the
+    meta device by default: nothing allocated); any failure is the one refusal."""
     throwaway = torch.Generator().manual_seed(0)
     try:
-        with torch.device("meta"):
-            module = estimator._build_module(
+        with _bounded_parts(16 * n_tensors + 256), torch.device(device or "meta"):
+            return estimator._build_module(
                 estimator._signal_dims(), estimator.n_outputs_, throwaway
             )
+    except _TooManyParts:
+        _refuse(path, f"its structure has far more parts than the file's {n_tensors} tensors")
     except Exception as error:
         _refuse(path, f"its structure cannot be built ({type(error).__name__}: {error})")
-    expected = {_STATE + k: (tuple(v.shape), v.dtype) for k, v in module.state_dict().items()}
+
+
+def _check_shapes(path, estimator, handle) -> None:
+    """The file's weights have exactly the shapes and dtypes the declared structure
+    builds, checked on the meta device (nothing allocated) before any tensor is read."""
     stored = {k for k in handle.keys() if k.startswith(_STATE)}
+    module = build_checked(path, estimator, len(handle.keys()))
+    expected = {_STATE + k: (tuple(v.shape), v.dtype) for k, v in module.state_dict().items()}
     if stored != set(expected):
         missing, extra = sorted(set(expected) - stored), sorted(stored - set(expected))
         _refuse(path, f"weights missing {missing[:3]} or unexpected {extra[:3]}")
-    for key, (shape, _) in expected.items():
-        found = tuple(handle.get_slice(key).get_shape())
+    for key, (shape, dtype) in expected.items():
+        found = handle.shape(key)
         if found != shape:
             _refuse(path, f"{key[len(_STATE) :]} has shape {found}, the structure needs {shape}")
+        if handle.dtype(key) != _SAFETENSORS_DTYPES.get(dtype):
+            _refuse(
+                path,
+                f"{key[len(_STATE) :]} has dtype {handle.dtype(key)}, the structure needs {dtype}",
+            )
 
 
 def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict | None = None):
@@ -259,15 +423,28 @@ def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict
     estimator
         The fitted estimator, with predictions identical to the saved one's.
     """
+    path = Path(path)
+    try:
+        return _load(path, device, estimators)
+    except (FileNotFoundError, _Refused):
+        raise
+    except ValueError as error:
+        if "was written by format version" in str(error):
+            raise
+        _refuse(path, f"{type(error).__name__}: {error}")
+    except Exception as error:  # the one error out of load, whatever a file provokes
+        _refuse(path, f"{type(error).__name__}: {error}")
+
+
+def _load(path: Path, device, estimators):
     from ._param_docs import documented_attributes
 
-    path = Path(path)
     header, metadata, handle = _open(path)
     if estimators is None:
         estimators = ESTIMATORS
     cls = estimators.get(header["class"])
     if cls is None:
-        raise ValueError(
+        raise _Refused(
             f"{str(path)!r} holds a {header['class']!r}, which is not a skinr estimator "
             f"this version knows ({', '.join(sorted(estimators))})."
         )
@@ -288,34 +465,91 @@ def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict
         value = getattr(estimator, name, None)
         if type(value) is not int or not 1 <= value <= _MAX_DIMS:
             _refuse(path, f"{name}={value!r} is not an int in [1, {_MAX_DIMS}]")
+    for name in ("y_offset_", "y_scale_", "data_range_"):
+        value = getattr(estimator, name, None)
+        if type(value) not in (int, float) or not math.isfinite(value):
+            _refuse(path, f"{name}={value!r} is not a finite number")
+    if not estimator.y_scale_ > 0:
+        _refuse(path, f"y_scale_={estimator.y_scale_!r} is not positive")
+    fitted_device = getattr(estimator, "device_", None)
+    if not isinstance(fitted_device, str) or fitted_device.split(":")[0] not in _DEVICES:
+        _refuse(path, f"device_={fitted_device!r} is not one of {', '.join(_DEVICES)}")
     # Fitted arrays (masks, boxes) may shape the structure: read them first; they are
     # what the file holds, not what it claims.
-    tensors = {key: handle.get_tensor(key) for key in handle.keys() if key.startswith(_ARRAY)}
-    for key, tensor in tensors.items():
+    arrays = [key for key in handle.keys() if key.startswith(_ARRAY)]
+    for key in arrays:
         name = key[len(_ARRAY) :]
         if allowed and name not in allowed:
             _refuse(path, f"{cls.__name__} has no fitted attribute {name!r}")
-        setattr(estimator, name, tensor.numpy())
+        if handle.dtype(key) not in _ARRAY_DTYPES or not handle.shape(key):
+            _refuse(path, f"{name} is a {handle.dtype(key)} array of shape {handle.shape(key)}")
+    tensors = {key: handle.get_tensor(key) for key in arrays}
+    for key, tensor in tensors.items():
+        setattr(estimator, key[len(_ARRAY) :], _finite(path, key, tensor).numpy())
+    for name in ("domain_", "footprint_"):
+        box = getattr(estimator, name, None)
+        if name == "footprint_" and box is None:
+            continue
+        box = np.asarray(box) if isinstance(box, np.ndarray | list) else None
+        if (
+            box is None
+            or box.shape != (estimator.n_features_in_, 2)
+            or not (box[:, 0] < box[:, 1]).all()
+        ):
+            _refuse(path, f"{name} is not a box of {estimator.n_features_in_} (low, high) pairs")
     operator = getattr(estimator, "operator_", None)
     if operator is not None:
         from ._measured import check_points
 
+        dims = getattr(operator, "signal_dims", None)
+        if type(dims) is not int or not 1 <= dims <= _MAX_DIMS:
+            _refuse(path, f"its operator's signal_dims={dims!r} is not an int in [1, {_MAX_DIMS}]")
         try:
-            check_points(operator, estimator.predict_batch_size)
+            # The loader's budget, not the file's: predict_batch_size is the file's word.
+            check_points(operator, min(estimator.predict_batch_size, _MAX_POINTS))
         except ValueError as error:
             _refuse(path, str(error))
     _check_shapes(path, estimator, handle)
     tensors.update({key: handle.get_tensor(key) for key in handle.keys() if key.startswith(_STATE)})
     if _checksum(metadata["header"], tensors) != metadata.get("sha256"):
         _refuse(path, "the checksum does not match (the file was altered or damaged)")
-    throwaway = torch.Generator().manual_seed(0)
-    module = estimator._build_module(estimator._signal_dims(), estimator.n_outputs_, throwaway)
+    for key, tensor in tensors.items():
+        _finite(path, key, tensor)
+    module = build_checked(path, estimator, len(tensors), device="cpu")
     module.load_state_dict(
         {k[len(_STATE) :]: v for k, v in tensors.items() if k.startswith(_STATE)}
     )
     estimator.module_, estimator.device_ = place_module(module.eval(), device or estimator.device_)
+    _check_predicts(path, estimator)
     return estimator
 
 
+class _Refused(ValueError):
+    """skinr's refusal of a file, raised as is by :func:`load`."""
+
+
+def _finite(path, key, tensor):
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        _refuse(path, f"{key.split('.', 1)[1]} holds NaN or infinite values")
+    return tensor
+
+
+def _check_predicts(path, estimator) -> None:
+    """One prediction at the estimator's probe point (the centre of the fitted domain):
+    a file whose parts each pass but contradict one another (a missing domain,
+    partitions against their mask) is refused here, not at the user's first predict."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value, may_be_nan = estimator._load_probe()
+    finite = np.isfinite(value).all() or (may_be_nan and not np.isinf(value).any())
+    if value.size != estimator.n_outputs_ or not finite:
+        _refuse(path, "its model does not predict finite values")
+
+
+# Devices a file may name (the loader places the model on the CPU where one is missing).
+_DEVICES = ("cpu", "cuda", "mps", "xpu")
+# Points one measurement may evaluate in a loaded file, whatever predict_batch_size it
+# names (the default is 65,536).
+_MAX_POINTS = 1 << 24
 # Coordinate dimensions and output channels a file may declare.
 _MAX_DIMS = 1024

@@ -362,3 +362,24 @@ def test_a_diverging_fit_warns_and_keeps_finite_weights(Estimator, image_signal)
     assert float(stated) == pytest.approx(model.loss_curve_[int(step) - 1], rel=1e-5)
     kept = float(np.mean(((model.predict(X) - y) / model.y_scale_) ** 2))
     assert kept == pytest.approx(float(stated), rel=0.05, abs=1e-6)
+
+
+def test_a_render_larger_than_the_machine_is_refused_before_allocating(image_signal):
+    X, y, _ = image_signal
+    model = make_fast(skinr.SIREN, max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match=r"needs [\d,.]+ GiB .* this machine has"):
+        model.render((10**6, 10**6))
+
+
+def test_running_out_of_device_memory_is_one_line_and_leaves_no_fit(image_signal, monkeypatch):
+    X, y, _ = image_signal
+
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory.\nTried to allocate 2.00 GiB\n...")
+
+    monkeypatch.setattr(skinr.base, "train", exhausted)
+    model = make_fast(skinr.SIREN)
+    with pytest.raises(MemoryError, match="ran out of cpu memory while training") as caught:
+        model.fit(X, y)
+    assert "\n" not in str(caught.value)
+    assert not hasattr(model, "module_")

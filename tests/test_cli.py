@@ -420,6 +420,7 @@ def test_benchmark_runner_quick_mode():
         "main_job.py",
         "representations.py",
         "inverse.py --models HashGrid --tv",
+        "gpu.py --device cpu",
     ],
 )
 def test_benchmark_scripts_quick_mode(script, capsys, monkeypatch):

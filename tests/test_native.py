@@ -306,3 +306,18 @@ def test_a_cache_others_can_write_is_refused(tmp_path, monkeypatch, what):
     monkeypatch.setattr(native.ctypes, "CDLL", lambda *a, **k: loaded.append(a))
     assert native.hash_kernel.__wrapped__() is None
     assert loaded == []  # nothing was loaded from it
+
+
+@needs_kernel
+def test_a_build_under_a_group_umask_is_private_and_loads_again(tmp_path, monkeypatch):
+    """Under umask 002 the library was built 0775, and every later process refused
+    skinr's own cache (and ran without the kernels)."""
+    monkeypatch.setenv("SKINR_CACHE_DIR", str(tmp_path / "cache"))
+    compiler = shutil.which(os.environ.get("CC", "cc"))
+    previous = os.umask(0o002)
+    try:
+        built = native._build(compiler, native._compiler_version(compiler))
+    finally:
+        os.umask(previous)
+    assert built.stat().st_mode & 0o077 == 0
+    native._check_private(built)  # what the next process checks before loading

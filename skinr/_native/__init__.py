@@ -115,7 +115,9 @@ def _build(compiler: str, version: str, source_path: Path = SOURCE) -> Path:
         return target
     # Build beside the target and rename: processes building at once (joblib, Dask
     # workers) each finish with a whole file, never load a half-written one.
-    with atomic_target(target, mode=0o777, suffix=".so") as partial:
+    # Private whatever the umask: a group-writable library would be refused (above) by
+    # every later process, which would then run without native kernels.
+    with atomic_target(target, mode=0o700, suffix=".so") as partial:
         subprocess.run(
             [compiler, *FLAGS, str(source_path), "-o", str(partial)],
             check=True,
