@@ -59,19 +59,25 @@ def normalise_values(y2d: np.ndarray, offset: float, scale: float) -> np.ndarray
     return ((y2d.astype(np.float64, copy=False) - offset) / scale).astype(np.float32)
 
 
+# Domain half-widths from the centre beyond which a prediction is refused: there some
+# architectures' arithmetic overflows float32 (FINER's (|x| + 1) x, Grid's and HashGrid's
+# cell indices: NaN from about 1e20), and none extrapolates to anything meaningful.
+MAX_REACH = 1e18
+
+
 def check_representable(X: np.ndarray, domain: np.ndarray) -> None:
-    """Raise when a coordinate of ``X``, mapped to the fitted frame, overflows float32
-    (the network's arithmetic): its prediction could only be NaN."""
+    """Raise when a coordinate of ``X`` lies more than ``MAX_REACH`` domain half-widths
+    from the fitted domain's centre: its prediction could be NaN."""
     if len(X) == 0:
         return
     center, half = domain_map(domain)
     with np.errstate(over="ignore"):
         reach = np.maximum(np.abs(X.min(axis=0) - center), np.abs(X.max(axis=0) - center)) / half
-    if not np.all(reach < np.finfo(np.float32).max):
+    if not np.all(reach <= MAX_REACH):
         raise ValueError(
-            "X holds coordinates so far outside the fitted domain (domain_) that they "
-            "overflow float32 once mapped to the network's frame; a prediction there "
-            "would be NaN."
+            f"X holds coordinates more than {MAX_REACH:.0e} half-widths outside the fitted "
+            "domain (domain_), where the network's float32 arithmetic may overflow; a "
+            "prediction there could be NaN."
         )
 
 
