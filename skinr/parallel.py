@@ -31,7 +31,7 @@ from sklearn.base import clone
 
 from .signals import to_coords
 
-__all__ = ["fit_many", "torch_threads"]
+__all__ = ["FitManyInterrupted", "fit_many", "torch_threads"]
 
 THREADS_ENV = "SKINR_TORCH_THREADS"
 
@@ -156,6 +156,12 @@ def fit_many(estimator, signals: Iterable, *, n_jobs: int | None = None, verbose
     list of estimators
         The fitted clones, in the order of ``signals``.
 
+    Raises
+    ------
+    FitManyInterrupted
+        On Ctrl-C: a KeyboardInterrupt whose ``fitted`` holds the models finished
+        before it.
+
     Examples
     --------
     >>> import numpy as np, skinr
@@ -178,8 +184,29 @@ def fit_many(estimator, signals: Iterable, *, n_jobs: int | None = None, verbose
         ]
     arguments = [(template, X, y) for template, (X, y) in zip(templates, pairs, strict=True)]
     results = parallel_map(_fit_one, arguments, n_jobs)
-    if not verbose:
-        return list(results)
-    from tqdm.auto import tqdm
+    if verbose:
+        from tqdm.auto import tqdm
 
-    return list(tqdm(results, total=len(pairs), desc=f"fit_many {type(estimator).__name__}"))
+        results = tqdm(results, total=len(pairs), desc=f"fit_many {type(estimator).__name__}")
+    fitted = []
+    try:
+        for model in results:
+            fitted.append(model)
+    except KeyboardInterrupt:
+        raise FitManyInterrupted(fitted, len(pairs)) from None
+    return fitted
+
+
+class FitManyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`fit_many`: ``fitted`` holds the models finished before it,
+    in the order of the signals (the first ``len(fitted)``), so they are not lost.
+
+    It is a KeyboardInterrupt, so code that does not look for it stops as before.
+    """
+
+    def __init__(self, fitted: list, n_signals: int) -> None:
+        super().__init__(
+            f"fit_many interrupted after {len(fitted)} of {n_signals} signals; "
+            "the finished models are in this exception's .fitted"
+        )
+        self.fitted = fitted

@@ -372,3 +372,25 @@ def test_dask_path_forwards_worker_resources_and_ships_shared_arrays_once():
     for args, pure, options in client.submitted:
         assert args[1] is small and pure is False and options == {"resources": {"GPU": 1}}
     assert len(client.cancelled) == 2  # nothing left running once the results are in
+
+
+def test_fit_many_interrupted_keeps_the_finished_fits(monkeypatch):
+    from skinr import parallel
+
+    images = [np.random.default_rng(i).random((6, 6)) for i in range(4)]
+    calls = []
+    fit_one = parallel._fit_one
+
+    def interrupted_on_the_third(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return fit_one(*args)
+
+    monkeypatch.setattr(parallel, "_fit_one", interrupted_on_the_third)
+    template = skinr.SIREN(width=8, depth=1, max_iter=3, device="cpu", random_state=0)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        parallel.fit_many(template, images, n_jobs=1)
+    assert isinstance(caught.value, parallel.FitManyInterrupted)
+    assert [m.n_iter_ for m in caught.value.fitted] == [3, 3]
+    assert "after 2 of 4 signals" in str(caught.value)
