@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,9 +79,15 @@ def _fitted(estimator, X, y, steps=1):
     return estimator.set_params(max_iter=steps, random_state=0, device="cpu").fit(X, y)
 
 
+def _rgb_128():
+    """A 128 x 128 RGB image from the bundled photograph: counts depend on the shape
+    only, and the bundled file keeps them checkable without scikit-image (floors job)."""
+    return to_coords(np.repeat(skinr.datasets.camera(128)[..., None], 3, axis=-1))
+
+
 def siren_gflops_128_rgb() -> float:
     """SIREN (width 256, depth 3) on a 128 x 128 RGB image, GFLOPs (ENRP Table I)."""
-    X, y = to_coords(skinr.datasets.astronaut(128))
+    X, y = _rgb_128()
     return _fitted(skinr.SIREN(256, 3), X, y).count_flops(X) / 1e9
 
 
@@ -90,8 +97,8 @@ def siren_flops_per_pixel() -> float:
 
 
 def ensemble_s4_params() -> float:
-    """EnsembleINR S4 (grid 32, depth 1, width 128) on astronaut 128, parameters."""
-    X, y = to_coords(skinr.datasets.astronaut(128))
+    """EnsembleINR S4 (grid 32, depth 1, width 128) on a 128 x 128 RGB image, parameters."""
+    X, y = _rgb_128()
     model = skinr.EnsembleINR(grid=32, width=128, depth=1, blending="nearest", omega_0=30.0)
     return _fitted(model, X, y).n_params_
 

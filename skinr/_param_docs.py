@@ -236,6 +236,25 @@ _SECTION = re.compile(r"^    (\w[\w ]*)\n    -+$", re.M)
 _ENTRY = re.compile(r"^    (\w+_(?:, \w+_)*) :", re.M)
 
 
+_TYPED_ENTRY = re.compile(r"^    (\w+_(?:, \w+_)*) : ([^\n]+)$", re.M)
+
+
+def documented_attribute_types(cls) -> dict[str, str]:
+    """Fitted attribute -> the type its docstring states (``"float"``, ``"int or None"``,
+    ...): what :func:`skinr.load` holds a file's scalars to."""
+    doc = cls.__doc__ or ""
+    sections = list(_SECTION.finditer(doc))
+    for here, after in zip(sections, [*sections[1:], None], strict=True):
+        if here.group(1) == "Attributes":
+            body = doc[here.end() : after.start() if after else len(doc)]
+            return {
+                name: kind.strip()
+                for names, kind in _TYPED_ENTRY.findall(body)
+                for name in names.split(", ")
+            }
+    return {}
+
+
 def documented_attributes(cls) -> set[str]:
     """The fitted attributes ``cls``'s docstring documents (its Attributes section):
     what :func:`skinr.load` accepts from a file, and the docs tests' reference."""

@@ -437,7 +437,7 @@ def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict
 
 
 def _load(path: Path, device, estimators):
-    from ._param_docs import documented_attributes
+    from ._param_docs import documented_attribute_types, documented_attributes
 
     header, metadata, handle = _open(path)
     if estimators is None:
@@ -461,6 +461,14 @@ def _load(path: Path, device, estimators):
             setattr(estimator, name, _from_json(value))
         except Exception as error:
             _refuse(path, f"fitted attribute {name!r}: {error}")
+    kinds = documented_attribute_types(cls)
+    for name in header["fitted"]:
+        # A scalar the class documents as a number must be one, and finite.
+        value, kind = getattr(estimator, name), kinds.get(name)
+        if kind == "float" and (type(value) not in (int, float) or not math.isfinite(value)):
+            _refuse(path, f"fitted attribute {name}={value!r} is not a finite float")
+        if kind == "int" and type(value) is not int:
+            _refuse(path, f"fitted attribute {name}={value!r} is not an int")
     for name in ("n_features_in_", "n_outputs_"):
         value = getattr(estimator, name, None)
         if type(value) is not int or not 1 <= value <= _MAX_DIMS:
