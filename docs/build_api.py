@@ -32,6 +32,12 @@ SECTIONS = {
         "skinr.HashGrid",
         "skinr.BaseINR",
     ],
+    "skinr.codec": [
+        "skinr.codec.LatentCodec",
+        "skinr.codec.encode",
+        "skinr.codec.decode",
+        "skinr.codec.StreamError",
+    ],
     "Persistence": ["skinr.load", "skinr.DeviceWarning"],
     "Many fits and threads": ["skinr.fit_many", "skinr.parallel.torch_threads"],
     "Comparisons": ["skinr.compare", "skinr.Comparison"],

@@ -4,12 +4,13 @@ Fit a small neural network to one signal (audio, image, video, volume) as a func
 from coordinates to values, then evaluate it anywhere.
 """
 
-from . import datasets, inverse, io, metrics, model_selection, parallel, signals
+from . import codec, datasets, inverse, io, metrics, model_selection, parallel, signals
 from ._domain import ExtrapolationWarning
 from ._registry import ESTIMATORS
 from ._version import __version__
 from .activations import FINER, WIRE, GaussINR
 from .base import BaseINR
+from .codec import LatentCodec
 from .comparison import Comparison, compare
 from .ensemble import EnsembleINR
 from .fourier import FourierFeatureMLP
@@ -37,10 +38,12 @@ __all__ = [
     "GaussINR",
     "Grid",
     "HashGrid",
+    "LatentCodec",
     "LoESine",
     "LocalGlobalSIREN",
     "MultiHeadReLU",
     "__version__",
+    "codec",
     "compare",
     "datasets",
     "fit_many",

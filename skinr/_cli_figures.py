@@ -32,6 +32,14 @@ def _show(ax, image: np.ndarray, title: str) -> None:
     ax.set_axis_off()
 
 
+def _error_panel(fig, ax, error: np.ndarray, title: str) -> None:
+    """The error, on its own scale, with its colour bar."""
+    shown = ax.imshow(error, cmap="magma", vmin=0)
+    ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
+    fig.colorbar(shown, ax=ax, fraction=0.046)
+
+
 def _error_image(original: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
     error = np.abs(original - reconstruction)
     return error.mean(axis=-1) if error.ndim == 3 else error
@@ -49,10 +57,7 @@ def side_by_side(
         scale = lambda a: (a - low) / (high - low)  # noqa: E731
         _show(row[0], scale(original), f"original {label}")
         _show(row[1], scale(reconstruction), f"reconstruction {label}")
-        shown = row[2].imshow(error, cmap="magma", vmin=0)
-        row[2].set_title(f"|error| (max {error.max():.3g}, peak {peak:g})", fontsize=9)
-        row[2].set_axis_off()
-        fig.colorbar(shown, ax=row[2], fraction=0.046)
+        _error_panel(fig, row[2], error, f"|error| (max {error.max():.3g}, peak {peak:g})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -247,4 +252,20 @@ def montage(path: Path, table) -> None:
         _show(right, render[crop], render_label)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def codec_figure(image: np.ndarray, decoded: np.ndarray, result: dict, path: Path) -> None:
+    """original | decoded (with its rate and PSNR) | |error| with a colour bar."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    _show(axes[0], image, f"original {image.shape[1]} x {image.shape[0]}")
+    title = f"decoded: {result['bytes']:,} bytes, {result['bpp']:.3f} bpp, {result['psnr']:.2f} dB"
+    if result.get("jpeg2000_psnr_same_bytes") is not None:
+        title += f"\n(JPEG 2000 at that size: {result['jpeg2000_psnr_same_bytes']:.2f} dB)"
+    _show(axes[1], decoded, title)
+    error = _error_image(image, decoded)
+    _error_panel(fig, axes[2], error, f"|error| (max {error.max():.3g})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)

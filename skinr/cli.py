@@ -355,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(comparison, default_out="skinr-compare")
     comparison.set_defaults(run=compare_command)
 
+    from ._cli_codec import add_commands as add_codec_commands
+
+    add_codec_commands(commands, _common_options)
+
     models = commands.add_parser("models", help="list the models, or one model's parameters")
     models.add_argument("name", nargs="?", metavar="MODEL", help="a model's name")
     models.set_defaults(run=models_command)

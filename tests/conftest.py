@@ -1,6 +1,7 @@
 """Shared fixtures: small signals made in code, and fast settings per estimator."""
 
 import dataclasses
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from skinr import (
     LoESine,
     MultiHeadReLU,
 )
+from skinr.codec import LatentCodec
 from skinr.signals import to_coords
 
 # Small networks and few steps: enough to exercise every code path quickly.
@@ -50,6 +52,10 @@ FAST_PARAMS = {
         max_iter=20,
     ),
 }
+# LatentCodec writes its stream with constriction (the codec extra), which the floors
+# job does not install.
+if importlib.util.find_spec("constriction") is not None:
+    FAST_PARAMS[LatentCodec] = dict(n_levels=3, width=8, depth=1, arm_width=4, max_iter=20)
 ALL_ESTIMATORS = list(FAST_PARAMS)
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -306,6 +306,8 @@ def test_predict_warns_far_outside_the_fitted_area(image_signal):
 
 
 def test_early_stopping_on_held_out_samples_keeps_the_best_weights(Estimator, image_signal):
+    if Estimator is skinr.LatentCodec:
+        pytest.skip("LatentCodec quantises its weights after the fit (its docs say so)")
     X, y, _ = image_signal
     model = make_fast(
         Estimator, max_iter=40, early_stopping=True, validation_fraction=0.2, validation_interval=5
