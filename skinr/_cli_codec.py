@@ -31,9 +31,9 @@ def _achieved(model, X, y, target_kind):
 
 def choose_rate_weight(X, y, target_kind, target, steps, seed, device, say):
     """λ for a target rate or PSNR: short fits, each moving λ along the log-log line
-    through the last two (a secant), starting from 1e-3."""
+    through the last two (a secant), starting from the default 1e-2."""
     tried = []
-    rate_weight = 1e-3
+    rate_weight = 1e-2
     probe_steps = max(20, int(steps * _PROBE_SHARE))
     for _ in range(_PROBES):
         model = _fit(X, y, rate_weight, probe_steps, seed, device)
@@ -83,7 +83,7 @@ def encode_command(args: argparse.Namespace) -> dict:
         kind, target = ("bpp", args.bpp) if args.bpp is not None else ("psnr", args.psnr)
         say(f"finding the rate weight for {target} {kind} ({_PROBES} short fits)")
         rate_weight = choose_rate_weight(X, y, kind, target, steps, args.seed, args.device, say)
-    rate_weight = 1e-3 if rate_weight is None else rate_weight
+    rate_weight = 1e-2 if rate_weight is None else rate_weight
     model = _fit(X, y, rate_weight, steps, args.seed, args.device, verbose=not args.quiet)
     stream = codec.encode(model)
     name = Path(args.image).stem if args.image else "camera"
@@ -166,7 +166,7 @@ def add_commands(commands, common_options) -> None:
     encode.add_argument("--bpp", type=float, help="target bits per pixel")
     encode.add_argument("--psnr", type=float, help="target PSNR (dB)")
     encode.add_argument(
-        "--rate-weight", type=float, dest="rate_weight", help="λ directly (default 1e-3)"
+        "--rate-weight", type=float, dest="rate_weight", help="λ directly (default 1e-2)"
     )
     encode.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
     encode.add_argument("--size", type=int, help="shrink to this longer side first")

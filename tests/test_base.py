@@ -362,6 +362,8 @@ def test_a_diverging_fit_warns_and_keeps_finite_weights(Estimator, image_signal)
     message = next(str(w.message) for w in caught if "Training diverged" in str(w.message))
     step, stated = re.search(r"keeps the weights of step (\d+) \(loss ([^)]+)\)", message).groups()
     assert float(stated) == pytest.approx(model.loss_curve_[int(step) - 1], rel=1e-5)
+    if Estimator is skinr.LatentCodec:
+        return  # its loss adds λ x rate to the error, and fit quantises after training
     kept = float(np.mean(((model.predict(X) - y) / model.y_scale_) ** 2))
     assert kept == pytest.approx(float(stated), rel=0.05, abs=1e-6)
 

@@ -59,10 +59,11 @@ class LatentCodec(BaseINR):
 
     Parameters
     ----------
-    rate_weight : float, default=1e-3
+    rate_weight : float, default=1e-2
         The weight λ of the rate (bits per sample) against the mean squared error of
         the values scaled to [-1, 1]. Larger: fewer bits, lower quality. The rate a
-        given λ buys depends on the signal (``benchmarks/codec.py``).
+        given λ buys depends on the signal: the default sits mid-table on the photos
+        of ``docs/benchmarks/codec.md`` (``benchmarks/codec.py``).
     n_levels : int, default=7
         Latent lattices; level 0 has a point per sample (on a full grid, on the
         samples), each next about half as many per axis.
@@ -116,6 +117,7 @@ class LatentCodec(BaseINR):
     snapped to a coarse grid, so that encoder and decoder agree even when their
     floating-point order differs.
 
+    ``loss_curve_`` holds the training objective: the error plus λ x the rate.
     ``fit`` ends by quantising the weights: with ``early_stopping``, the held-out
     scores (``validation_scores_``) are those of the weights before quantisation.
 
@@ -150,7 +152,7 @@ class LatentCodec(BaseINR):
 
     def __init__(
         self,
-        rate_weight=1e-3,
+        rate_weight=1e-2,
         *,
         n_levels=7,
         width=32,
