@@ -161,3 +161,24 @@ def _valid_path(valid, tmp_path):
     path = tmp_path / "valid.skinr"
     path.write_bytes(valid[0])
     return path
+
+
+@pytest.mark.parametrize(
+    "name, value, kind",
+    [
+        ("first_omega_0_", "2", "finite float"),
+        ("first_omega_0_", math.inf, "finite float"),
+        ("hidden_omega_0_", [30.0], "finite float"),
+        ("n_iter_", 2.5, "int"),
+    ],
+)
+def test_a_fitted_number_of_the_wrong_type_is_refused(valid, tmp_path, name, value, kind):
+    """A re-signed file whose documented float / int attribute holds another type
+    loaded before (first_omega_0_='2' predicted through a string)."""
+    _, header, tensors, _ = valid
+    edited = json.loads(json.dumps(header))
+    edited["fitted"][name] = value
+    path = tmp_path / "edited.skinr"
+    path.write_bytes(_written(edited, tensors))
+    with pytest.raises(ValueError, match=f"{name}=.* is not an? {kind}"):
+        skinr.load(path)
