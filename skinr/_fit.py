@@ -121,6 +121,9 @@ class FitSequence:
         self.grid_shape_ = tuple(samples_along_axes(signal_X, self.predict_batch_size))
         for name, value in objective.fitted.items():
             setattr(self, name, value)
+        # The architecture's last step over the trained weights (e.g. a codec quantises
+        # them), inside the rollback: if it fails, the fit leaves nothing behind.
+        self._complete_fit()
         self.fit_time_ = time.perf_counter() - started
         if result.interrupted:
             # The weights learned so far are kept (and checkpointed); the interrupt

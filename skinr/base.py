@@ -120,6 +120,8 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
       squared error of ``module`` over ``batch_size`` samples per step.
     - ``_forward(module, coords)``: prediction on one chunk of coordinates.
     - ``_count_flops(coords)``: FLOPs to predict at normalised ``coords``.
+    - ``_complete_fit()``: a last step over the fitted model (LatentCodec quantises
+      its weights), inside the fit's rollback.
 
     and may declare ``_adam_options`` (Adam's settings besides the learning rate, as
     the architecture's paper trains it).
@@ -246,6 +248,10 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _count_flops(self, coords: np.ndarray) -> int:
         return self.module_.flops(coords.shape[0])
+
+    def _complete_fit(self) -> None:
+        """Runs once the fitted attributes are assigned (also after Ctrl-C kept the
+        weights), inside the fit's rollback; nothing by default."""
 
     # ------------------------------------------------------------- public API
     @fit_context(prefer_skip_nested_validation=True)

@@ -17,7 +17,7 @@ from .._samples import samples_along_axes
 from .._validation import Interval, StrOptions
 from ..base import BaseINR, common_params
 from ..encodings import MAX_CUBIC_DIMS, ORDERS
-from ._entropy import laplace_bits
+from ._entropy import laplace_bits, snap_laplace
 from ._latent_net import LatentCodecNet, lattice_shapes
 
 __all__ = ["LatentCodec"]
@@ -262,42 +262,7 @@ class LatentCodec(BaseINR):
         return self.module_.flops(coords.shape[0])
 
     # ------------------------------------------------------------------- fit
-    def fit(self, X, y):
-        """Fit to the signal sampled at ``X``, then quantise the weights and measure the
-        stream (``stream_bytes_``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_dims)
-            Coordinates of the samples.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Signal values at ``X``.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        before = dict(vars(self))
-        interrupted = False
-        try:
-            super().fit(X, y)
-        except KeyboardInterrupt:
-            # The base kept the weights learned so far: settle them too, then go on.
-            if not hasattr(self, "module_") or self.module_ is before.get("module_"):
-                raise
-            interrupted = True
-        try:
-            self._settle()
-        except BaseException:
-            vars(self).clear()
-            vars(self).update(before)
-            raise
-        if interrupted:
-            raise KeyboardInterrupt
-        return self
-
-    def _settle(self) -> None:
+    def _complete_fit(self) -> None:
         """Round the latents, pick each weight group's quantisation step for the least
         distortion + λ x rate, and measure the stream.
 
@@ -361,8 +326,6 @@ class LatentCodec(BaseINR):
 
 def weight_bits(symbols: np.ndarray) -> float:
     """Bits of a tensor's quantised weights under its own Laplace (the stream's model)."""
-    from ._entropy import snap_laplace
-
     mean, scale = snap_laplace(0.0, laplace_scale(symbols))
     return laplace_bits(symbols.reshape(-1), mean, scale)
 
