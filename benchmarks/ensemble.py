@@ -24,7 +24,7 @@ import torch
 from _steps import step_seconds
 
 import skinr
-import skinr._native
+import skinr.nn._native
 from skinr.model_selection import StructureSearchCV
 from skinr.signals import to_coords
 
@@ -79,7 +79,7 @@ def step_speed(sizes=(128, 256), steps=40, repeats=3, write=True):
     S4 runs twice: with skinr's native per-cell kernels (the default where they build)
     and with them switched off (``torch.baddbmm``), to show what they contribute.
     """
-    native_supports = skinr._native.supports
+    native_supports = skinr.nn._native.supports
     common = dict(
         max_iter=steps, learning_rate=1e-4, random_state=0, device="cpu", torch_compile=False
     )
@@ -96,15 +96,15 @@ def step_speed(sizes=(128, 256), steps=40, repeats=3, write=True):
                         grid=32, width=128, depth=1, blending="nearest", omega_0=30.0, **common
                     )
                 if label == "S4 baddbmm":
-                    skinr._native.supports = lambda x, weight: False
+                    skinr.nn._native.supports = lambda x, weight: False
                 try:
                     durations, _ = step_seconds(model, X, y)
                 finally:
-                    skinr._native.supports = native_supports
+                    skinr.nn._native.supports = native_supports
                 best[label] = min(best[label], 1000 * float(np.median(durations[steps // 2 :])))
         rows.append({"size": size, **best})
         print(rows[-1], flush=True)
-    lanes = skinr._native.vector_length()
+    lanes = skinr.nn._native.vector_length()
     kernels = f"built, {lanes} floats per vector" if lanes else "not available here"
     lines = [
         "<!-- written by benchmarks/ensemble.py --speed-only -->",

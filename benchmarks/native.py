@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skinr import _native as native
-from skinr._acceleration import recycled_memory
+from skinr._core.acceleration import recycled_memory
+from skinr.nn import _native as native
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 

@@ -46,7 +46,7 @@ from scipy.ndimage import map_coordinates
 from sklearn.base import clone
 
 import skinr
-import skinr._native as native
+import skinr.nn._native as native
 from skinr.metrics import psnr
 from skinr.signals import grid
 
@@ -114,7 +114,7 @@ def timed_fit(estimator, X, y, seconds: float, checkpoints=()):
     parameter snapshots taken when each of ``checkpoints`` (seconds) had passed."""
     stamps, snapshots = [], {}
     pending = sorted(checkpoints)
-    train = skinr.base.train
+    train = skinr.base.BaseINR._training_loop
     stopped = [False]
 
     def timed_train(parameters, *args, **kwargs):
@@ -136,7 +136,7 @@ def timed_fit(estimator, X, y, seconds: float, checkpoints=()):
         kwargs["progress"] = progress
         return train(parameters, *args, **kwargs)
 
-    skinr.base.train = timed_train
+    skinr.base.BaseINR._training_loop = staticmethod(timed_train)
     try:
         import warnings
 
@@ -149,7 +149,7 @@ def timed_fit(estimator, X, y, seconds: float, checkpoints=()):
         if not stopped[0]:
             raise
     finally:
-        skinr.base.train = train
+        skinr.base.BaseINR._training_loop = staticmethod(train)
     for budget in pending:  # the fit ended before this budget: its final state
         snapshots[budget] = [p.detach().clone() for p in estimator.module_.parameters()]
     # (step, seconds) of each progress report: every step of a fit of at most 200

@@ -5,23 +5,23 @@ from coordinates to values, then evaluate it anywhere.
 """
 
 from . import codec, datasets, inverse, io, metrics, model_selection, parallel, signals
-from ._domain import ExtrapolationWarning
-from ._registry import ESTIMATORS
+from ._core.domain import ExtrapolationWarning
+from ._core.registry import ESTIMATORS
 from ._version import __version__
-from .activations import FINER, WIRE, GaussINR
 from .base import BaseINR
 from .codec import LatentCodec
 from .comparison import Comparison, compare
-from .ensemble import EnsembleINR
-from .fourier import FourierFeatureMLP
-from .grids import Grid, HashGrid
-from .localglobal import LocalGlobalSIREN
-from .loe import LoESine
-from .multihead import MultiHeadReLU
+from .estimators.activations import FINER, WIRE, GaussINR
+from .estimators.ensemble import EnsembleINR
+from .estimators.fourier import FourierFeatureMLP
+from .estimators.grids import Grid, HashGrid
+from .estimators.localglobal import LocalGlobalSIREN
+from .estimators.loe import LoESine
+from .estimators.multihead import MultiHeadReLU
+from .estimators.siren import SIREN
+from .estimators.sl2a import SL2A
 from .parallel import fit_many
 from .persistence import DeviceWarning, load
-from .siren import SIREN
-from .sl2a import SL2A
 
 __all__ = [
     "ESTIMATORS",

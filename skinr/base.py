@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import math
-import os
 from abc import ABCMeta, abstractmethod
-from numbers import Integral, Real
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,46 +12,50 @@ from sklearn.utils import check_array
 from torch import Tensor, nn
 
 from . import persistence
-from ._acceleration import (
-    PRECISIONS,
-    accelerate,
+from ._core.acceleration import (
     cpp_compiler_available,
-    matmul_precision,
-    recycled_memory,
 )
-from ._cells import resolve_cells
-from ._checkpoint import checkpointing
-from ._domain import (
+from ._core.domain import (
     ExtrapolationWarning,
     check_representable,
     normalise,
     normalised_chunks,
     warn_if_far_outside,
 )
-from ._fit import FitSequence
-from ._measured import measure
-from ._objective import FitSignal, Objective
-from ._param_docs import (
+from ._core.fit import FitSequence
+from ._core.loop import progress_bar
+from ._core.objective import FitSignal, Objective
+from ._core.params import (
     ATTRIBUTES_MARKER,
+    COMMON_PARAM_NAMES,
+    COMMON_PARAMETERS,
     MARKER,
     common_attribute_docs,
     common_parameter_docs,
 )
-from ._training import SCHEDULES, progress_bar, train
-from ._validation import (
-    Interval,
-    StrOptions,
+from ._core.registry import register
+from ._core.routes import field, measure
+from ._core.threads import torch_threads
+from ._core.validation import (
     check_coords,
     check_is_fitted,
     check_score_data,
     device_memory,
     fit_context,
 )
-from .inverse import Operator
 from .metrics import psnr
-from .parallel import torch_threads
+from .nn.cells import resolve_cells
 
-__all__ = ["BaseINR", "ExtrapolationWarning", "common_params"]
+# What an architecture outside skinr needs (docs/extending.md): the base, the common
+# parameters, the objective it may return, and the registry skinr.load rebuilds from.
+__all__ = [
+    "BaseINR",
+    "ExtrapolationWarning",
+    "FitSignal",
+    "Objective",
+    "common_params",
+    "register",
+]
 
 
 # "auto" compiles fits at least this long: a cold compile costs seconds.
@@ -65,19 +64,6 @@ AUTO_COMPILE_MIN_STEPS = 1000
 # Where Jupyter's HTML repr links each estimator: its page in docs/estimators/, named
 # after the module the estimator lives in.
 DOCS_URL = "https://github.com/skinr/skinr/blob/main/docs"
-
-
-@contextlib.contextmanager
-def _out_of_memory(estimator, device):
-    """A device running out of memory mid-fit, as one line that says what to lower
-    (torch's message is several lines of allocator statistics)."""
-    try:
-        yield
-    except torch.OutOfMemoryError:
-        raise MemoryError(
-            f"{type(estimator).__name__} ran out of {device} memory while training; lower "
-            "batch_size (a streamed fit), the structure, or use precision='bf16'."
-        ) from None
 
 
 class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
@@ -112,7 +98,7 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
       validated coordinates before a fresh module is built; the base assigns them and
       ``_build_module`` reads them (:func:`load` restores them before rebuilding).
     - ``_objective(module, signal, generator) -> Objective``: what the fit trains over
-      a :class:`~skinr._objective.FitSignal` (held on the device or streamed from the
+      a :class:`~skinr._core.objective.FitSignal` (held on the device or streamed from the
       caller's arrays): the loss of a batch, the batches, and the fitted attributes
       the fit produces (e.g. cells without points), and a regulariser of the
       parameters (``penalty``, e.g. a grid's total variation). Checks that need the
@@ -157,28 +143,7 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             cls.__doc__ = cls.__doc__.replace(ATTRIBUTES_MARKER, common_attribute_docs(cls))
 
     _parameter_constraints: dict = {
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "max_time": [Interval(Real, 0, None, closed="neither"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "lr_schedule": [StrOptions(set(SCHEDULES)), None],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "validation_interval": [Interval(Integral, 1, None, closed="left")],
-        "warm_start": ["boolean"],
-        "random_state": ["random_state"],
-        "device": [str, torch.device],
-        "verbose": ["verbose"],
-        "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
-        "data_range": [Interval(Real, 0, None, closed="neither"), None],
-        "domain": ["array-like", None],
-        "operator": [Operator, None],
-        "checkpoint_path": [str, os.PathLike, None],
-        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "torch_compile": [StrOptions({"auto"}), "boolean"],
+        name: list(row.constraints) for name, row in COMMON_PARAMETERS.items()
     }
 
     def __init__(
@@ -272,70 +237,6 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         """
         return self._fit(X, y, self._objective)
 
-    def _run(
-        self, module, objective, X, y, device, compile_loss, measurement, data_range, monitor=None
-    ):
-        """Train ``module`` on ``objective``: checkpoints, acceleration, frozen
-        gradients and the progress bar around the loop of :func:`skinr._training.train`.
-
-        The rest of the fit sequence lives in :class:`skinr._fit.FitSequence`; the
-        loop stays here, where ``skinr.base.train`` is the one seam tests and
-        benchmarks patch to watch or replace training."""
-        resume, save_checkpoint = checkpointing(self, module, X, y)
-        loss_fn = accelerate(
-            objective.loss,
-            device,
-            precision=self.precision,
-            torch_compile=compile_loss,
-            fall_back=self.torch_compile == "auto",
-            graph_key=(
-                type(self).__qualname__,
-                X.shape,
-                self.batch_size,
-                self.precision,
-                tuple((name, tuple(t.shape)) for name, t in module.state_dict().items()),
-            ),
-        )
-        hooks = [
-            parameter.register_hook(
-                torch.zeros_like if mask is None else (lambda grad, mask=mask: grad * mask)
-            )
-            for parameter, mask in objective.frozen
-        ]
-        module.train()
-        progress = None
-        if self.verbose:
-            progress = self._progress_bar(measurement[1], data_range, compile_loss)
-        try:
-            with matmul_precision(self.precision), recycled_memory(), _out_of_memory(self, device):
-                result = train(
-                    module.parameters(),
-                    loss_fn,
-                    objective.batches,
-                    learning_rate=self.learning_rate,
-                    max_iter=self.max_iter,
-                    max_time=self.max_time,
-                    schedule=self.lr_schedule,
-                    tol=self.tol,
-                    # With early_stopping, patience counts held-out scorings instead.
-                    n_iter_no_change=None if monitor is not None else self.n_iter_no_change,
-                    progress=progress,
-                    resume=resume,
-                    checkpoint=save_checkpoint,
-                    checkpoint_every=self.checkpoint_every,
-                    monitor=monitor,
-                    adam_options=self._adam_options,
-                )
-        finally:
-            for hook in hooks:
-                hook.remove()
-            if progress is not None:
-                progress.close()
-        if save_checkpoint is not None and not result.interrupted:
-            # The fit is complete: nothing left to resume.
-            Path(self.checkpoint_path).unlink(missing_ok=True)
-        return result
-
     def predict(self, X):
         """Evaluate the fitted signal at ``X``, in chunks of ``predict_batch_size``.
 
@@ -359,7 +260,12 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         with torch.inference_mode(), torch_threads():
             out = measure(
                 self.operator_,
-                self._field(self.module_, self._frame()),
+                field(
+                    lambda coords: self._forward(self.module_, coords),
+                    self.domain_,
+                    self.y_offset_,
+                    self.y_scale_,
+                ),
                 X,
                 self.predict_batch_size,
                 torch.device(self.device_),
@@ -419,9 +325,6 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         centre of the fitted domain; and whether NaN is an honest answer there."""
         centre = np.asarray(self.domain_, dtype=np.float64).mean(axis=-1).reshape(1, -1)
         return self._evaluate(centre), False
-
-    def _frame(self) -> tuple:
-        return self.domain_, self.y_offset_, self.y_scale_, self.data_range_
 
     def _signal_dims(self) -> int:
         """Coordinate dimensions of the signal the network represents."""
@@ -612,7 +515,4 @@ def common_params(namespace: dict) -> dict:
     signature, so every estimator lists the common ones; this forwards them to the base
     without writing each name a second time.
     """
-    return {name: namespace[name] for name in _COMMON_PARAMS}
-
-
-_COMMON_PARAMS = tuple(inspect.signature(BaseINR.__init__).parameters)[1:]
+    return {name: namespace[name] for name in COMMON_PARAM_NAMES}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import clone
 
-from ._registry import ESTIMATORS
+from ._core.registry import ESTIMATORS
 from .metrics import psnr, ssim
 from .signals import to_coords
 

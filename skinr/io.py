@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_target
+from ._core.files import atomic_target
 from .signals import to_coords
 
 __all__ = ["KINDS", "MAX_SAMPLES", "Signal", "SignalFileError", "read", "write"]

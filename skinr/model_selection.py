@@ -15,12 +15,12 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 
-from ._validation import Interval, check_is_fitted, fit_context
+from ._core.network import build_network
+from ._core.validation import Interval, check_is_fitted, fit_context
 from .parallel import parallel_map
 
 __all__ = ["FullSignalSplit", "StructureSearchCV", "flops_penalized_scorer"]
@@ -116,9 +116,7 @@ def _candidate_flops(estimator, X, y) -> int:
     y2d = np.asarray(y).reshape(len(X), -1)
     estimator._validate_params()
     # A copy takes the data-dependent structure a fit would give it (e.g. SL2A's degree).
-    estimator = copy.copy(estimator)
-    vars(estimator).update(estimator._structure(np.asarray(X), y2d.shape[1]))
-    module = estimator._build_module(X.shape[1], y2d.shape[1], torch.Generator().manual_seed(0))
+    module = build_network(copy.copy(estimator), X.shape[1], y2d.shape[1], X=np.asarray(X))
     return int(module.flops(len(X)))
 
 

@@ -18,60 +18,18 @@ number yourself, set the environment variable ``SKINR_TORCH_THREADS`` (read at e
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
 from joblib import Parallel, delayed
 from joblib.parallel import get_active_backend
 from sklearn.base import clone
 
+from ._core.threads import torch_threads
 from .signals import to_coords
 
 __all__ = ["FitManyInterrupted", "fit_many", "torch_threads"]
-
-THREADS_ENV = "SKINR_TORCH_THREADS"
-
-
-@contextlib.contextmanager
-def torch_threads(n_threads: int | None = None) -> Iterator[int]:
-    """Run the enclosed code with ``n_threads`` torch intra-op threads, then restore.
-
-    Parameters
-    ----------
-    n_threads : int or None, default=None
-        Threads to use; None reads ``SKINR_TORCH_THREADS`` and, when that is unset,
-        leaves torch's setting alone.
-
-    Yields
-    ------
-    int
-        The number of threads in effect.
-    """
-    if n_threads is None:
-        value = os.environ.get(THREADS_ENV, "").strip()
-        if value:
-            try:
-                n_threads = int(value)
-            except ValueError:
-                raise ValueError(
-                    f"{THREADS_ENV}={value!r} must be a positive integer (torch threads "
-                    "per fit), or unset."
-                ) from None
-    if n_threads is not None and n_threads < 1:
-        raise ValueError(f"torch threads must be at least 1; got {n_threads}.")
-    previous = torch.get_num_threads()
-    if n_threads is None or n_threads == previous:
-        yield previous
-        return
-    torch.set_num_threads(n_threads)
-    try:
-        yield n_threads
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _as_coords(signal, index: int) -> tuple[np.ndarray, np.ndarray]:

@@ -24,14 +24,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._files import atomic_write
-from ._registry import ESTIMATORS
+from ._core.files import atomic_write
+from ._core.network import build_network
+from ._core.registry import ESTIMATORS
 
 __all__ = ["FORMAT_VERSION", "DeviceWarning", "load", "place_module", "save"]
 
 # 2: safetensors (tensors) + a JSON header in its metadata, with a checksum; 1 was
 # torch.save, which this version no longer reads.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+# Format 3: the frequency an "auto" parameter resolves to is always a fitted attribute
+# ``<name>_`` (SIREN and FINER's hidden_omega_0_, LocalGlobalSIREN's omega_0_ and
+# first_omega_0_). A format-2 file may predate "auto": it holds the number as the
+# parameter only, and the loader takes it from there.
+_RESOLVED_SINCE_3 = ("first_omega_0", "hidden_omega_0", "omega_0")
 _MAGIC = "skinr-model"
 
 
@@ -365,11 +371,10 @@ def _bounded_parts(budget: int):
 def build_checked(path, estimator, n_tensors: int, device=None) -> torch.nn.Module:
     """The structure the header declares, built with a bounded number of parts (on the
     meta device by default: nothing allocated); any failure is the one refusal."""
-    throwaway = torch.Generator().manual_seed(0)
     try:
-        with _bounded_parts(16 * n_tensors + 256), torch.device(device or "meta"):
-            return estimator._build_module(
-                estimator._signal_dims(), estimator.n_outputs_, throwaway
+        with _bounded_parts(16 * n_tensors + 256):
+            return build_network(
+                estimator, estimator._signal_dims(), estimator.n_outputs_, device=device or "meta"
             )
     except _TooManyParts:
         _refuse(path, f"its structure has far more parts than the file's {n_tensors} tensors")
@@ -437,7 +442,7 @@ def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict
 
 
 def _load(path: Path, device, estimators):
-    from ._param_docs import documented_attribute_types, documented_attributes
+    from ._core.params import documented_attribute_types, documented_attributes
 
     header, metadata, handle = _open(path)
     if estimators is None:
@@ -461,6 +466,11 @@ def _load(path: Path, device, estimators):
             setattr(estimator, name, _from_json(value))
         except Exception as error:
             _refuse(path, f"fitted attribute {name!r}: {error}")
+    if header["format_version"] < 3:
+        for name in _RESOLVED_SINCE_3:
+            if name + "_" in allowed and name + "_" not in header["fitted"]:
+                header["fitted"][name + "_"] = header["params"].get(name)
+                setattr(estimator, name + "_", getattr(estimator, name))
     kinds = documented_attribute_types(cls)
     for name in header["fitted"]:
         # A scalar the class documents as a number must be one, and finite.
@@ -507,7 +517,7 @@ def _load(path: Path, device, estimators):
             _refuse(path, f"{name} is not a box of {estimator.n_features_in_} (low, high) pairs")
     operator = getattr(estimator, "operator_", None)
     if operator is not None:
-        from ._measured import check_points
+        from ._core.routes import check_points
 
         dims = getattr(operator, "signal_dims", None)
         if type(dims) is not int or not 1 <= dims <= _MAX_DIMS:

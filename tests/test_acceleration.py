@@ -122,7 +122,7 @@ def test_fits_of_many_shapes_in_one_process_keep_compiling(compiled_graphs):
 def test_auto_compile_falls_back_to_eager_with_a_warning(monkeypatch):
     import torch
 
-    from skinr._acceleration import accelerate
+    from skinr._core.acceleration import accelerate
 
     def broken_compile(fn, **kwargs):
         def fails(batch):

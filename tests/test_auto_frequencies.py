@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from skinr import FINER, SIREN, FourierFeatureMLP, LocalGlobalSIREN
+from skinr.estimators.siren import auto_first_omega_0
 from skinr.signals import to_coords
-from skinr.siren import auto_first_omega_0
 
 
 @pytest.mark.parametrize(("side", "expected"), [(16, 8.0), (32, 16.0), (60, 30.0), (256, 30.0)])

@@ -381,7 +381,7 @@ def test_running_out_of_device_memory_is_one_line_and_leaves_no_fit(image_signal
     def exhausted(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory.\nTried to allocate 2.00 GiB\n...")
 
-    monkeypatch.setattr(skinr.base, "train", exhausted)
+    monkeypatch.setattr(skinr.base.BaseINR, "_training_loop", staticmethod(exhausted))
     model = make_fast(skinr.SIREN)
     with pytest.raises(MemoryError, match="ran out of cpu memory while training") as caught:
         model.fit(X, y)

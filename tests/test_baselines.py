@@ -9,16 +9,16 @@ from scipy.ndimage import map_coordinates
 
 import skinr
 from skinr import FINER, WIRE, GaussINR, Grid, HashGrid
-from skinr._domain import normalise
-from skinr.encodings import HashEncoding, level_resolutions, stencil
+from skinr._core.domain import normalise
 from skinr.inverse import AreaDownsample
-from skinr.layers import (
+from skinr.metrics import psnr
+from skinr.nn.encodings import HashEncoding, level_resolutions, stencil
+from skinr.nn.layers import (
     ComplexGaborLinear,
     ComplexLinear,
     GaussianLinear,
     VariablePeriodicLinear,
 )
-from skinr.metrics import psnr
 from skinr.signals import grid, to_coords
 
 
@@ -191,13 +191,13 @@ def test_hashgrid_auto_puts_the_finest_vertices_on_the_samples(pixel_centers):
 
 def test_hashgrid_fits_an_image_and_uses_the_papers_adam(monkeypatch):
     seen = {}
-    train = skinr.base.train
+    train = skinr.base.BaseINR._training_loop
 
     def spy(*args, **kwargs):
         seen.update(kwargs["adam_options"])
         return train(*args, **kwargs)
 
-    monkeypatch.setattr(skinr.base, "train", spy)
+    monkeypatch.setattr(skinr.base.BaseINR, "_training_loop", staticmethod(spy))
     X, y = to_coords(smooth_image(32), pixel_centers=True)
     model = HashGrid(max_iter=150, random_state=0, device="cpu").fit(X, y)
     assert seen == {"betas": (0.9, 0.99), "eps": 1e-15}

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import skinr
-from skinr._cells import order_by_cell
-from skinr._sampling import KeyedPermutation, iterate_batches
+from skinr._core.batches import KeyedPermutation, iterate_batches
+from skinr.nn.cells import order_by_cell
 
 from .conftest import ALL_ESTIMATORS, make_fast
 
@@ -75,7 +75,7 @@ def test_keyed_permutation_is_a_permutation():
 
 
 def test_batches_above_the_randperm_limit_cover_each_sample_once(monkeypatch):
-    monkeypatch.setattr("skinr._sampling.RANDPERM_LIMIT", 100)
+    monkeypatch.setattr("skinr._core.batches.RANDPERM_LIMIT", 100)
     batches = iterate_batches(1000, 100, torch.Generator().manual_seed(0), torch.device("cpu"))
     one_pass = torch.cat([next(batches) for _ in range(10)])
     assert torch.equal(torch.sort(one_pass).values, torch.arange(1000))

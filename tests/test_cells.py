@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from skinr._cells import (
+from skinr._core.sample_layout import distinct_rows
+from skinr.estimators.ensemble import EnsembleNet
+from skinr.nn.cells import (
     blended_cells,
     cell_bounds,
     from_cells,
@@ -12,8 +14,6 @@ from skinr._cells import (
     n_cells_total,
     to_cells,
 )
-from skinr._samples import distinct_rows
-from skinr.ensemble import EnsembleNet
 
 
 def test_one_dimension_borders_and_local_coordinates():

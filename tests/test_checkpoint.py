@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import skinr
-from skinr._checkpoint import CheckpointError
+from skinr._core.checkpoint import CheckpointError
 
 from .conftest import ALL_ESTIMATORS, interrupt_after, make_fast, run_script
 
@@ -19,7 +19,7 @@ KILLED_FIT = textwrap.dedent(
     """
     import os, signal, sys
     import numpy as np
-    import skinr, skinr._checkpoint as ckpt
+    import skinr, skinr._core.checkpoint as ckpt
     from tests.conftest import make_fast
 
     estimator_name, path, mode = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -91,7 +91,7 @@ def test_fit_dead_after_a_periodic_checkpoint_resumes_identically(
     X, y, _ = image_signal
     path = tmp_path / "fit.ckpt"
     writes = []
-    write = skinr._checkpoint.write_checkpoint
+    write = skinr._core.checkpoint.write_checkpoint
 
     def dying_write(*args, **kwargs):
         write(*args, **kwargs)
@@ -99,7 +99,7 @@ def test_fit_dead_after_a_periodic_checkpoint_resumes_identically(
         if len(writes) == 3:
             raise _Died
 
-    monkeypatch.setattr(skinr._checkpoint, "write_checkpoint", dying_write)
+    monkeypatch.setattr(skinr._core.checkpoint, "write_checkpoint", dying_write)
     dying = make_fast(
         Estimator,
         max_iter=40,
@@ -229,7 +229,7 @@ def test_checkpointing_does_not_change_the_fit(image_signal, tmp_path):
 
 
 def test_a_checkpoint_holding_objects_gets_skinrs_error(tmp_path):
-    from skinr._checkpoint import read_checkpoint, write_checkpoint
+    from skinr._core.checkpoint import read_checkpoint, write_checkpoint
 
     # A well-formed, checksummed checkpoint whose body pickles an arbitrary class.
     path = tmp_path / "evil.ckpt"
@@ -245,7 +245,7 @@ class OrderedCounter(dict):
 
 
 def test_fit_many_gives_each_signal_its_own_checkpoint(tmp_path, monkeypatch):
-    from skinr import _checkpoint
+    from skinr._core import checkpoint as _checkpoint
 
     written = []
     write = _checkpoint.write_checkpoint
@@ -267,7 +267,7 @@ def test_fit_many_gives_each_signal_its_own_checkpoint(tmp_path, monkeypatch):
 
 
 def test_concurrent_checkpoint_writes_never_share_a_temporary(tmp_path):
-    from skinr._checkpoint import write_checkpoint
+    from skinr._core.checkpoint import write_checkpoint
 
     path = tmp_path / "shared.ckpt"
     names = []
@@ -278,7 +278,7 @@ def test_concurrent_checkpoint_writes_never_share_a_temporary(tmp_path):
         names.append(name)
         return handle, name
 
-    import skinr._files as module
+    import skinr._core.files as module
 
     original = module.tempfile.mkstemp
     module.tempfile.mkstemp = spy
@@ -345,8 +345,10 @@ def test_ctrl_c_inside_a_step_finishes_it_and_checkpoints_that_step(
         with pytest.raises(KeyboardInterrupt), pytest.warns(RuntimeWarning, match="6 of 30"):
             model.fit(X, y)
     assert model.n_iter_ == 6 and len(model.loss_curve_) == 6
-    saved = skinr._checkpoint.read_checkpoint(
-        path, estimator_class="SIREN", fingerprint=skinr._checkpoint.data_fingerprint(model, X, y)
+    saved = skinr._core.checkpoint.read_checkpoint(
+        path,
+        estimator_class="SIREN",
+        fingerprint=skinr._core.checkpoint.data_fingerprint(model, X, y),
     )
     assert len(saved["training"]["loss_curve"]) == 6  # not one update ahead of the weights
     for key, value in model.module_.state_dict().items():

@@ -31,7 +31,7 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(skinr.base, "train", refuse)
+    monkeypatch.setattr(skinr.base.BaseINR, "_training_loop", staticmethod(refuse))
 
 
 def test_fit_writes_every_output(tmp_path, capsys):
@@ -233,7 +233,7 @@ def test_unexpected_errors_are_one_line_too(tmp_path, capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("something inside broke\nsecond line")
 
-    monkeypatch.setattr(skinr.base, "train", broken)
+    monkeypatch.setattr(skinr.base.BaseINR, "_training_loop", staticmethod(broken))
     assert main(["fit", "--size", "16", *TINY, "--quiet", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err == (
@@ -446,7 +446,9 @@ def test_representations_benchmark_stops_a_fit_at_its_seconds(monkeypatch):
     assert model.predict(X).shape == (256,)
     # A stop the benchmark did not ask for still ends the run.
     monkeypatch.setattr(
-        skinr.base, "train", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
+        skinr.base.BaseINR,
+        "_training_loop",
+        staticmethod(lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)),
     )
     with pytest.raises(KeyboardInterrupt):
         timed_fit(skinr.SIREN(width=16, depth=1, max_iter=3), X, y, seconds=10.0)

@@ -121,7 +121,7 @@ def test_operators_fit_on_the_device(name):
 
 
 def test_native_cpu_kernels_step_aside_off_the_cpu(image_signal):
-    from skinr import _native
+    from skinr.nn import _native
 
     X, y, _ = image_signal
     model = on_device(EnsembleINR, grid=2).fit(X, y)

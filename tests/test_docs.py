@@ -103,7 +103,7 @@ def test_every_fitted_attribute_is_documented(Estimator, image_signal):
 
 
 def test_common_attributes_come_from_one_table():
-    from skinr._param_docs import COMMON_ATTRIBUTE_DOCS
+    from skinr._core.params import COMMON_ATTRIBUTE_DOCS
 
     for cls in ALL_ESTIMATORS:
         docs = _attribute_docs(cls)
@@ -142,11 +142,23 @@ def test_extending_example_runs_with_the_whole_contract(tmp_path):
     """docs/extending.md's minimal architecture fits, scores, clones and streams as printed."""
     from sklearn.base import clone
 
+    from skinr import ESTIMATORS
+
     page = (ROOT / "docs" / "extending.md").read_text()
+    # An architecture is added through public names only.
+    assert "skinr._" not in page
     code = re.search(r"## A minimal architecture.*?```python\n(.*?)```", page, re.S).group(1)
     namespace = {}
-    exec(compile(code, "docs/extending.md", "exec"), namespace)
-    model, X, y = namespace["model"], namespace["X"], namespace["y"]
+    registered = dict(ESTIMATORS)
+    try:
+        exec(compile(code, "docs/extending.md", "exec"), namespace)
+        model, X, y = namespace["model"], namespace["X"], namespace["y"]
+        # Registered as the page says: a model file rebuilds it.
+        loaded = skinr.load(model.save(tmp_path / "gauss.skinr"))
+        np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    finally:
+        ESTIMATORS.clear()
+        ESTIMATORS.update(registered)
     assert model.score(X, y) > 25  # dB
     assert model.count_flops(X) == model.module_.flops(len(X))
     assert clone(model).get_params()["sigma"] == model.sigma
@@ -336,7 +348,7 @@ def test_docstring_examples_run(module):
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     # Objects re-exported from private modules (skinr.inverse.Radon lives in
-    # skinr._radon) are found through the module's __all__.
+    # skinr.inverse.radon) are found through the module's __all__.
     found = {t.name: t for t in finder.find(module, module.__name__)}
     for name in getattr(module, "__all__", []):
         obj = getattr(module, name)
@@ -348,3 +360,34 @@ def test_docstring_examples_run(module):
     for test in tests:
         runner.run(test, out=report.append)
     assert runner.failures == 0, "".join(report)[-4000:]
+
+
+@pytest.mark.parametrize(
+    "cls", [skinr.BaseINR, *skinr.ESTIMATORS.values()], ids=lambda c: c.__name__
+)
+def test_every_signature_takes_the_common_parameter_table(cls):
+    """Each common parameter's default, constraint and doc come from one row of
+    ``COMMON_PARAMETERS``: every estimator's ``__init__`` has the row's default, its
+    constraints are the row's, and its docstring the row's text."""
+    from skinr._core.params import COMMON_PARAMETERS, PER_ESTIMATOR
+
+    signature = inspect.signature(cls.__init__).parameters
+    for name, row in COMMON_PARAMETERS.items():
+        assert name in signature, f"{cls.__name__} lacks {name}"
+        assert signature[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+        if row.default is not PER_ESTIMATOR:
+            assert signature[name].default == row.default, (cls.__name__, name)
+        assert cls._parameter_constraints[name] == row.constraints, (cls.__name__, name)
+        if row.doc is not None and cls is not skinr.BaseINR:
+            first_line = row.doc.split("\n")[0]
+            assert f"    {name} : {row.kind}, default=" in cls.__doc__, (cls.__name__, name)
+            assert first_line in cls.__doc__, (cls.__name__, name)
+
+
+@pytest.mark.parametrize("cls", list(skinr.ESTIMATORS.values()), ids=lambda c: c.__name__)
+def test_parameter_docs_state_rules_not_figures(cls):
+    """A parameter's doc says what it does and links the page that holds the
+    measurements (figures in docstrings drift from the benchmarks that made them)."""
+    section = inspect.getdoc(cls).split("Parameters\n----------\n")[1].split("\n\nAttributes")[0]
+    figures = re.findall(r"[^.]*\d(?:\.\d+)? dB[^.]*", section)
+    assert figures == [], figures

@@ -6,10 +6,10 @@ import torch
 
 import skinr
 from skinr import EnsembleINR
-from skinr._objective import FitSignal
-from skinr.ensemble import EnsembleNet
+from skinr._core.objective import FitSignal
+from skinr.estimators.ensemble import EnsembleNet
+from skinr.estimators.siren import SirenNet
 from skinr.signals import grid, to_coords
-from skinr.siren import SirenNet
 
 
 def _gen(seed=0):
@@ -194,7 +194,7 @@ def test_bad_input(params, X, match):
 
 
 def test_smooth_blend_is_a_partition_of_unity_peaked_at_cell_centres():
-    from skinr._cells import blended_cells
+    from skinr.nn.cells import blended_cells
 
     coords = torch.rand(500, 3, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2
     blend = blended_cells(coords, [4, 1, 3])

@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 import skinr
 from skinr import SIREN
+from skinr.estimators.siren import SirenNet
 from skinr.inverse import (
     AreaDownsample,
     Blur,
@@ -23,7 +24,6 @@ from skinr.inverse import (
 )
 from skinr.metrics import psnr
 from skinr.signals import grid, to_coords
-from skinr.siren import SirenNet
 
 from .conftest import make_fast
 

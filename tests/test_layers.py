@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from skinr.fourier import FourierFeatureNet
-from skinr.layers import BatchedLinear, FourierFeatures, Linear, PositionalEncoding, SineLinear
-from skinr.siren import SirenNet
+from skinr.estimators.fourier import FourierFeatureNet
+from skinr.estimators.siren import SirenNet
+from skinr.nn.layers import BatchedLinear, FourierFeatures, Linear, PositionalEncoding, SineLinear
 
 
 def gen(seed=0):

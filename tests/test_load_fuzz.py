@@ -182,3 +182,31 @@ def test_a_fitted_number_of_the_wrong_type_is_refused(valid, tmp_path, name, val
     path.write_bytes(_written(edited, tensors))
     with pytest.raises(ValueError, match=f"{name}=.* is not an? {kind}"):
         skinr.load(path)
+
+
+@pytest.mark.parametrize("Estimator", [skinr.SIREN, skinr.FINER, skinr.LocalGlobalSIREN])
+def test_a_format_2_file_from_before_auto_frequencies_loads(image_signal, tmp_path, Estimator):
+    """Format 2 files may hold a resolved frequency as the parameter only (saved before
+    the "auto" defaults); the loader migrates them, so each network reads its fitted
+    attribute alone. Format 3 files must hold it."""
+    X, y, _ = image_signal
+    model = make_fast(Estimator).fit(X, y)
+    path = tmp_path / "model.skinr"
+    model.save(path)
+    data = path.read_bytes()
+    header, tensors = json.loads(_metadata(data)["header"]), decode(data)
+    resolved = [
+        name for name in ("first_omega_0", "hidden_omega_0", "omega_0") if name in header["params"]
+    ]
+    old = json.loads(json.dumps(header))
+    old["format_version"] = 2
+    for name in resolved:
+        old["params"][name] = getattr(model, name + "_")
+        old["fitted"].pop(name + "_", None)
+    path.write_bytes(_written(old, tensors))
+    np.testing.assert_array_equal(skinr.load(path).predict(X), model.predict(X))
+    # The same header as format 3 lacks what every format-3 file holds.
+    old["format_version"] = 3
+    path.write_bytes(_written(old, tensors))
+    with pytest.raises(ValueError, match="corrupt or not a skinr model"):
+        skinr.load(path)

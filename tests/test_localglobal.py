@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from skinr import LocalGlobalSIREN, load
-from skinr._objective import FitSignal
-from skinr._samples import sample_footprint
-from skinr.localglobal import auto_partitions, auto_widths
+from skinr._core.objective import FitSignal
+from skinr._core.sample_layout import sample_footprint
+from skinr.estimators.localglobal import auto_partitions, auto_widths
 from skinr.signals import grid, to_coords
 
 
@@ -106,7 +106,7 @@ def test_batches_hold_the_same_number_of_points_per_partition(picture):
     signal = FitSignal(X, y[:, None], domain, (0.5, 0.5), torch.device("cpu"), batch_size=48)
     batches = model._objective(module, signal, generator).batches
     coords = signal.held()[0]
-    from skinr._cells import locate_cells
+    from skinr.nn.cells import locate_cells
 
     for _ in range(3):
         cell, _ = locate_cells(coords[next(batches)], (4, 4))

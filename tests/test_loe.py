@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from skinr import LoESine
-from skinr._domain import normalise
-from skinr._expert_routes import ExpertRoutes
-from skinr.loe import LoENet, tile_scales
+from skinr._core.domain import normalise
+from skinr.estimators._loe_routes import ExpertRoutes
+from skinr.estimators.loe import LoENet, tile_scales
 from skinr.signals import grid, to_coords
 
 

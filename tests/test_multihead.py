@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from skinr import MultiHeadReLU, load
-from skinr._cells import locate_cells
-from skinr._domain import normalise
-from skinr._samples import sample_footprint
-from skinr.multihead import MultiHeadNet, SparseHeads
+from skinr._core.domain import normalise
+from skinr._core.sample_layout import sample_footprint
+from skinr.estimators.multihead import MultiHeadNet, SparseHeads
+from skinr.nn.cells import locate_cells
 from skinr.signals import grid, to_coords
 
 
@@ -176,7 +176,7 @@ def test_a_point_reads_only_its_own_head(texture):
 
 
 def test_a_blended_point_reads_the_heads_around_it_and_nothing_jumps(texture):
-    from skinr._cells import blended_cells
+    from skinr.nn.cells import blended_cells
 
     X, y = texture
     model = small().fit(X, y)

@@ -1,4 +1,4 @@
-"""The native per-cell kernels (skinr._native) against torch's batched matmul."""
+"""The native per-cell kernels (skinr.nn._native) against torch's batched matmul."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import skinr
-from skinr import _native as native
-from skinr.layers import BatchedLinear
+from skinr.nn import _native as native
+from skinr.nn.layers import BatchedLinear
 
 LIBRARY = native.kernel()
 needs_kernel = pytest.mark.skipif(LIBRARY is None, reason="native kernels not built here")
@@ -158,7 +158,7 @@ def test_ensemble_fit_native_matches_batched_matmul(monkeypatch, image_signal):
 
 
 def test_switched_off_by_environment():
-    code = "import skinr._native as n; print(n.kernel() is None)"
+    code = "import skinr.nn._native as n; print(n.kernel() is None)"
     env = dict(os.environ, SKINR_NATIVE="0")
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -234,7 +234,7 @@ def test_hash_kernel_builds_where_the_grouped_kernels_do():
 )
 def test_hash_kernel_matches_the_torch_path(n_dims, levels):
     """Dense and hashed levels, points inside the domain and outside it (extrapolated)."""
-    from skinr.encodings import HashEncoding
+    from skinr.nn.encodings import HashEncoding
 
     encoding = HashEncoding(
         n_dims, n_levels=6, **levels, generator=torch.Generator().manual_seed(0)
@@ -262,7 +262,7 @@ def test_hash_kernel_declines_what_it_does_not_compute():
 
 
 def test_hash_kernel_switched_off_by_the_environment():
-    code = "import skinr._native as n; print(n.hash_kernel() is None)"
+    code = "import skinr.nn._native as n; print(n.hash_kernel() is None)"
     env = dict(os.environ, SKINR_NATIVE="0")
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True

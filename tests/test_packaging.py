@@ -47,9 +47,18 @@ def test_wheel_carries_the_licence_types_and_data(distributions):
     wheel, _ = distributions
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
-    for required in ("skinr/py.typed", "skinr/inverse.py", "skinr/cli.py"):
+    # Every wing of the package travels (setuptools finds subpackages by pattern).
+    for required in (
+        "skinr/py.typed",
+        "skinr/_core/fit.py",
+        "skinr/nn/layers.py",
+        "skinr/inverse/__init__.py",
+        "skinr/estimators/siren.py",
+        "skinr/codec/__init__.py",
+        "skinr/cli/__init__.py",
+    ):
         assert required in names
-    assert any(n.startswith("skinr/_native/") and n.endswith(".c") for n in names)
+    assert any(n.startswith("skinr/nn/_native/") and n.endswith(".c") for n in names)
     assert any(n.startswith("skinr/data/") and n.endswith(".npz") for n in names)
     assert not any(n.startswith(("tests/", "benchmarks/", "docs/")) for n in names)
     metadata = zipfile.ZipFile(wheel).read(

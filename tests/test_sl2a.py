@@ -6,8 +6,8 @@ import torch
 
 import skinr
 from skinr import SL2A
+from skinr.estimators.sl2a import ChebyshevLA, SL2ANet, chebyshev_basis
 from skinr.signals import grid, to_coords
-from skinr.sl2a import ChebyshevLA, SL2ANet, chebyshev_basis
 
 
 def _gen(seed=0):

@@ -8,9 +8,9 @@ import warnings
 import pytest
 import torch
 
-from skinr._sampling import iterate_batches
-from skinr._training import SCHEDULES, DivergenceGuard, make_scheduler, train
-from skinr.siren import SirenNet
+from skinr._core.batches import iterate_batches
+from skinr._core.loop import SCHEDULES, DivergenceGuard, make_scheduler, train
+from skinr.estimators.siren import SirenNet
 
 
 def _problem():
@@ -73,7 +73,7 @@ def test_fused_adam_matches_default_adam_closely():
 
 def test_malloc_tuning_lasts_only_while_a_fit_trains(monkeypatch):
     """A library may tune the process's allocator for its own loop, not for the rest."""
-    from skinr import _acceleration
+    from skinr._core import acceleration as _acceleration
 
     for name in _acceleration._GLIBC_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
@@ -97,7 +97,7 @@ def test_malloc_tuning_lasts_only_while_a_fit_trains(monkeypatch):
     [("SKINR_MALLOC_TUNING", "0"), ("MALLOC_MMAP_THRESHOLD_", "65536"), ("LD_PRELOAD", "x.so")],
 )
 def test_malloc_tuning_leaves_a_users_own_settings_alone(monkeypatch, variable, value):
-    from skinr import _acceleration
+    from skinr._core import acceleration as _acceleration
 
     monkeypatch.setattr(_acceleration, "_glibc", lambda: pytest.fail("malloc touched"))
     monkeypatch.setenv(variable, value)

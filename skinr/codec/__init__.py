@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import math
 
-from ._bytes import StreamError, seal, unseal
+from ._bytes import CODEC_VERSION, LATENT_KIND, StreamError, unseal
 from .latent import LatentCodec
 
 __all__ = ["CODEC_VERSION", "LatentCodec", "StreamError", "decode", "encode"]
 
-#: The stream version this skinr writes (and the newest it reads).
-CODEC_VERSION = 1
-_LATENT = 1
 # Samples a stream may declare unless the caller allows more (a 4096 x 4096 image).
 MAX_SAMPLES = 1 << 24
 
@@ -43,12 +40,12 @@ def encode(estimator) -> bytes:
     """
     from sklearn.utils.validation import check_is_fitted
 
-    from ._latent_stream import write_latent
+    from ._latent_stream import latent_stream
 
     if not isinstance(estimator, LatentCodec):
         raise TypeError(f"encode takes a fitted LatentCodec; got {type(estimator).__name__}.")
     check_is_fitted(estimator, "weight_steps_")
-    return seal(CODEC_VERSION, _LATENT, write_latent(estimator))
+    return latent_stream(estimator)
 
 
 def decode(data: bytes, *, max_samples: int = MAX_SAMPLES):
@@ -77,9 +74,9 @@ def decode(data: bytes, *, max_samples: int = MAX_SAMPLES):
     from ._latent_stream import read_latent
 
     _, kind, body = unseal(data, CODEC_VERSION)
-    if kind != _LATENT:
+    if kind != LATENT_KIND:
         refuse(f"unknown stream kind {kind}")
-    estimator = read_latent(body, max_samples)
+    estimator = read_latent(body, max_samples, LatentCodec)
     estimator.stream_bytes_ = len(data)
     estimator.bits_per_sample_ = 8 * len(data) / math.prod(estimator.grid_shape_)
     return estimator

@@ -13,9 +13,22 @@ import zlib
 
 import numpy as np
 
-__all__ = ["MAGIC", "Reader", "StreamError", "Writer", "seal", "unseal"]
+__all__ = [
+    "CODEC_VERSION",
+    "LATENT_KIND",
+    "MAGIC",
+    "Reader",
+    "StreamError",
+    "Writer",
+    "seal",
+    "unseal",
+]
 
 MAGIC = b"SKNC"
+#: The stream version this skinr writes (and the newest it reads).
+CODEC_VERSION = 1
+# The kinds of stream: 1, a LatentCodec.
+LATENT_KIND = 1
 # The preamble: magic, stream version, kind, CRC-32 of the rest.
 _PREAMBLE = struct.Struct("<4sBBI")
 

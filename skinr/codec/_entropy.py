@@ -93,3 +93,8 @@ class LaplaceStream:
     def words(self) -> np.ndarray:
         """The compressed words (uint32) of an encoder."""
         return np.asarray(self.coder.get_compressed(), dtype=np.uint32)
+
+
+def laplace_scale(symbols: np.ndarray) -> float:
+    """The maximum-likelihood Laplace scale of integer symbols (mean 0), at least 0.05."""
+    return max(float(np.abs(symbols).mean()) if symbols.size else 0.0, 0.05)

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..encodings import ORDERS, stencil
-from ..flops import linear_flops
-from ..layers import Linear
+from ..nn.encodings import ORDERS, stencil
+from ..nn.flops import linear_flops
+from ..nn.layers import Linear
 
 __all__ = ["LatentCodecNet", "causal_offsets", "lattice_shapes"]
 

@@ -7,12 +7,24 @@ import math
 import numpy as np
 import torch
 
-from ..layers import Linear
-from ._bytes import Reader, Writer, refuse
-from ._entropy import MAX_SCALE_LOG2, MIN_SCALE_LOG2, SCALE_LOG2_STEPS, LaplaceStream
+from ..nn.layers import Linear
+from ._bytes import CODEC_VERSION, LATENT_KIND, Reader, Writer, refuse, seal
+from ._entropy import (
+    MAX_SCALE_LOG2,
+    MIN_SCALE_LOG2,
+    SCALE_LOG2_STEPS,
+    LaplaceStream,
+    laplace_scale,
+)
 from ._latent_net import MAX_SCALE_LOG2 as ARM_MAX
 from ._latent_net import MIN_SCALE_LOG2 as ARM_MIN
-from ._latent_net import along_axes, causal_offsets, lattice_shapes, parent_matrices
+from ._latent_net import (
+    LatentCodecNet,
+    along_axes,
+    causal_offsets,
+    lattice_shapes,
+    parent_matrices,
+)
 
 __all__ = ["read_latent", "write_latent"]
 
@@ -96,8 +108,6 @@ def _weight_tensors(module):
 
 def write_latent(estimator) -> bytes:
     """The body of a LatentCodec stream."""
-    from .latent import laplace_scale
-
     module = estimator.module_
     w = Writer()
     samples = estimator.lattice_shapes_[0]
@@ -135,9 +145,14 @@ def write_latent(estimator) -> bytes:
     return w.getvalue()
 
 
-def read_latent(body: bytes, max_samples: int):
-    """A fitted LatentCodec from a stream's body; every size checked before use."""
-    from .latent import LatentCodec, LatentCodecNet
+def latent_stream(estimator) -> bytes:
+    """The whole stream of a fitted LatentCodec: sealed header and body."""
+    return seal(CODEC_VERSION, LATENT_KIND, write_latent(estimator))
+
+
+def read_latent(body: bytes, max_samples: int, LatentCodec):
+    """A fitted ``LatentCodec`` (the class, passed in: it imports this module) from a
+    stream's body; every size checked before use."""
 
     r = Reader(body)
     n_dims = r.uint("n_dims", 8, 1)

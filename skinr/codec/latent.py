@@ -12,13 +12,14 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from .._registry import register
-from .._samples import samples_along_axes
-from .._validation import Interval, StrOptions
+from .._core.registry import register
+from .._core.sample_layout import samples_along_axes
+from .._core.validation import Interval, StrOptions
 from ..base import BaseINR, common_params
-from ..encodings import MAX_CUBIC_DIMS, ORDERS
-from ._entropy import laplace_bits, snap_laplace
+from ..nn.encodings import MAX_CUBIC_DIMS, ORDERS
+from ._entropy import laplace_bits, laplace_scale, snap_laplace
 from ._latent_net import LatentCodecNet, lattice_shapes
+from ._latent_stream import latent_stream
 
 __all__ = ["LatentCodec"]
 
@@ -270,8 +271,6 @@ class LatentCodec(BaseINR):
         lattice (the training grid for a full grid), added to the fit's own error:
         it needs neither the samples (a big signal is not copied) nor a signal-domain
         target (a fit through an operator has measurements instead)."""
-        from . import encode
-
         module = self.module_.eval()
         # The stream stores the frame in float32: the model predicts from those values.
         self.domain_ = np.asarray(self.domain_, dtype=np.float32).astype(np.float64)
@@ -320,7 +319,7 @@ class LatentCodec(BaseINR):
         module._grid_cache = {}
         self.weight_steps_ = steps
         self.n_params_ = sum(p.numel() for p in module.parameters())
-        self.stream_bytes_ = len(encode(self))
+        self.stream_bytes_ = len(latent_stream(self))
         self.bits_per_sample_ = 8 * self.stream_bytes_ / n_samples
 
 
@@ -328,8 +327,3 @@ def weight_bits(symbols: np.ndarray) -> float:
     """Bits of a tensor's quantised weights under its own Laplace (the stream's model)."""
     mean, scale = snap_laplace(0.0, laplace_scale(symbols))
     return laplace_bits(symbols.reshape(-1), mean, scale)
-
-
-def laplace_scale(symbols: np.ndarray) -> float:
-    """The maximum-likelihood Laplace scale of integer symbols (mean 0), at least 0.05."""
-    return max(float(np.abs(symbols).mean()) if symbols.size else 0.0, 0.05)

@@ -1,0 +1,186 @@
+"""``skinr encode`` and ``skinr decode``: an image to a LatentCodec stream and back."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..io import write
+from .inputs import UsageError, check_output_folder, load_signal
+
+# Fixed bytes of a 2-D stream besides the weights and latents: preamble, sizes, frame.
+_HEADER_BYTES = 10 + 12 + 4 * (4 + 4 + 3) + 8
+# Quick fits that find the rate weight for --bpp / --psnr, at this share of the steps.
+_PROBE_SHARE, _PROBES = 0.25, 3
+
+
+def _fit(X, y, rate_weight, steps, seed, device, verbose=False):
+    from ..codec import LatentCodec
+
+    return LatentCodec(
+        rate_weight, max_iter=steps, random_state=seed, device=device, verbose=verbose
+    ).fit(X, y)
+
+
+def _achieved(model, X, y, target_kind):
+    return model.bits_per_sample_ if target_kind == "bpp" else model.score(X, y)
+
+
+def choose_rate_weight(X, y, target_kind, target, steps, seed, device, say):
+    """λ for a target rate or PSNR: short fits, each moving λ along the log-log line
+    through the last two (a secant), starting from the default 1e-2."""
+    tried = []
+    rate_weight = 1e-2
+    probe_steps = max(20, int(steps * _PROBE_SHARE))
+    for _ in range(_PROBES):
+        model = _fit(X, y, rate_weight, probe_steps, seed, device)
+        value = _achieved(model, X, y, target_kind)
+        say(f"  probe λ={rate_weight:.3g}: {value:.3f} {target_kind}")
+        tried.append((math.log(rate_weight), value if target_kind == "psnr" else math.log(value)))
+        goal = target if target_kind == "psnr" else math.log(target)
+        if len(tried) == 1:
+            # More λ, fewer bits and less PSNR: step by a factor 4 towards the goal.
+            above = tried[0][1] > goal
+            rate_weight *= 4.0 if above else 0.25
+            continue
+        (x0, v0), (x1, v1) = tried[-2], tried[-1]
+        slope = (v1 - v0) / (x1 - x0) if x1 != x0 and v1 != v0 else -1.0
+        rate_weight = math.exp(np.clip(x1 + (goal - v1) / slope, math.log(1e-6), math.log(1.0)))
+    return rate_weight
+
+
+def encode_command(args: argparse.Namespace) -> dict:
+    """``skinr encode``: fit LatentCodec to an image and write its stream."""
+    from .. import codec
+    from ..signals import to_array, to_coords
+    from .figures import codec_figure
+
+    given = [name for name in ("bpp", "psnr", "rate_weight") if getattr(args, name) is not None]
+    if len(given) > 1:
+        raise UsageError("give one of --bpp, --psnr or --rate-weight")
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps must be at least 1; got {args.steps}")
+    signal = load_signal(args.image, args.size)
+    if signal.kind != "image":
+        raise UsageError(f"skinr encode compresses images; {args.image} is {signal.kind}")
+    image = signal.values
+    n_pixels = image.shape[0] * image.shape[1]
+    if args.bpp is not None and args.bpp * n_pixels / 8 < _HEADER_BYTES:
+        raise UsageError(
+            f"--bpp {args.bpp} is {args.bpp * n_pixels / 8:.0f} bytes for this "
+            f"{image.shape[0]} x {image.shape[1]} image, below the stream's "
+            f"{_HEADER_BYTES}-byte header; ask for more"
+        )
+    out = check_output_folder(args.out)
+    say = (lambda text: None) if args.quiet else print
+    X, y = to_coords(image, pixel_centers=True)
+    steps = args.steps or 2000
+    rate_weight = args.rate_weight
+    if args.bpp is not None or args.psnr is not None:
+        kind, target = ("bpp", args.bpp) if args.bpp is not None else ("psnr", args.psnr)
+        say(f"finding the rate weight for {target} {kind} ({_PROBES} short fits)")
+        rate_weight = choose_rate_weight(X, y, kind, target, steps, args.seed, args.device, say)
+    rate_weight = 1e-2 if rate_weight is None else rate_weight
+    model = _fit(X, y, rate_weight, steps, args.seed, args.device, verbose=not args.quiet)
+    stream = codec.encode(model)
+    name = Path(args.image).stem if args.image else "camera"
+    path = out / f"{name}.skc"
+    path.write_bytes(stream)
+    decoded = codec.decode(stream)
+    picture = np.clip(to_array(decoded.predict(X), image.shape), 0, 1)
+    quality = float(10 * np.log10(1.0 / np.mean((np.round(picture * 255) / 255 - image) ** 2)))
+    result = {
+        "file": str(path),
+        "bytes": len(stream),
+        "bpp": 8 * len(stream) / n_pixels,
+        "psnr": quality,
+        "rate_weight": rate_weight,
+        "steps": model.n_iter_,
+        "seconds": model.fit_time_,
+    }
+    result["jpeg2000_psnr_same_bytes"] = _jpeg2000_at(image, len(stream))
+    codec_figure(image, picture, result, out / "encode.png")
+    same = result["jpeg2000_psnr_same_bytes"]
+    say(
+        f"wrote {path}: {len(stream):,} bytes ({result['bpp']:.3f} bpp), PSNR {quality:.2f} dB"
+        + ("" if same is None else f"; JPEG 2000 at the same size: {same:.2f} dB")
+        + f"; picture {out / 'encode.png'}"
+    )
+    return result
+
+
+def _jpeg2000_at(image: np.ndarray, n_bytes: int) -> float | None:
+    """PSNR of OpenJPEG's JPEG 2000 at most ``n_bytes`` (None without imagecodecs)."""
+    try:
+        import imagecodecs
+    except ImportError:
+        return None
+    pixels = np.round(image * 255).astype(np.uint8)
+    best = None
+    for level in np.arange(16.0, 60.0, 0.5):
+        data = imagecodecs.jpeg2k_encode(pixels, level=float(level), codecformat="j2k")
+        if len(data) > n_bytes:
+            break
+        decoded = imagecodecs.jpeg2k_decode(data).astype(np.float64).reshape(pixels.shape)
+        best = float(10 * np.log10(255.0**2 / np.mean((decoded - pixels) ** 2)))
+    return best
+
+
+def decode_command(args: argparse.Namespace) -> Path:
+    """``skinr decode``: a stream rendered at ``--scale`` times its resolution."""
+    from .. import codec
+    from ..signals import grid, to_array
+
+    if args.scale < 1:
+        raise UsageError(f"--scale must be at least 1; got {args.scale}")
+    source = Path(args.stream)
+    if not source.is_file():
+        raise UsageError(f"{args.stream}: no such file")
+    model = codec.decode(source.read_bytes())
+    shape = tuple(n * args.scale for n in model.grid_shape_)
+    box = [tuple(b) for b in model.footprint_]
+    values = to_array(model.predict_signal(grid(shape, box, pixel_centers=True)), shape)
+    out = Path(args.out or source.with_suffix(".png").name)
+    check_output_folder(str(out.parent))
+    write(out, np.clip(values, 0, 1), kind="image")
+    print(f"decoded {source} at {' x '.join(map(str, shape))} to {out}")
+    return out
+
+
+def add_commands(commands, common_options) -> None:
+    """The ``encode`` and ``decode`` sub-commands (``common_options`` adds --device,
+    --seed and --out as the other commands have them)."""
+    encode = commands.add_parser(
+        "encode",
+        help="compress an image with LatentCodec; write the stream and a picture",
+        description="Fit LatentCodec to an image and write its stream (.skc) and "
+        "encode.png (original, decoded, error, with the rate and PSNR, and JPEG 2000's "
+        "PSNR at the same size).",
+    )
+    encode.add_argument(
+        "image", nargs="?", metavar="IMAGE", help="image file; default: the shipped camera"
+    )
+    encode.add_argument("--bpp", type=float, help="target bits per pixel")
+    encode.add_argument("--psnr", type=float, help="target PSNR (dB)")
+    encode.add_argument(
+        "--rate-weight", type=float, dest="rate_weight", help="λ directly (default 1e-2)"
+    )
+    encode.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
+    encode.add_argument("--size", type=int, help="shrink to this longer side first")
+    encode.add_argument("--quiet", action="store_true", help="no progress or messages")
+    common_options(encode, default_out="skinr-encode")
+    encode.set_defaults(run=encode_command)
+
+    decode = commands.add_parser(
+        "decode",
+        help="decode a LatentCodec stream to an image, at any scale",
+        description="Decode a stream written by `skinr encode` and write it as a PNG, "
+        "--scale times its resolution.",
+    )
+    decode.add_argument("stream", metavar="STREAM", help="a .skc file")
+    decode.add_argument("--scale", type=int, default=1, help="times the resolution (default 1)")
+    decode.add_argument("--out", help="output PNG (default: the stream's name, .png)")
+    decode.set_defaults(run=decode_command)
