@@ -7,6 +7,8 @@ the paper's structure search (Algorithm 1) takes at grid 4.
 
 import argparse
 
+import matplotlib.pyplot as plt
+
 import skinr
 from skinr.model_selection import StructureSearchCV
 from skinr.signals import to_coords
@@ -41,3 +43,12 @@ for step in search.history_:
         f"score={step['score']:.2f}"
     )
 print("best:", search.best_params_)
+
+fig, ax = plt.subplots(figsize=(6, 3.4))
+scores = [step["score"] for step in search.history_]
+ax.plot(range(1, len(scores) + 1), scores, "o-")
+for index, step in enumerate(search.history_, 1):
+    ax.annotate(f"{step['width']}x{step['depth']}", (index, step["score"]), fontsize=7)
+ax.set(xlabel="candidate", ylabel="score (PSNR - FLOP penalty)", title="structure search")
+fig.tight_layout()
+plt.show()

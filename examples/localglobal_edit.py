@@ -8,6 +8,7 @@ the result to its left half: parameters drop, the kept predictions do not change
 
 import argparse
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 import skinr
@@ -42,3 +43,26 @@ print(
     f"({1 - cropped.n_params_ / grown.n_params_:.0%} fewer), "
     f"{cropped.score(X[left], y[left]):.2f} dB there, predictions unchanged: {same}"
 )
+
+shape = (args.size, args.size)
+
+
+def on(mask, values):
+    """``values`` at the pixels of ``mask``, blank elsewhere."""
+    image = np.full(mask.size, np.nan)
+    image[mask] = values
+    return image.reshape(shape)
+
+
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+panels = [
+    ("fitted: the top half", on(top, model.predict(X[top]))),
+    ("extended to the whole", grown.predict(X).reshape(shape)),
+    ("cropped to the left half", on(left, cropped.predict(X[left]))),
+]
+for ax, (title, image) in zip(axes, panels, strict=True):
+    ax.imshow(np.clip(image, 0, 1), cmap="gray", vmin=0, vmax=1)
+    ax.set_title(title)
+    ax.axis("off")
+fig.tight_layout()
+plt.show()

@@ -9,6 +9,8 @@ per local position for all heads at once. Prints both PSNRs and the render's cos
 import argparse
 import time
 
+import matplotlib.pyplot as plt
+
 import skinr
 from skinr.signals import to_coords
 
@@ -36,3 +38,13 @@ print(
     f"{skinr.metrics.psnr(full.reshape(-1), render, data_range=1.0):.2f} dB against the "
     f"original, {model.count_flops(render_at) / 1e6:.1f} MFLOPs, {1000 * seconds:.0f} ms"
 )
+
+fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+axes[0].imshow(full, cmap="gray", vmin=0, vmax=1)
+axes[0].set_title(f"original {full.shape[0]} x {full.shape[1]}")
+axes[1].imshow(render.reshape(full.shape).clip(0, 1), cmap="gray", vmin=0, vmax=1)
+axes[1].set_title(f"render from {args.size} x {args.size}")
+for ax in axes:
+    ax.axis("off")
+fig.tight_layout()
+plt.show()

@@ -5,6 +5,7 @@ Run: `python examples/search_width.py [--size 64] [--steps 300]`
 
 import argparse
 
+import matplotlib.pyplot as plt
 from sklearn.model_selection import GridSearchCV, KFold
 
 import skinr
@@ -26,3 +27,18 @@ for params, score in zip(
 ):
     print(f"{params}: {score:.2f} dB")
 print("best:", search.best_params_)
+
+fig, ax = plt.subplots(figsize=(5, 3.4))
+for depth in (1, 3):
+    rows = [
+        (params["width"], score)
+        for params, score in zip(
+            search.cv_results_["params"], search.cv_results_["mean_test_score"], strict=True
+        )
+        if params["depth"] == depth
+    ]
+    ax.plot(*zip(*rows, strict=True), "o-", label=f"depth {depth}")
+ax.set(xscale="log", xlabel="width", ylabel="held-out PSNR (dB)", title="3-fold search")
+ax.legend()
+fig.tight_layout()
+plt.show()

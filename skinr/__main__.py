@@ -2,4 +2,6 @@
 
 from .cli import main
 
-raise SystemExit(main())
+# Guarded: tools that import every module (mkdocs, doc builders) must not run the CLI.
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -331,7 +331,7 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         operator = getattr(self, "operator_", None)
         return self.n_features_in_ if operator is None else int(operator.signal_dims)
 
-    def grid_coordinates(self, shape):
+    def grid_coordinates(self, shape=None):
         """Pixel centres of a grid of ``shape`` over the area the model was fitted on.
 
         The area is ``footprint_``: the samples' bounding box widened by half a sample
@@ -342,8 +342,9 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        shape : int or tuple of int
-            Samples along each coordinate dimension (an int applies to every one).
+        shape : int, tuple of int or None, default=None
+            Samples along each coordinate dimension (an int applies to every one);
+            None: the grid the model was fitted on (``grid_shape_``).
 
         Returns
         -------
@@ -354,7 +355,7 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         from .signals import grid
 
         check_is_fitted(self)
-        shape = resolve_cells(shape, self._signal_dims(), "shape")
+        shape = self._render_shape(shape)
         # The coordinates and the prediction, float64: refused before numpy is asked.
         needed = math.prod(shape) * (len(shape) + self.n_outputs_) * 8
         memory = device_memory(torch.device("cpu"))
@@ -366,7 +367,7 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             )
         return grid(shape, bounds=self.footprint_, pixel_centers=True)
 
-    def render(self, shape):
+    def render(self, shape=None):
         """The fitted signal on a grid of ``shape`` over the area it was fitted on.
 
         ``render(shape)`` is ``to_array(predict_signal(grid_coordinates(shape)), shape)``: the
@@ -375,8 +376,9 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        shape : int or tuple of int
-            As for :meth:`grid_coordinates`.
+        shape : int, tuple of int or None, default=None
+            As for :meth:`grid_coordinates`: None renders the grid the model was
+            fitted on.
 
         Returns
         -------
@@ -386,8 +388,12 @@ class BaseINR(FitSequence, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         from .signals import to_array
 
         coords = self.grid_coordinates(shape)
-        shape = resolve_cells(shape, self._signal_dims(), "shape")
-        return to_array(self.predict_signal(coords), shape)
+        return to_array(self.predict_signal(coords), self._render_shape(shape))
+
+    def _render_shape(self, shape) -> tuple[int, ...]:
+        if shape is None:
+            return tuple(int(n) for n in self.grid_shape_)
+        return resolve_cells(shape, self._signal_dims(), "shape")
 
     def score(self, X, y, sample_weight=None):
         """PSNR in dB of the predictions at ``X`` against ``y`` (greater is better).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -26,6 +27,15 @@ __all__ = ["COLUMNS", "Comparison", "budgeted", "compare", "estimator_named"]
 
 #: Steps of the probe fit that times a step for a budget in seconds.
 PROBE_STEPS = 6
+# A budgeted fit may take this many times the steps its probe expects: the clock,
+# not max_iter, ends it.
+BUDGET_STEP_MARGIN = 4
+
+# Below this many steps a model has not trained: the verdict says so.
+UNDERTRAINED_STEPS = 100
+#: The rows of the simple alternative every comparison carries: interpolation of the
+#: same samples (``scipy.interpolate.RegularGridInterpolator``).
+INTERPOLATIONS = {"linear": "linear interpolation", "cubic": "cubic interpolation"}
 
 #: The table's columns, in order.
 COLUMNS = (
@@ -56,12 +66,14 @@ def estimator_named(name: str):
 def budgeted(estimator, X, y, *, steps: int | None = None, seconds: float | None = None):
     """``estimator`` set to train for ``steps`` steps or ``seconds`` seconds.
 
-    With ``seconds``, a probe fit of ``PROBE_STEPS`` steps measures the step time (the
-    median of its later steps; the first pay one-off costs); ``max_iter`` is
-    set to the steps that fill the budget (so a learning-rate schedule spans it) and
-    ``max_time`` to the budget (a hard stop); ``torch_compile="auto"`` becomes False,
-    as the probe timed eager steps. A budget shorter than one step is refused with a
-    ValueError before any training.
+    With ``seconds``, the fit trains until the budget is spent (``max_time``), and its
+    learning-rate schedule follows the clock. A probe fit of ``PROBE_STEPS`` steps
+    measures the step time (the median of its later steps; the first pay one-off
+    costs): a budget shorter than one step is refused with a ValueError before any
+    training, and ``max_iter`` is set to ``BUDGET_STEP_MARGIN`` times the steps the
+    probe expects, so that a step faster than the probe's cannot end the fit early
+    (a busy machine times steps slower than they run). ``torch_compile="auto"``
+    becomes False, as the probe timed eager steps.
     """
     if steps is not None and seconds is not None:
         raise ValueError("give steps or seconds, not both")
@@ -74,6 +86,23 @@ def budgeted(estimator, X, y, *, steps: int | None = None, seconds: float | None
         return estimator
     if not seconds > 0:
         raise ValueError(f"seconds must be positive; got {seconds}")
+    per_step = step_seconds(estimator, X, y)
+    if per_step > seconds:
+        raise ValueError(
+            f"a budget of {seconds:g} s is less than one training step of "
+            f"{type(estimator).__name__} on this signal ({per_step:.2g} s)"
+        )
+    steps = max(1, int(BUDGET_STEP_MARGIN * seconds / per_step))
+    # The probe timed eager steps; "auto" would compile a fit of 1,000 steps or more,
+    # and the one-off compile (seconds) would spend the budget before the first step.
+    compile_ = False if estimator.torch_compile == "auto" else estimator.torch_compile
+    return estimator.set_params(max_iter=steps, max_time=seconds, torch_compile=compile_)
+
+
+def step_seconds(estimator, X, y) -> float:
+    """Seconds one eager training step of ``estimator`` takes on ``(X, y)`` here: the
+    median of the later steps of a probe fit of ``PROBE_STEPS`` steps (the first pay
+    one-off costs)."""
     probe = clone(estimator).set_params(
         max_iter=PROBE_STEPS,
         max_time=None,
@@ -87,17 +116,7 @@ def budgeted(estimator, X, y, *, steps: int | None = None, seconds: float | None
         probe.fit(X, y)
     times = np.asarray(probe.history_["seconds"])
     # The first steps pay one-off costs (allocations, kernel builds): time the later ones.
-    per_step = float(np.median(np.diff(times)[2:])) if len(times) > 3 else float(times[-1])
-    if per_step > seconds:
-        raise ValueError(
-            f"a budget of {seconds:g} s is less than one training step of "
-            f"{type(estimator).__name__} on this signal ({per_step:.2g} s)"
-        )
-    steps = max(1, int(seconds / per_step))
-    # The probe timed eager steps; "auto" would compile a fit of 1,000 steps or more,
-    # and the one-off compile (seconds) would spend the budget before the first step.
-    compile_ = False if estimator.torch_compile == "auto" else estimator.torch_compile
-    return estimator.set_params(max_iter=steps, max_time=seconds, torch_compile=compile_)
+    return float(np.median(np.diff(times)[2:])) if len(times) > 3 else float(times[-1])
 
 
 def _every_second(shape: tuple[int, ...]) -> np.ndarray:
@@ -133,23 +152,62 @@ class Comparison:
     scale: int = 4
 
     def to_markdown(self) -> str:
-        """The table as GitHub Markdown."""
+        """The table as GitHub Markdown, and the verdict below it."""
         header = "| model | PSNR (dB) | SSIM | held-out PSNR (dB) | params | FLOPs/sample "
         header += "| steps | seconds |"
         lines = [header, "|---|" + "---:|" * 7]
+
+        def shown(value, form):
+            return "" if value is None else format(value, form)
+
         for row in self.rows:
             cells = [
                 row["model"],
-                f"{row['psnr_db']:.2f}",
-                "" if row["ssim"] is None else f"{row['ssim']:.4f}",
-                "" if row["held_out_psnr_db"] is None else f"{row['held_out_psnr_db']:.2f}",
-                f"{row['params']:,}",
-                f"{row['flops_per_sample']:,}",
-                str(row["steps"]),
+                shown(row["psnr_db"], ".2f"),
+                shown(row["ssim"], ".4f"),
+                shown(row["held_out_psnr_db"], ".2f"),
+                shown(row["params"], ","),
+                shown(row["flops_per_sample"], ","),
+                shown(row["steps"], ""),
                 f"{row['fit_seconds']:.1f}",
             ]
             lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n\n" + self.verdict() + "\n"
+
+    def verdict(self) -> str:
+        """One line: which model predicts best between the samples, against
+        interpolation of the same samples, and which models had too small a budget to
+        be judged."""
+        models = [row for row in self.rows if row["model"] not in INTERPOLATIONS.values()]
+        baselines = [row for row in self.rows if row["model"] in INTERPOLATIONS.values()]
+        short = [row for row in models if row["steps"] < UNDERTRAINED_STEPS]
+        caveat = ""
+        if short:
+            listed = ", ".join(f"{row['model']} ({row['steps']} steps)" for row in short)
+            caveat = f" Too few steps to judge: {listed}; give them a larger budget."
+        scored = [row for row in models if row["held_out_psnr_db"] is not None]
+        if not scored or not baselines:
+            best = max(models, key=lambda row: row["psnr_db"])
+            return (
+                f"Best fit: {best['model']} ({best['psnr_db']:.2f} dB); prediction between "
+                "samples was not measured." + caveat
+            )
+        best = max(scored, key=lambda row: row["held_out_psnr_db"])
+        base = max(baselines, key=lambda row: row["held_out_psnr_db"])
+        gap = best["held_out_psnr_db"] - base["held_out_psnr_db"]
+        if gap > 0:
+            text = (
+                f"Between samples, {best['model']} predicts best: "
+                f"{best['held_out_psnr_db']:.2f} dB held out, {gap:+.2f} dB against "
+                f"{base['model']} of the same samples."
+            )
+        else:
+            text = (
+                f"No model predicts between samples better than {base['model']} "
+                f"({base['held_out_psnr_db']:.2f} dB held out); the best, {best['model']}, "
+                f"scores {best['held_out_psnr_db']:.2f} ({gap:+.2f} dB)."
+            )
+        return text + caveat
 
     def to_csv(self) -> str:
         """The table as CSV text, one row per estimator."""
@@ -177,8 +235,15 @@ def compare(
     data_range: float | None = None,
     random_state: int | None = 0,
     device: str = "auto",
+    progress=None,
 ) -> Comparison:
     """Fit each of ``models`` on ``signal`` with one budget and tabulate the results.
+
+    Every model gets the same budget, spent in full: ``steps`` steps, or ``seconds``
+    of training (the clock ends each fit). With ``held_out``, the table carries
+    linear and cubic interpolation of the same samples as rows of their own, and
+    :meth:`Comparison.verdict` says whether any model predicts between the samples
+    better than interpolation does.
 
     Parameters
     ----------
@@ -202,6 +267,8 @@ def compare(
         Seed of every fit.
     device : str, default="auto"
         Where to train.
+    progress : callable or None
+        Called with one line of text as each model starts and ends.
 
     Returns
     -------
@@ -239,8 +306,12 @@ def compare(
         estimator._validate_params()
     keep = _every_second(shape) if held_out else None
     result = Comparison(rows=[], signal=values, scale=scale)
-    for estimator in estimators:
+    say = progress or (lambda text: None)
+    for index, estimator in enumerate(estimators, 1):
         name = type(estimator).__name__
+        budget = f"{seconds:g} s" if seconds is not None else f"{steps or estimator.max_iter} steps"
+        fits = " twice (all samples, then every second one)" if keep is not None else ""
+        say(f"[{index}/{len(estimators)}] {name}: {budget}{fits} ...")
         model = budgeted(estimator, X, y, steps=steps, seconds=seconds)
         started = time.perf_counter()
         model.fit(X, y)
@@ -267,7 +338,55 @@ def compare(
             seen = budgeted(estimator, X[keep], y[keep], steps=steps, seconds=seconds)
             seen.fit(X[keep], y[keep])
             row["held_out_psnr_db"] = seen.score(X[~keep], y[~keep])
+        say(
+            f"[{index}/{len(estimators)}] {name}: {row['psnr_db']:.2f} dB fitted"
+            + (
+                ""
+                if row["held_out_psnr_db"] is None
+                else f", {row['held_out_psnr_db']:.2f} dB held out"
+            )
+            + f" ({row['steps']} steps, {elapsed:.1f} s)"
+        )
         result.rows.append(row)
         result.reconstructions[name] = reconstruction
         result.renders[name] = model.render(tuple(scale * n for n in shape))
+    if keep is not None and keep.sum() < len(X):
+        result.rows += interpolation_rows(values, shape, keep, peak)
     return result
+
+
+def interpolation_rows(values, shape, keep, peak) -> list[dict]:
+    """Linear and cubic interpolation of the kept samples (every second index along
+    each axis) at the others, as comparison rows: what a user has without a model.
+    Interpolation reproduces the samples it is given, so its fit PSNR is infinite."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    kept_shape = tuple((n + 1) // 2 for n in shape)
+    flat = values.reshape(math.prod(shape), -1)
+    kept = flat[keep].reshape(*kept_shape, flat.shape[1])
+    axes = tuple(np.arange(0, n, 2, dtype=np.float64) for n in shape)
+    targets = np.stack(np.unravel_index(np.flatnonzero(~keep), shape), axis=1).astype(np.float64)
+    rows = []
+    for method, name in INTERPOLATIONS.items():
+        # Cubic splines need four samples per axis; in 3-D and up scipy's solve is slow
+        # on large grids, where linear alone is shown.
+        if method == "cubic" and (min(kept_shape) < 4 or (len(shape) > 2 and kept.size > 2**20)):
+            continue
+        started = time.perf_counter()
+        interpolate = RegularGridInterpolator(
+            axes, kept, method=method, bounds_error=False, fill_value=None
+        )
+        predicted = interpolate(targets)
+        rows.append(
+            {
+                "model": name,
+                "psnr_db": math.inf,
+                "ssim": None,
+                "held_out_psnr_db": psnr(flat[~keep], predicted, data_range=peak),
+                "params": None,
+                "flops_per_sample": None,
+                "steps": None,
+                "fit_seconds": time.perf_counter() - started,
+            }
+        )
+    return rows

@@ -392,14 +392,20 @@ def _read_nifti(path: Path, max_samples: int) -> Signal:
 
 
 def write(
-    path: str | os.PathLike, signal: Signal | np.ndarray, *, kind: str | None = None, spacing=None
+    path: str | os.PathLike,
+    signal: Signal | np.ndarray,
+    *,
+    kind: str | None = None,
+    spacing=None,
+    precision: str | None = None,
 ) -> Path:
     """Write a signal (or an array of the given ``kind``) to ``path``, atomically.
 
-    Images are written at 8 bits (PNG, JPEG) or as float32 (TIFF), audio as 16-bit
-    WAV (or what soundfile writes for the suffix), video with imageio and PyAV (or
-    Pillow for GIF), volumes as .npy, TIFF stacks or NIfTI (with ``spacing`` as the
-    voxel size). Values outside [0, 1] (images, video) or [-1, 1] (audio) are clipped.
+    Images are written at 8 bits (PNG, JPEG) or as float32 (TIFF), audio at
+    ``precision`` (16-bit PCM by default), video with imageio and PyAV (or Pillow for
+    GIF; MP4 as lossless RGB H.264), volumes as .npy, TIFF stacks or NIfTI (with ``spacing`` as
+    the voxel size). Values outside [0, 1] (images, video) or [-1, 1] (audio) are
+    clipped.
 
     Parameters
     ----------
@@ -412,6 +418,11 @@ def write(
     spacing : sequence of float or None
         Sample spacing (audio: seconds per sample; video: seconds per frame first);
         defaults to the signal's.
+    precision : str or None
+        Audio's sample type: a file's (:attr:`Signal.dtype`: ``"FLOAT"``,
+        ``"PCM_24"``, ``"int16"``, ``"float32"``, ...), so that a signal read from a
+        file is written back as precisely; None: a :class:`Signal`'s own, else 16-bit
+        PCM.
 
     Returns
     -------
@@ -421,6 +432,7 @@ def write(
     path = Path(path)
     if isinstance(signal, Signal):
         values, kind, spacing = signal.values, kind or signal.kind, spacing or signal.spacing
+        precision = precision or signal.dtype or None
     else:
         values = np.asarray(signal, dtype=np.float64)
         if kind is None:
@@ -437,8 +449,21 @@ def write(
     }[kind]
     # The encoders write to a path; they get a temporary one with the same suffix.
     with atomic_target(path, suffix=suffix) as temporary:
-        writer(temporary, suffix, values, spacing)
+        if kind == "audio":
+            _write_audio(temporary, suffix, values, spacing, precision)
+        else:
+            writer(temporary, suffix, values, spacing)
     return path
+
+
+# numpy sample types -> soundfile's subtypes, for audio written as it was read.
+_SUBTYPES = {
+    "int16": "PCM_16",
+    "int32": "PCM_32",
+    "uint8": "PCM_U8",
+    "float32": "FLOAT",
+    "float64": "DOUBLE",
+}
 
 
 def _bytes8(values: np.ndarray) -> np.ndarray:
@@ -454,20 +479,29 @@ def _write_image(path: Path, suffix: str, values, spacing) -> None:
     Image.fromarray(_bytes8(values)).save(path)
 
 
-def _write_audio(path: Path, suffix: str, values, spacing) -> None:
+def _write_audio(path: Path, suffix: str, values, spacing, precision=None) -> None:
     rate = round(1.0 / float(spacing[0]))
     clipped = np.clip(values, -1.0, 1.0)
+    subtype = _SUBTYPES.get(precision, precision) if precision else None
     try:
         import soundfile
     except ImportError:
         soundfile = None
     if soundfile is not None:
         formats = {".aif": "AIFF", ".oga": "OGG"}
-        soundfile.write(str(path), clipped, rate, format=formats.get(suffix, suffix[1:].upper()))
+        format_ = formats.get(suffix, suffix[1:].upper())
+        if subtype is not None and not soundfile.check_format(format_, subtype):
+            subtype = None  # e.g. FLAC holds no floats: the format's default
+        soundfile.write(str(path), clipped, rate, format=format_, subtype=subtype)
     elif suffix == ".wav":
         from scipy.io import wavfile
 
-        wavfile.write(path, rate, np.round(clipped * 32767).astype(np.int16))
+        if subtype in ("FLOAT", "DOUBLE"):
+            wavfile.write(
+                path, rate, clipped.astype(np.float32 if subtype == "FLOAT" else np.float64)
+            )
+        else:
+            wavfile.write(path, rate, np.round(clipped * 32767).astype(np.int16))
     else:
         _need("soundfile", "soundfile", f"{suffix} audio")
 
@@ -488,13 +522,21 @@ def _write_video(path: Path, suffix: str, values, spacing) -> None:
             loop=0,
         )
         return
-    iio = _need("imageio.v3", "imageio av", "video")
+    av = _need("av", "av", "video")
     if frames.ndim == 3:
         frames = np.repeat(frames[..., None], 3, axis=-1)
-    # H.264 needs even sides; pad by repeating the edge.
-    pad = [(0, 0), (0, frames.shape[1] % 2), (0, frames.shape[2] % 2), (0, 0)]
-    frames = np.pad(frames, pad, mode="edge")
-    iio.imwrite(path, frames, plugin="pyav", codec="libx264", fps=round(fps), extension=suffix)
+    # Lossless: H.264 of the RGB frames themselves at constant rate factor 0, so the
+    # file holds exactly the 8-bit frames (libx264's YUV 4:2:0 would resample colour
+    # and quantise). Browsers and QuickTime do not play RGB H.264; ffmpeg converts.
+    with av.open(str(path), "w", format="mp4" if suffix == ".mp4" else None) as container:
+        stream = container.add_stream("libx264rgb", rate=max(1, round(fps)))
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "rgb24"
+        stream.options = {"crf": "0", "preset": "veryfast"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
 
 
 def _write_volume(path: Path, suffix: str, values, spacing) -> None:

@@ -123,7 +123,7 @@ def to_coords(
     *,
     channel_axis: int | str | None = "auto",
     bounds: Bounds = (-1.0, 1.0),
-    pixel_centers: bool = False,
+    pixel_centers: bool | str = "auto",
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Turn an array signal into coordinates ``X`` and values ``y``.
 
@@ -142,9 +142,12 @@ def to_coords(
     bounds : (low, high) or sequence of (low, high), default=(-1, 1)
         Coordinate range of each spatial axis, endpoints included (with
         ``pixel_centers``, the edges of the box the samples tile).
-    pixel_centers : bool, default=False
-        Put each sample at the centre of its pixel (see :func:`grid`): use it when the
-        signal will be rendered or compared at another resolution.
+    pixel_centers : bool or "auto", default="auto"
+        Put each sample at the centre of its pixel (see :func:`grid`), as the user
+        guide advises for samples that stand for areas (images, volumes, video: any
+        signal rendered or compared at another resolution); False puts the first and
+        last sample on the bounds (samples that are points, such as audio). "auto":
+        pixel centres for signals of two or more spatial axes, endpoints for 1-D.
 
     Returns
     -------
@@ -171,6 +174,10 @@ def to_coords(
         spatial, values = array.shape, array.reshape(-1)
     if not spatial:
         raise ValueError("The array has a channel axis but no spatial axis.")
+    if isinstance(pixel_centers, str):
+        if pixel_centers != "auto":
+            raise ValueError(f'pixel_centers must be True, False or "auto"; got {pixel_centers!r}.')
+        pixel_centers = len(spatial) >= 2
     return grid(spatial, bounds, pixel_centers=pixel_centers), values.astype(np.float64)
 
 

@@ -286,6 +286,9 @@ def test_render_lays_a_grid_over_what_was_fitted(Estimator, image_signal, pixel_
     X, _ = to_coords(y.reshape(*shape, -1), pixel_centers=pixel_centers)
     model = make_fast(Estimator).fit(X, y)
     np.testing.assert_allclose(model.grid_coordinates(shape), X, atol=1e-12)
+    # Without a shape, the grid it was fitted on.
+    np.testing.assert_array_equal(model.render(), model.render(shape))
+    np.testing.assert_array_equal(model.grid_coordinates(), model.grid_coordinates(shape))
     half = model.render((8, 8))
     assert half.shape == (8, 8, 3)
     np.testing.assert_allclose(

@@ -99,7 +99,7 @@ def test_nearest_cells_are_independent():
 
 
 def test_border_points_go_to_the_upper_cell():
-    X, y = to_coords(np.arange(64, dtype=float).reshape(8, 8))
+    X, y = to_coords(np.arange(64, dtype=float).reshape(8, 8), pixel_centers=False)
     model = EnsembleINR(
         grid=2, width=8, max_iter=5, blending="nearest", device="cpu", random_state=0
     ).fit(X, y)

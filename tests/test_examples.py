@@ -12,8 +12,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TINY_ARGS = json.loads((EXAMPLES / "tiny_args.json").read_text())
 
 
+GALLERY_ARGS = json.loads((EXAMPLES / "gallery_args.json").read_text())
+
+
 def test_every_example_is_listed():
-    assert {p.name for p in EXAMPLES.glob("*.py")} == set(TINY_ARGS)
+    assert {p.name for p in EXAMPLES.glob("*.py")} == set(TINY_ARGS) == set(GALLERY_ARGS)
 
 
 @pytest.mark.parametrize("name", sorted(TINY_ARGS))
@@ -28,7 +31,10 @@ def test_example_runs(name, tmp_path, capsys, monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLES))
     try:
         runpy.run_path(str(EXAMPLES / name), run_name="__main__")
+        drawn = plt.get_fignums()
     finally:
         plt.close("all")
+    # Every example shows its result as a picture (the gallery shows open figures).
+    assert drawn or list(tmp_path.glob("*.png")), f"{name} draws no figure"
     printed = capsys.readouterr().out
     assert "dB" in printed or "best" in printed

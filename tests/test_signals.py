@@ -30,7 +30,7 @@ def test_grid_order_and_endpoints():
 )
 def test_to_coords_and_back(shape, channel_axis, n_dims, y_shape):
     array = np.random.RandomState(0).random_sample(shape)
-    X, y = to_coords(array, channel_axis=channel_axis)
+    X, y = to_coords(array, channel_axis=channel_axis, pixel_centers=False)
     assert X.shape == (y_shape[0], n_dims) and y.shape == y_shape
     spatial = shape if len(y_shape) == 1 else shape[:-1]
     np.testing.assert_array_equal(to_array(y, spatial), array)
@@ -76,3 +76,20 @@ def test_pixel_centers_tile_the_bounds():
     X, y = to_coords(np.arange(6.0).reshape(2, 3), pixel_centers=True)
     np.testing.assert_allclose(X, grid((2, 3), pixel_centers=True))
     np.testing.assert_array_equal(y, np.arange(6.0))
+
+
+def test_to_coords_lays_areas_on_pixel_centres_and_points_on_endpoints():
+    """The default follows the user guide: images, volumes and video are pixel
+    centres, 1-D signals (audio) endpoints; either can be asked for."""
+    from skinr.signals import grid, to_coords
+
+    image_X, _ = to_coords(np.zeros((4, 6)))
+    np.testing.assert_array_equal(image_X, grid((4, 6), pixel_centers=True))
+    rgb_X, _ = to_coords(np.zeros((4, 6, 3)))
+    np.testing.assert_array_equal(rgb_X, grid((4, 6), pixel_centers=True))
+    audio_X, _ = to_coords(np.zeros(5))
+    np.testing.assert_array_equal(audio_X[:, 0], [-1.0, -0.5, 0.0, 0.5, 1.0])
+    endpoints, _ = to_coords(np.zeros((4, 6)), pixel_centers=False)
+    assert endpoints[0].tolist() == [-1.0, -1.0] and endpoints[-1].tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="pixel_centers must be"):
+        to_coords(np.zeros((4, 6)), pixel_centers="centres")

@@ -5,6 +5,7 @@ import re
 import time
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -227,6 +228,34 @@ def test_max_time_stops_training_after_the_step_that_passes_it():
     assert result.out_of_time and 1 <= result.n_iter < 10**6
     assert result.seconds[-1] >= 0.2 and result.seconds[-2] < 0.2
     assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "exponential"])
+def test_a_fit_the_clock_stops_ends_its_schedule_annealed(schedule):
+    """With ``max_time`` the schedule follows the time where it is further along than
+    the steps: a budget in seconds ends at the schedule's end, whatever ``max_iter``."""
+    coords, values = _problem()
+    module = SirenNet(2, 1, 16, 1, generator=torch.Generator().manual_seed(1))
+
+    def slow_loss(batch):
+        time.sleep(0.005)
+        return torch.nn.functional.mse_loss(module(coords), values)
+
+    batches = iterate_batches(64, None, torch.Generator(), coords.device)
+    result = train(
+        module.parameters(),
+        slow_loss,
+        batches,
+        learning_rate=1e-3,
+        max_iter=10**6,
+        max_time=0.3,
+        schedule=schedule,
+    )
+    assert result.out_of_time
+    rates = np.asarray(result.learning_rates)
+    assert rates[0] > 0.99e-3 and (np.diff(rates) <= 0).all()
+    floor = SCHEDULES[schedule](1.0) * 1e-3
+    assert rates[-1] < floor + 0.1 * (1e-3 - floor)  # the last step near the schedule's end
 
 
 def test_history_records_every_step_and_continues_over_warm_starts():

@@ -89,14 +89,24 @@ def make_optimizer(
 
 
 def make_scheduler(
-    optimizer: torch.optim.Optimizer, schedule: str | None, max_iter: int
+    optimizer: torch.optim.Optimizer,
+    schedule: str | None,
+    max_iter: int,
+    clock: Callable[[], float] | None = None,
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """A per-step scheduler following ``SCHEDULES[schedule]`` over ``max_iter`` steps."""
+    """A per-step scheduler following ``SCHEDULES[schedule]`` over ``max_iter`` steps, or
+    over ``clock()`` (the share of a time budget spent) where that is further along."""
     if schedule is None or schedule == "constant":
         return None
     factor = SCHEDULES[schedule]
     span = max(max_iter - 1, 1)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor(min(step / span, 1.0)))
+    if clock is None:
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: factor(min(step / span, 1.0))
+        )
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: factor(min(max(step / span, clock()), 1.0))
+    )
 
 
 @dataclass
@@ -151,8 +161,9 @@ def train(
         Adam's step size, the number of steps and an optional key of ``SCHEDULES``.
     max_time : float or None
         Stop after the step during which this many seconds of training had passed
-        (counted from this call; None: no limit). The schedule still spans
-        ``max_iter`` steps.
+        (counted from this call; None: no limit). The schedule follows the steps
+        (over ``max_iter``) or the time (over ``max_time``), whichever is further
+        along, so a fit the clock stops ends annealed.
     tol, n_iter_no_change : float, int or None
         Stop when the loss has not fallen below ``best - tol`` for ``n_iter_no_change``
         consecutive steps; ``None`` never stops early.
@@ -180,7 +191,15 @@ def train(
     """
     parameters = list(parameters)
     optimizer = make_optimizer(parameters, learning_rate, **(adam_options or {}))
-    scheduler = make_scheduler(optimizer, schedule, max_iter)
+    clock = None
+    if max_time is not None:
+        # A fit the clock stops ends annealed: the schedule follows the time spent
+        # where that is further along than the steps.
+        def clock() -> float:
+            return (time.perf_counter() - start) / max_time
+
+    start = time.perf_counter()
+    scheduler = make_scheduler(optimizer, schedule, max_iter, clock)
     stopping = EarlyStopping(tol, n_iter_no_change)
     guard = DivergenceGuard(parameters)
     result = TrainingResult()

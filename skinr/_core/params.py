@@ -64,8 +64,8 @@ COMMON_PARAMETERS = {
         [Interval(Real, 0, None, closed="neither"), None],
         "float or None",
         """Seconds of training after which ``fit`` stops (checked after each step;
-        None: no limit). The learning-rate schedule still spans ``max_iter`` steps, so
-        with a schedule set ``max_iter`` to what fits the time.""",
+        None: no limit). The learning-rate schedule follows the steps or the time,
+        whichever is further along, so a fit the clock stops ends annealed.""",
     ),
     "batch_size": _Common(
         PER_ESTIMATOR,

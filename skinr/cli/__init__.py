@@ -13,7 +13,10 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 from .._core.files import atomic_write
 from .._core.registry import ESTIMATORS
@@ -74,15 +77,20 @@ def fit_command(args: argparse.Namespace) -> dict:
     steps = args.steps
     if steps is None and args.seconds is None and args.model is None:
         steps = DEFAULT_STEPS
+    say = (lambda *a: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
+    seconds = args.seconds
+    if seconds is None:
+        seconds = _fitting_budget(estimator, X, y, steps, args.steps is not None, say)
+        if seconds is not None:
+            steps = None
     try:
-        model = budgeted(estimator, X, y, steps=steps, seconds=args.seconds)
+        model = budgeted(estimator, X, y, steps=steps, seconds=seconds)
     except ValueError as error:
         raise UsageError(f"--seconds: {error}") from None
-    say = (lambda *a: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     say(
         f"Fitting {type(model).__name__} to {signal.source}: {signal.kind} "
         f"{' x '.join(map(str, signal.values.shape))}, {model.max_iter} steps"
-        + (f" or {args.seconds:g} s" if args.seconds else "")
+        + (f" or {seconds:g} s" if seconds else "")
         + " ..."
     )
     if model._compiles(_device(model), False):
@@ -90,7 +98,21 @@ def fit_command(args: argparse.Namespace) -> dict:
             "Compiling the training step with torch.compile first (one-off, seconds to a "
             "minute; --set torch_compile=False skips it) ..."
         )
-    model.fit(X, y)
+    interrupted = False
+    try:
+        with warnings.catch_warnings():
+            # Said below in one line, without a Python warning's file and line.
+            warnings.filterwarnings("ignore", message="Training interrupted")
+            model.fit(X, y)
+    except KeyboardInterrupt:
+        if not hasattr(model, "n_iter_"):  # before the first step: nothing learned
+            raise
+        interrupted = True
+        print(
+            f"skinr: interrupted after {model.n_iter_} of {model.max_iter} steps; writing "
+            f"what was learned to {out}/ (Ctrl-C again to stop at once)",
+            file=sys.stderr,
+        )
     reconstruction = model.render(signal.shape)
     started = time.perf_counter()
     rendered = model.render(shape_up)
@@ -109,6 +131,7 @@ def fit_command(args: argparse.Namespace) -> dict:
         "psnr_db": psnr(signal.values, reconstruction, data_range=peak),
         "ssim": None,
         "steps": model.n_iter_,
+        "interrupted": interrupted,
         "fit_seconds": model.fit_time_,
         "n_params": model.n_params_,
         "flops_per_sample": model.count_flops(X[:1]),
@@ -125,7 +148,14 @@ def fit_command(args: argparse.Namespace) -> dict:
             data_range=peak,
             channel_axis=-1 if signal.has_channels else None,
         )
-    figures.write_outputs(out, signal, reconstruction, rendered, scale, peak)
+    written = figures.write_outputs(out, signal, reconstruction, rendered, scale, peak)
+    # What the files hold, measured on the files: a format's precision is not the
+    # model's (an 8-bit PNG, 16-bit PCM).
+    metrics["files"] = {
+        path.name: _file_psnr(path, signal, peak)
+        for path in written
+        if path.name.startswith("reconstruction.")
+    }
     figures.plot_curve(out / "curve.png", model, peak)
     atomic_write(out / "history.csv", history_csv(model, peak).encode())
     atomic_write(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
@@ -134,7 +164,86 @@ def fit_command(args: argparse.Namespace) -> dict:
         f"PSNR {metrics['psnr_db']:.2f} dB after {model.n_iter_} steps in "
         f"{model.fit_time_:.1f} s; results in {out}/"
     )
+    if interrupted:
+        raise KeyboardInterrupt  # exit status 130, the outputs written
     return metrics
+
+
+# A CLI fit given no budget trains at most this long: the model's max_iter may be an
+# hour on a CPU. --steps runs them all.
+DEFAULT_MAX_SECONDS = 600.0
+# Fits of at most this many steps start without timing a probe first.
+SHORT_FIT_STEPS = 20
+# A fit expected to take longer than this says so before it starts.
+ANNOUNCED_SECONDS = 60.0
+
+
+def _fitting_budget(estimator, X, y, steps, steps_given, say) -> float | None:
+    """What the fit will cost, said before it starts, and the seconds to train for
+    instead of the steps when those would take longer than ``DEFAULT_MAX_SECONDS``
+    and the user did not ask for them (None: train the steps)."""
+    from ..comparison import step_seconds
+
+    planned = steps if steps is not None else estimator.max_iter
+    if planned <= SHORT_FIT_STEPS:
+        return None
+    per_step = step_seconds(estimator, X, y)
+    expected = planned * per_step
+    threads = torch_threads_in_use()
+    busy = _busy_cores()
+    if busy is not None and threads > 1:
+        say(
+            f"This machine is busy (load {busy:.1f} on {os.cpu_count()} cores): torch's "
+            f"{threads} threads may run several times slower than one; "
+            "SKINR_TORCH_THREADS=1 sets one (docs/scaling.md)."
+        )
+    if expected <= ANNOUNCED_SECONDS:
+        return None
+    cost = f"{planned:,} steps x {per_step:.2g} s = {_duration(expected)} on this machine"
+    if steps_given or expected <= DEFAULT_MAX_SECONDS:
+        say(f"Expected: {cost}; --seconds N bounds it (Ctrl-C keeps what was learned).")
+        return None
+    say(
+        f"{type(estimator).__name__}'s {cost}: training for "
+        f"{_duration(DEFAULT_MAX_SECONDS)} instead (about "
+        f"{int(DEFAULT_MAX_SECONDS / per_step):,} steps); --steps {planned} runs them all, "
+        "--seconds N sets another budget."
+    )
+    return DEFAULT_MAX_SECONDS
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.3g} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def torch_threads_in_use() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _busy_cores() -> float | None:
+    """The 1-minute load average where it exceeds the cores (None: not busy, or
+    unknown on this system)."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    cores = os.cpu_count() or 1
+    return load if load > cores + 0.5 else None
+
+
+def _file_psnr(path: Path, signal, peak: float) -> dict:
+    """PSNR of a written reconstruction against the signal, read back from the file
+    (``identical``: the file holds the signal exactly)."""
+    from ..io import read
+
+    values = read(path).values
+    if values.ndim == signal.values.ndim + 1:  # a gray video written as RGB frames
+        values = values[..., 0]
+    value = psnr(signal.values, values.reshape(signal.values.shape), data_range=peak)
+    identical = not np.isfinite(value)
+    return {"psnr_db": None if identical else value, "identical": identical}
 
 
 def _device(model):
@@ -205,7 +314,11 @@ def compare_command(args: argparse.Namespace):
         raise UsageError(f"--seconds must be positive; got {args.seconds}")
     render_shape(signal.shape, args.scale)
     steps = args.steps if args.steps is not None or args.seconds is not None else 300
-    print(f"Comparing {', '.join(names)} on {signal.source} ...", file=sys.stderr)
+    fits = len(names) * (1 if args.no_held_out else 2)
+    cost = f"; {fits} fits of {args.seconds:g} s each: about " if args.seconds else ""
+    if args.seconds:
+        cost += _duration(fits * args.seconds * 1.1)  # and a probe per fit
+    print(f"Comparing {', '.join(names)} on {signal.source}{cost} ...", file=sys.stderr)
     table = compare(
         signal,
         estimators,
@@ -216,6 +329,7 @@ def compare_command(args: argparse.Namespace):
         data_range=peak_of(signal),
         random_state=args.seed,
         device=args.device,
+        progress=lambda text: print(text, file=sys.stderr),
     )
     atomic_write(out / "comparison.md", table.to_markdown().encode())
     atomic_write(out / "comparison.csv", table.to_csv().encode())

@@ -106,6 +106,9 @@ def stencil(positions: Tensor, sizes: Tensor, order: str = "linear") -> tuple[Te
 class DenseGrid(nn.Module):
     """Learnable values on a regular lattice over [-1, 1]^n_dims, interpolated.
 
+    Maps ``(n_samples, n_dims) -> (n_samples, n_outputs)``. The values start at zero,
+    the middle of the normalised value range.
+
     Parameters
     ----------
     resolution : tuple of int
@@ -115,9 +118,6 @@ class DenseGrid(nn.Module):
         Values per lattice point.
     order : {"linear", "cubic"}, default="linear"
         Interpolation.
-
-    ``(n_samples, n_dims) -> (n_samples, n_outputs)``. The values start at zero, the
-    middle of the normalised value range.
     """
 
     def __init__(self, resolution: tuple[int, ...], n_outputs: int, order: str = "linear") -> None:
