@@ -42,6 +42,7 @@ SECTIONS = {
         "skinr.codec.decode",
         "skinr.codec.StreamError",
     ],
+    "Learned priors (skinr.meta)": ["skinr.meta.LearnedInit", "skinr.meta.load_prior"],
     "Persistence": ["skinr.load", "skinr.DeviceWarning"],
     "Many fits and threads": ["skinr.fit_many", "skinr.parallel.torch_threads"],
     "Comparisons": ["skinr.compare", "skinr.Comparison"],

@@ -4,7 +4,7 @@ Fit a small neural network to one signal (audio, image, video, volume) as a func
 from coordinates to values, then evaluate it anywhere.
 """
 
-from . import codec, datasets, inverse, io, metrics, model_selection, parallel, signals
+from . import codec, datasets, inverse, io, meta, metrics, model_selection, parallel, signals
 from ._core.domain import ExtrapolationWarning
 from ._core.registry import ESTIMATORS
 from ._version import __version__
@@ -50,6 +50,7 @@ __all__ = [
     "inverse",
     "io",
     "load",
+    "meta",
     "metrics",
     "model_selection",
     "parallel",

@@ -16,7 +16,7 @@ LAYERS = [
     ("skinr.inverse",),  # the operators
     ("skinr.base", "skinr.persistence"),  # the estimator contract and its file
     ("skinr.estimators", "skinr.codec"),  # the architectures
-    ("skinr.io", "skinr.parallel", "skinr.model_selection", "skinr.comparison"),
+    ("skinr.io", "skinr.parallel", "skinr.model_selection", "skinr.comparison", "skinr.meta"),
     ("skinr.cli",),
     ("skinr", "skinr.__main__"),
 ]

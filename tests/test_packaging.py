@@ -50,6 +50,7 @@ def test_wheel_carries_the_licence_types_and_data(distributions):
     # Every wing of the package travels (setuptools finds subpackages by pattern).
     for required in (
         "skinr/py.typed",
+        "skinr/data/prior_siren_64.skinr",
         "skinr/_core/fit.py",
         "skinr/nn/layers.py",
         "skinr/inverse/__init__.py",

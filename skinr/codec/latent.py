@@ -140,6 +140,9 @@ class LatentCodec(BaseINR):
     True
     """
 
+    # skinr.meta.LearnedInit: one set of weights cannot serve several signals.
+    _prior_refusal = "its latent lattices are sized by each signal, and quantised for it"
+
     _parameter_constraints = {
         **BaseINR._parameter_constraints,
         "rate_weight": [Interval(Real, 0, None, closed="left")],

@@ -302,6 +302,9 @@ class EnsembleINR(BaseINR):
     16
     """
 
+    # skinr.meta.LearnedInit: one set of weights cannot serve several signals.
+    _prior_refusal = "its cells are fitted to each signal's samples (a census of empty cells)"
+
     _compile_speeds_up_cpu = True
 
     _parameter_constraints = {

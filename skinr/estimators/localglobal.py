@@ -341,6 +341,9 @@ class LocalGlobalSIREN(PartitionEditingMixin, BaseINR):
     (8, True)
     """
 
+    # skinr.meta.LearnedInit: one set of weights cannot serve several signals.
+    _prior_refusal = "its partitions and widths are sized by each signal"
+
     _compile_speeds_up_cpu = True
 
     _domain_is_footprint = True

@@ -415,6 +415,9 @@ default="fine_to_coarse"
     [4.0, 4.0, 4.0, 2.0]
     """
 
+    # skinr.meta.LearnedInit: one set of weights cannot serve several signals.
+    _prior_refusal = "its tiles are sized by each signal's samples"
+
     _compile_speeds_up_cpu = True
 
     _domain_is_footprint = True

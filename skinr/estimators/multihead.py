@@ -356,6 +356,9 @@ class MultiHeadReLU(BaseINR):
     (64, True)
     """
 
+    # skinr.meta.LearnedInit: one set of weights cannot serve several signals.
+    _prior_refusal = "its heads are laid on each signal's grid"
+
     _domain_is_footprint = True
 
     _parameter_constraints = {
