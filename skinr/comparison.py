@@ -178,7 +178,7 @@ class Comparison:
         """One line: which model predicts best between the samples, against
         interpolation of the same samples, and which models had too small a budget to
         be judged."""
-        models = [row for row in self.rows if row["model"] not in INTERPOLATIONS.values()]
+        models = [row for row in self.rows if not _is_baseline(row)]
         baselines = [row for row in self.rows if row["model"] in INTERPOLATIONS.values()]
         short = [row for row in models if row["steps"] < UNDERTRAINED_STEPS]
         caveat = ""
@@ -243,7 +243,8 @@ def compare(
     of training (the clock ends each fit). With ``held_out``, the table carries
     linear and cubic interpolation of the same samples as rows of their own, and
     :meth:`Comparison.verdict` says whether any model predicts between the samples
-    better than interpolation does.
+    better than interpolation does. An image in [0, 1] also gets a JPEG 2000 row (with
+    imagecodecs): the photo in as many bytes as the smallest model's float32 weights.
 
     Parameters
     ----------
@@ -281,7 +282,7 @@ def compare(
     >>> import skinr
     >>> image = skinr.datasets.camera(size=16)
     >>> table = skinr.compare(image, ["SIREN", "Grid"], steps=5, held_out=False)
-    >>> [row["model"] for row in table.rows]
+    >>> list(table.renders)  # the models; baseline rows (JPEG 2000 here) follow theirs
     ['SIREN', 'Grid']
     """
     from .io import Signal
@@ -352,7 +353,47 @@ def compare(
         result.renders[name] = model.render(tuple(scale * n for n in shape))
     if keep is not None and keep.sum() < len(X):
         result.rows += interpolation_rows(values, shape, keep, peak)
+    if len(shape) == 2 and result.rows and 0.0 <= values.min() and values.max() <= 1.0:
+        smallest = min(result.rows[: len(estimators)], key=lambda row: row["params"])
+        n_bytes = 4 * smallest["params"]  # float32 weights: what a model file holds
+        started = time.perf_counter()
+        j2k = jpeg2000_psnr(values, n_bytes)
+        if j2k is not None:
+            result.rows.append(
+                {
+                    "model": f"JPEG 2000 at {smallest['model']}'s {n_bytes:,} bytes",
+                    "psnr_db": j2k,
+                    "ssim": None,
+                    "held_out_psnr_db": None,
+                    "params": None,
+                    "flops_per_sample": None,
+                    "steps": None,
+                    "fit_seconds": time.perf_counter() - started,
+                }
+            )
     return result
+
+
+def _is_baseline(row: dict) -> bool:
+    return row["model"] in INTERPOLATIONS.values() or row["model"].startswith("JPEG 2000")
+
+
+def jpeg2000_psnr(image: np.ndarray, n_bytes: int) -> float | None:
+    """PSNR (peak 1) of OpenJPEG's JPEG 2000 of ``image`` (values in [0, 1], 8 bits) in at
+    most ``n_bytes``; None without imagecodecs or when no rate fits."""
+    try:
+        import imagecodecs
+    except ImportError:
+        return None
+    pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    best = None
+    for level in np.arange(16.0, 60.0, 0.5):
+        data = imagecodecs.jpeg2k_encode(pixels, level=float(level), codecformat="j2k")
+        if len(data) > n_bytes:
+            break
+        decoded = imagecodecs.jpeg2k_decode(data).astype(np.float64).reshape(pixels.shape)
+        best = float(10 * np.log10(255.0**2 / max(np.mean((decoded - pixels) ** 2), 1e-30)))
+    return best
 
 
 def interpolation_rows(values, shape, keep, peak) -> list[dict]:

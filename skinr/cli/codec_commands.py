@@ -114,19 +114,9 @@ def encode_command(args: argparse.Namespace) -> dict:
 
 def _jpeg2000_at(image: np.ndarray, n_bytes: int) -> float | None:
     """PSNR of OpenJPEG's JPEG 2000 at most ``n_bytes`` (None without imagecodecs)."""
-    try:
-        import imagecodecs
-    except ImportError:
-        return None
-    pixels = np.round(image * 255).astype(np.uint8)
-    best = None
-    for level in np.arange(16.0, 60.0, 0.5):
-        data = imagecodecs.jpeg2k_encode(pixels, level=float(level), codecformat="j2k")
-        if len(data) > n_bytes:
-            break
-        decoded = imagecodecs.jpeg2k_decode(data).astype(np.float64).reshape(pixels.shape)
-        best = float(10 * np.log10(255.0**2 / np.mean((decoded - pixels) ** 2)))
-    return best
+    from ..comparison import jpeg2000_psnr
+
+    return jpeg2000_psnr(image, n_bytes)
 
 
 def decode_command(args: argparse.Namespace) -> Path:
