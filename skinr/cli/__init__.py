@@ -189,7 +189,9 @@ def _fitting_budget(estimator, X, y, steps, steps_given, say) -> float | None:
         return None
     per_step = step_seconds(estimator, X, y)
     expected = planned * per_step
-    threads = torch_threads_in_use()
+    import torch
+
+    threads = torch.get_num_threads()
     busy = _busy_cores()
     if busy is not None and threads > 1:
         say(
@@ -214,12 +216,6 @@ def _fitting_budget(estimator, X, y, steps, steps_given, say) -> float | None:
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.3g} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-
-
-def torch_threads_in_use() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 def _busy_cores() -> float | None:

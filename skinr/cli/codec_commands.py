@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..comparison import jpeg2000_psnr
 from ..io import write
 from .inputs import UsageError, check_output_folder, load_signal
 
@@ -101,7 +102,7 @@ def encode_command(args: argparse.Namespace) -> dict:
         "steps": model.n_iter_,
         "seconds": model.fit_time_,
     }
-    result["jpeg2000_psnr_same_bytes"] = _jpeg2000_at(image, len(stream))
+    result["jpeg2000_psnr_same_bytes"] = jpeg2000_psnr(image, len(stream))
     codec_figure(image, picture, result, out / "encode.png")
     same = result["jpeg2000_psnr_same_bytes"]
     say(
@@ -110,13 +111,6 @@ def encode_command(args: argparse.Namespace) -> dict:
         + f"; picture {out / 'encode.png'}"
     )
     return result
-
-
-def _jpeg2000_at(image: np.ndarray, n_bytes: int) -> float | None:
-    """PSNR of OpenJPEG's JPEG 2000 at most ``n_bytes`` (None without imagecodecs)."""
-    from ..comparison import jpeg2000_psnr
-
-    return jpeg2000_psnr(image, n_bytes)
 
 
 def decode_command(args: argparse.Namespace) -> Path:

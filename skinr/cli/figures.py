@@ -232,22 +232,21 @@ def _video(out, signal, reconstruction, rendered, scale, peak):
     frames = sorted({0, len(signal.values) // 2, len(signal.values) - 1})
     pairs = [(f"frame {t}", signal.values[t], reconstruction[t]) for t in frames]
     side_by_side(out / "frames.png", pairs, peak)
-    middle = len(signal.values) // 2
-    _render_vs_interpolation(
-        out / f"superres_{scale}x_vs_trilinear.png",
-        signal,
-        rendered,
-        scale,
-        lambda a: a[middle * scale],
-        f"frame {middle}",
-    )
-    return [*paths, out / "frames.png", out / f"superres_{scale}x_vs_trilinear.png"]
+    vs = _render_vs_interpolation(out, signal, rendered, scale, "frame")
+    return [*paths, out / "frames.png", vs]
 
 
-def _render_vs_interpolation(path, signal, rendered, scale, take, label) -> None:
-    """One slice of a 3-D render beside trilinear and tricubic interpolation of the
-    signal at the same resolution (``take`` picks the slice from each): the baseline a
-    user already has."""
+def _render_vs_interpolation(out: Path, signal, rendered, scale: int, axis_name: str) -> Path:
+    """The middle slice along the first axis of a 3-D render beside trilinear and
+    tricubic interpolation of the signal at the same resolution: the baseline a user
+    already has. Returns the picture's path."""
+    path = out / f"superres_{scale}x_vs_trilinear.png"
+    middle = signal.values.shape[0] // 2
+    label = f"{axis_name} {middle}"
+
+    def take(values):
+        return values[middle * scale]
+
     plt = _pyplot()
     panels = [(f"render {scale}x, {label}", take(rendered))]
     for name, order in (("trilinear", 1), ("tricubic", 3)):
@@ -268,6 +267,7 @@ def _render_vs_interpolation(path, signal, rendered, scale, take, label) -> None
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return path
 
 
 def _volume(out, signal, reconstruction, rendered, scale, peak):
@@ -286,16 +286,8 @@ def _volume(out, signal, reconstruction, rendered, scale, peak):
     side_by_side(
         out / "slices.png", pairs, peak, value_range=(low, high if high > low else low + 1)
     )
-    middle = signal.values.shape[0] // 2
-    _render_vs_interpolation(
-        out / f"superres_{scale}x_vs_trilinear.png",
-        signal,
-        rendered,
-        scale,
-        lambda a: a[middle * scale],
-        f"slice {middle}",
-    )
-    return [*paths, out / "slices.png", out / f"superres_{scale}x_vs_trilinear.png"]
+    vs = _render_vs_interpolation(out, signal, rendered, scale, "slice")
+    return [*paths, out / "slices.png", vs]
 
 
 def plot_curve(path: Path, model, peak: float) -> None:
