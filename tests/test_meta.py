@@ -127,6 +127,10 @@ def test_a_prior_for_other_settings_or_another_architecture_is_refused(prior, tm
         prior.initialized(skinr.SIREN(width=32, depth=1))
     with pytest.raises(ValueError, match="this prior is for SIREN; got a HashGrid"):
         prior.initialized(skinr.HashGrid())
+
+
+def test_a_codec_model_file_is_refused_as_a_prior(tmp_path):
+    pytest.importorskip("constriction", reason="LatentCodec needs the codec extra")
     X, y = to_coords(family(1)[0])
     codec_file = skinr.LatentCodec(max_iter=2, n_levels=2, width=4, depth=1).fit(X, y)
     path = codec_file.save(tmp_path / "codec.skinr")
