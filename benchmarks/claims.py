@@ -25,6 +25,7 @@ figure (the claim's ``command``) and update the page, or find the regression.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import re
@@ -129,12 +130,32 @@ def multihead_render_speedup() -> float:
     return render_seconds(siren, coords, 3) / render_seconds(mh, coords, 3)
 
 
-def ensemble_step_speedup_128() -> float:
-    """SIREN (d 3, w 256) step / S4 step on astronaut 128, as ensemble.py --speed-only."""
+@functools.cache
+def _ensemble_steps() -> dict:
+    """ms per step of SIREN and S4 (hard, baddbmm, blended) on astronaut 128, one run."""
     from ensemble import step_speed
 
-    row = step_speed(sizes=(128,), steps=40, repeats=2, write=False)[0]
+    return step_speed(sizes=(128,), steps=40, repeats=2, write=False)[0]
+
+
+def ensemble_step_speedup_128() -> float:
+    """SIREN (d 3, w 256) step / S4 step on astronaut 128, as ensemble.py --speed-only."""
+    row = _ensemble_steps()
     return row["SIREN"] / row["S4"]
+
+
+def ensemble_blended_step_ratio() -> float:
+    """S4's step at the default blend / at the paper's hard cells, same run."""
+    row = _ensemble_steps()
+    return row["S4 smooth"] / row["S4"]
+
+
+def multihead_blended_render_flops_ratio() -> float:
+    """The paper's model's 512 x 512 render at the default blend / with hard cells."""
+    hard, _, coords = _multihead_render_models()
+    X, y = to_coords(skinr.datasets.camera(256))
+    blended = _fitted(skinr.MultiHeadReLU(weight_decay=0.0), X, y)
+    return blended.count_flops(coords) / hard.count_flops(coords)
 
 
 def library_overhead_percent() -> float:
@@ -246,6 +267,24 @@ CLAIMS = [
         "docs/estimators/ensemble.md",
         r"\*\*([\d.]+)x faster at 128 x 128\*\*",
         ensemble_step_speedup_128,
+        0.2,
+        "timing",
+        "python benchmarks/ensemble.py --speed-only",
+    ),
+    Claim(
+        "multihead_blended_render_flops_ratio",
+        "docs/estimators/multihead.md",
+        r"costs \*\*([\d.]+)x the FLOPs\*\* of hard cells",
+        multihead_blended_render_flops_ratio,
+        0.005,
+        "count",
+        "counted by MultiHeadReLU.count_flops",
+    ),
+    Claim(
+        "ensemble_blended_step_ratio",
+        "docs/estimators/ensemble.md",
+        r"the default blend's step costs \*\*([\d.]+)x\*\* the paper's",
+        ensemble_blended_step_ratio,
         0.2,
         "timing",
         "python benchmarks/ensemble.py --speed-only",

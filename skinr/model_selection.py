@@ -10,15 +10,18 @@ question a compression-style structure search asks.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 
+from ._core.domain import fit_domain, normalise
 from ._core.network import build_network
 from ._core.validation import Interval, check_is_fitted, fit_context
 from .parallel import parallel_map
@@ -117,7 +120,17 @@ def _candidate_flops(estimator, X, y) -> int:
     estimator._validate_params()
     # A copy takes the data-dependent structure a fit would give it (e.g. SL2A's degree).
     module = build_network(copy.copy(estimator), X.shape[1], y2d.shape[1], X=np.asarray(X))
-    return int(module.flops(len(X)))
+    if "coords" not in inspect.signature(module.flops).parameters:
+        return int(module.flops(len(X)))
+    # Blended cells: what a point costs depends on where it falls in its cell, in the
+    # frame the fit would give it.
+    domain = fit_domain(
+        X,
+        estimator.domain,
+        footprint=estimator._domain_is_footprint,
+        chunk_size=estimator.predict_batch_size,
+    )
+    return int(module.flops(len(X), torch.as_tensor(normalise(np.asarray(X), domain))))
 
 
 def _fit_and_score(estimator, X, y):

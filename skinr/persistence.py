@@ -32,12 +32,17 @@ __all__ = ["FORMAT_VERSION", "DeviceWarning", "load", "place_module", "save"]
 
 # 2: safetensors (tensors) + a JSON header in its metadata, with a checksum; 1 was
 # torch.save, which this version no longer reads.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 # Format 3: the frequency an "auto" parameter resolves to is always a fitted attribute
 # ``<name>_`` (SIREN and FINER's hidden_omega_0_, LocalGlobalSIREN's omega_0_ and
 # first_omega_0_). A format-2 file may predate "auto": it holds the number as the
 # parameter only, and the loader takes it from there.
 _RESOLVED_SINCE_3 = ("first_omega_0", "hidden_omega_0", "omega_0")
+# Parameters added with a default that behaves unlike the files written before them,
+# by the format that added them: an older file without one meant the value given
+# here. Format 4: blend_width (EnsembleINR, MultiHeadReLU); before it a "smooth"
+# blend ran from cell centre to cell centre.
+_ADDED_PARAMETERS = {4: {"blend_width": 1.0}}
 _MAGIC = "skinr-model"
 
 
@@ -453,8 +458,13 @@ def _load(path: Path, device, estimators):
             f"{str(path)!r} holds a {header['class']!r}, which is not a skinr estimator "
             f"this version knows ({', '.join(sorted(estimators))})."
         )
+    params = dict(header["params"])
+    for since, added in _ADDED_PARAMETERS.items():
+        if header["format_version"] < since:
+            names = cls._get_param_names()
+            params.update({k: v for k, v in added.items() if k in names and k not in params})
     try:
-        estimator = cls(**{k: _from_json(v) for k, v in header["params"].items()})
+        estimator = cls(**{k: _from_json(v) for k, v in params.items()})
         estimator._validate_params()
     except Exception as error:
         _refuse(path, f"its parameters are invalid ({error})")

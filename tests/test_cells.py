@@ -6,6 +6,7 @@ import torch
 from skinr._core.sample_layout import distinct_rows
 from skinr.estimators.ensemble import EnsembleNet
 from skinr.nn.cells import (
+    blend_outputs,
     blended_cells,
     cell_bounds,
     from_cells,
@@ -104,3 +105,68 @@ def test_blended_corners_run_over_the_split_dimensions_first_slowest():
     assert bool((rows[0] == rows[1]).all() and (rows[2] == rows[3]).all())
     assert bool((cols[0] == cols[2]).all() and (cols[1] == cols[3]).all())
     assert bool((rows[2] >= rows[0]).all() and (cols[1] >= cols[0]).all())
+
+
+def _blended(cell_function, coords, n_cells, width):
+    """A per-cell function of the local coordinate, blended at ``coords``."""
+    blend = blended_cells(coords, n_cells, width)
+    n_dims = coords.shape[1]
+    out = cell_function(blend.cell.reshape(-1), blend.local.reshape(-1, n_dims))
+    return blend_outputs(out, blend), blend
+
+
+def _cell_function(cell, local):
+    # Differs from cell to cell, so a seam or a lost share would show.
+    return (torch.sin(3 * cell.double()) + local.sum(-1).double() * (1 + cell % 3)).unsqueeze(-1)
+
+
+@pytest.mark.parametrize("width", [0.1, 0.25, 0.5])
+def test_a_narrow_blend_leaves_each_cells_middle_to_it_and_reads_a_neighbour_in_bands(width):
+    grid = (4, 1, 3)
+    coords = torch.rand(2000, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    coords = coords * 2.4 - 1.2
+    blend = blended_cells(coords, grid, width)
+    assert blend.point is not None and bool((blend.weight > 0).all())
+    total = blend_outputs(torch.ones(blend.n_entries, 1, dtype=coords.dtype), blend)
+    torch.testing.assert_close(total, torch.ones(2000, 1, dtype=coords.dtype))
+    # Along each split dimension a point reads a neighbour iff it lies within width / 2
+    # of an internal border (in cell units).
+    in_band = torch.ones(2000, dtype=torch.long)
+    for k, n in enumerate(grid):
+        if n == 1:
+            continue
+        units = (coords[:, k] + 1) * n / 2
+        internal = torch.arange(1, n, dtype=coords.dtype)
+        distance = (units[:, None] - internal).abs().min(dim=1).values
+        in_band *= 1 + (distance < width / 2).long()
+    reads = torch.bincount(blend.point, minlength=2000)
+    assert torch.equal(reads, in_band)
+    # Outside every band a point is its own cell's, at its own local coordinate.
+    alone = (in_band == 1)[blend.point]
+    cell, local = locate_cells(coords, grid)
+    assert torch.equal(blend.cell[alone], cell[blend.point[alone]])
+    torch.testing.assert_close(blend.local[alone], local[blend.point[alone]])
+
+
+def test_a_narrow_blend_has_no_seam_and_a_full_width_one_is_the_classic_blend():
+    # Across the border x = 0 of 4 cells: a narrow blend of distinct cell functions
+    # moves in steps of the sampling's order (no jump), and as the band widens to a whole
+    # cell the sparse form meets the dense centre-to-centre blend.
+    x = torch.linspace(-0.2, 0.2, 4001, dtype=torch.float64)
+    line = torch.stack([x, torch.full_like(x, 0.3)], dim=1)
+    values, _ = _blended(_cell_function, line, (4, 4), 0.25)
+    assert float(values.diff(dim=0).abs().max()) < 0.01
+    hard = _cell_function(*locate_cells(line, (4, 4)))
+    assert float(hard.diff(dim=0).abs().max()) > 0.5
+    coords = torch.rand(500, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    coords = coords * 2 - 1
+    dense, full = _blended(_cell_function, coords, (4, 3), 1.0)
+    nearly, sparse = _blended(_cell_function, coords, (4, 3), 1 - 1e-9)
+    assert full.point is None and sparse.point is not None
+    torch.testing.assert_close(nearly, dense)
+
+
+def test_a_blend_width_outside_zero_to_one_is_refused():
+    for width in (0.0, 1.5):
+        with pytest.raises(ValueError, match="width"):
+            blended_cells(torch.zeros(1, 2), (2, 2), width)

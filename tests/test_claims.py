@@ -28,6 +28,7 @@ COUNTS = [
     "siren_flops_per_pixel",
     "ensemble_s4_params",
     "multihead_render_flops_ratio",
+    "multihead_blended_render_flops_ratio",
 ]
 
 

@@ -44,8 +44,14 @@ def test_params_scale_with_cells():
     one = (2 * 64 + 64) + 2 * (64 * 64 + 64) + (64 * 3 + 3)
     assert model.n_params_ == 16 * one and model.n_cells_ == 16
     per_point = 2 * (2 * 64 + 2 * 64 * 64 + 64 * 3)
-    # A smooth blend runs every point through the 4 cells around it.
+    # Blended from centre to centre, every point runs through the 4 cells around it.
+    model.set_params(blend_width=1.0).fit(X, y)
     assert model.count_flops(X) == 4 * 256 * per_point
+    # A band an eighth of a cell either side of each border: of the 16 coordinates per
+    # axis (-1 + 2k / 15) only -0.467 and 0.467 lie in one (1 / 30 from -0.5 and 0.5),
+    # so each axis reads 18 cells per 16 points.
+    model.set_params(blend_width=0.25).fit(X, y)
+    assert model.count_flops(X) == 18 * 18 * per_point
     model.set_params(blending="nearest").fit(X, y)
     assert model.count_flops(X) == 256 * per_point
 

@@ -35,7 +35,9 @@ from .._core.sample_layout import distinct_per_axis, samples_along_axes
 from .._core.validation import Interval, StrOptions
 from ..base import BaseINR, common_params
 from ..nn.cells import (
+    blend_width_doc,
     blended_cells,
+    cells_read,
     check_cell_counts,
     check_cells,
     corners_per_point,
@@ -129,6 +131,7 @@ class EnsembleNet(nn.Module):
         *,
         base: str = "siren",
         blending: str = "nearest",
+        blend_width: float = 1.0,
         omega_0: float = DEFAULT_OMEGA_0,
         n_frequencies: int = 16,
         scale: float = 1.0,
@@ -136,7 +139,7 @@ class EnsembleNet(nn.Module):
     ) -> None:
         super().__init__()
         self.grid, self.base, self.omega_0 = tuple(grid), base, omega_0
-        self.blending = blending
+        self.blending, self.blend_width = blending, blend_width
         self.n_cells = n_cells_total(grid)
         kind = BASES[base]
         self.activation = kind.activation
@@ -171,7 +174,7 @@ class EnsembleNet(nn.Module):
 
     def forward(self, coords: Tensor) -> Tensor:
         if self.blending == "smooth":
-            blend = blended_cells(coords, self.grid)
+            blend = blended_cells(coords, self.grid, self.blend_width)
             return grouped_blended_forward(self.forward_cells, blend, self.n_cells)
         cell, local = locate_cells(coords, self.grid)
         return grouped_forward(self.forward_cells, cell, local, self.n_cells)
@@ -179,20 +182,24 @@ class EnsembleNet(nn.Module):
     def whole_signal_loss(self, coords: Tensor, values: Tensor):
         """``loss()`` over a held signal, its points grouped by cell once."""
         if self.blending == "smooth":
-            blend = blended_cells(coords, self.grid)
+            blend = blended_cells(coords, self.grid, self.blend_width)
             return grouped_blended_mse(self.forward_cells, blend, values, self.n_cells)
         cell, local = locate_cells(coords, self.grid)
         return grouped_mse(self.forward_cells, cell, local, values, self.n_cells)
 
     @property
     def n_corners(self) -> int:
-        """Sub-networks each point passes through: 1, or 2 per split dimension blended."""
+        """Sub-networks a point passes through at most: 1, or 2 per split dimension
+        blended."""
         return corners_per_point(self.grid, self.blending)
 
-    def flops(self, n_samples: int) -> int:
+    def flops(self, n_samples: int, coords: Tensor | None = None) -> int:
         """ENRP's closed form ``2 N (d_in w + d w^2 + w d_out)`` (+ the encoding), times
-        the cells each point passes through."""
-        n_samples = n_samples * self.n_corners
+        the cells each point passes through (at ``coords``; the most, without them)."""
+        if coords is None:
+            n_samples = n_samples * self.n_corners
+        else:
+            n_samples = cells_read(coords, self.grid, self.blending, self.blend_width)
         total = sum(layer.flops(n_samples) for layer in self.hidden) + self.output.flops(n_samples)
         if self.encoding is not None:
             total += self.encoding.flops(n_samples)
@@ -226,12 +233,12 @@ class EnsembleINR(BaseINR):
         How cells meet. "nearest" is the paper's: a point is its own cell's
         sub-network output, so neighbouring sub-networks meet in a step at every
         border, and a render between the training samples shows the cell grid.
-        "smooth" blends the sub-networks of the (up to ``2^n_dims``) cells around a
-        point with smoothstep weights that sum to one, each cell's weight 1 at its
-        centre and 0 at its neighbours' (a C1 partition of unity): the ensemble is one
-        smooth function, each point costs ``2^n_dims`` sub-network passes
-        (``count_flops`` counts them), and the sub-networks train together where
-        they overlap.
+        "smooth" hands over between neighbouring sub-networks with smoothstep weights
+        that sum to one, in a band along each border (``blend_width``): a C1 partition
+        of unity, so the ensemble is one smooth function, and where the bands hold
+        training samples the neighbouring sub-networks train together there.
+        ``count_flops`` counts the sub-network passes a blended point costs.
+    %(blend_width)s
     omega_0 : "auto" or float, default="auto"
         Frequency factor of the SIREN sub-networks (first and hidden layers), in the
         local coordinates of a cell. "auto" uses the samples per cell along the fullest
@@ -314,6 +321,7 @@ class EnsembleINR(BaseINR):
         "depth": [Interval(Integral, 0, None, closed="left")],
         "base": [StrOptions(set(BASES))],
         "blending": [StrOptions({"smooth", "nearest"})],
+        "blend_width": [Interval(Real, 0, 1, closed="right")],
         "omega_0": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "n_frequencies": [Interval(Integral, 1, None, closed="left")],
         "scale": [Interval(Real, 0, None, closed="neither")],
@@ -327,6 +335,7 @@ class EnsembleINR(BaseINR):
         *,
         base="siren",
         blending="smooth",
+        blend_width=0.25,
         omega_0="auto",
         n_frequencies=16,
         scale=2.0,
@@ -358,6 +367,7 @@ class EnsembleINR(BaseINR):
         self.depth = depth
         self.base = base
         self.blending = blending
+        self.blend_width = blend_width
         self.omega_0 = omega_0
         self.n_frequencies = n_frequencies
         self.scale = scale
@@ -382,6 +392,7 @@ class EnsembleINR(BaseINR):
             self.depth,
             base=self.base,
             blending=self.blending,
+            blend_width=self.blend_width,
             omega_0=self.omega_0_,
             n_frequencies=self.n_frequencies,
             scale=self.scale,
@@ -398,7 +409,14 @@ class EnsembleINR(BaseINR):
             fitted={"empty_cells_": census.empty().cpu().numpy()},
         )
 
+    def _count_flops(self, coords):
+        module = self.module_
+        return module.flops(len(coords), torch.as_tensor(coords))
+
     @property
     def n_cells_(self) -> int:
         """Number of cells (sub-networks) of the fitted ensemble."""
         return self.module_.n_cells
+
+
+EnsembleINR.__doc__ = EnsembleINR.__doc__.replace("%(blend_width)s", blend_width_doc("ensemble"))

@@ -226,7 +226,8 @@ class HashGrid(BaseINR):
     Parameters
     ----------
     n_levels : int, default=16
-        Resolutions (the paper's L).
+        Resolutions (the paper's L), at most 64: between ``base_resolution`` and
+        ``finest_resolution`` more levels only repeat resolutions.
     features_per_level : int, default=2
         Values per vertex (F).
     log2_table_size : int, default=19
@@ -295,7 +296,8 @@ class HashGrid(BaseINR):
 
     _parameter_constraints = {
         **BaseINR._parameter_constraints,
-        "n_levels": [Interval(Integral, 1, None, closed="left")],
+        # Bounded: each level is a table built in Python, and a model file names it.
+        "n_levels": [Interval(Integral, 1, 64, closed="both")],
         "features_per_level": [Interval(Integral, 1, None, closed="left")],
         "log2_table_size": [Interval(Integral, 1, 30, closed="both")],
         "base_resolution": [Interval(Integral, 1, None, closed="left")],

@@ -46,7 +46,9 @@ from ..nn.cells import (
     BlendedCells,
     SharedGrid,
     blend_outputs,
+    blend_width_doc,
     blended_cells,
+    cells_read,
     check_cells,
     corners_per_point,
     locate_cells,
@@ -113,11 +115,12 @@ class MultiHeadNet(nn.Module):
         head_bias: bool = True,
         head_init_bound: float | None = None,
         blending: str = "nearest",
+        blend_width: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         self.grid = tuple(heads)
-        self.blending = blending
+        self.blending, self.blend_width = blending, blend_width
         self.n_heads = n_cells_total(heads)
         sizes = [n_dims] + [width] * depth
         self.body = nn.ModuleList(
@@ -150,7 +153,7 @@ class MultiHeadNet(nn.Module):
         with the blend that combines them."""
         if self.blending != "smooth":
             return (*locate_cells(coords, self.grid), None)
-        blend = blended_cells(coords, self.grid)
+        blend = blended_cells(coords, self.grid, self.blend_width)
         return blend.cell.reshape(-1), blend.local.reshape(-1, coords.shape[1]), blend
 
     @property
@@ -226,9 +229,13 @@ class MultiHeadNet(nn.Module):
     def body_flops(self, n_points: int) -> int:
         return sum(layer.flops(n_points) for layer in self.body)
 
-    def flops(self, n_samples: int) -> int:
-        """General path: the body and a head per point and corner."""
-        n_evaluations = n_samples * self.n_corners
+    def flops(self, n_samples: int, coords: Tensor | None = None) -> int:
+        """General path: the body and a head per point and cell it reads (at ``coords``;
+        the most, without them)."""
+        if coords is None:
+            n_evaluations = n_samples * self.n_corners
+        else:
+            n_evaluations = cells_read(coords, self.grid, self.blending, self.blend_width)
         return self.body_flops(n_evaluations) + self.heads.flops(n_evaluations)
 
     def grid_flops(self, n_local: int, n_heads: int) -> int:
@@ -270,12 +277,13 @@ class MultiHeadReLU(BaseINR):
     blending : {"smooth", "nearest"}, default="smooth"
         How heads meet. "nearest" is the paper's: a point reads its own cell's head,
         so the output steps at every cell border and a render between the training
-        samples shows the cells as blocks. "smooth" reads the heads of the (up to
-        ``2^n_dims``) cells around a point, each on the body at the point's position
-        in that head's cell, weighted by smoothstep shares that sum to one (a C1
-        partition of unity; ``docs/estimators/multihead.md``): ``2^n_dims`` body
-        passes and head reads per point off a grid, and on a regular grid the body
+        samples shows the cells as blocks. "smooth" hands over between neighbouring
+        heads, each on the body at the point's position in its own cell, with
+        smoothstep shares that sum to one, in a band along each border
+        (``blend_width``; a C1 partition of unity): a point in a band costs a body pass
+        and a head read per head it reads off a grid, and on a regular grid the body
         still runs once per distinct local position.
+    %(blend_width)s
     fast_path : {"auto", True, False}, default="auto"
         The grid fast path (one body pass per local position, all heads together),
         which applies when the coordinates hold the same local positions in every cell
@@ -370,6 +378,7 @@ class MultiHeadReLU(BaseINR):
         "head_bias": ["boolean"],
         "head_init_bound": [Interval(Real, 0, None, closed="neither"), None],
         "blending": [StrOptions({"smooth", "nearest"})],
+        "blend_width": [Interval(Real, 0, 1, closed="right")],
         "fast_path": [StrOptions({"auto"}), "boolean"],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
     }
@@ -384,6 +393,7 @@ class MultiHeadReLU(BaseINR):
         head_bias=True,
         head_init_bound=None,
         blending="smooth",
+        blend_width=0.25,
         fast_path="auto",
         weight_decay=3e-5,
         learning_rate=3e-3,
@@ -416,6 +426,7 @@ class MultiHeadReLU(BaseINR):
         self.head_bias = head_bias
         self.head_init_bound = head_init_bound
         self.blending = blending
+        self.blend_width = blend_width
         self.fast_path = fast_path
         self.weight_decay = weight_decay
         super().__init__(**common_params(locals()))
@@ -440,6 +451,7 @@ class MultiHeadReLU(BaseINR):
             head_bias=self.head_bias,
             head_init_bound=self.head_init_bound,
             blending=self.blending,
+            blend_width=self.blend_width,
             generator=generator,
         )
 
@@ -532,10 +544,15 @@ class MultiHeadReLU(BaseINR):
             elif repeated is not None:
                 total += module.repeated_flops(repeated)
             else:
-                total += module.flops(chunk.shape[0])
+                total += module.flops(chunk.shape[0], chunk)
         return total
 
     @property
     def n_heads_(self) -> int:
         """Number of heads (cells) of the fitted model."""
         return self.module_.n_heads
+
+
+MultiHeadReLU.__doc__ = MultiHeadReLU.__doc__.replace(
+    "%(blend_width)s", blend_width_doc("multihead")
+)

@@ -29,8 +29,10 @@ __all__ = [
     "CellSort",
     "SharedGrid",
     "blend_outputs",
+    "blend_width_doc",
     "blended_cells",
     "cell_bounds",
+    "cells_read",
     "check_cell_counts",
     "check_cells",
     "corners_per_point",
@@ -250,45 +252,71 @@ def locate_cells(coords: Tensor, n_cells: Sequence[int]) -> tuple[Tensor, Tensor
 class BlendedCells:
     """The cells that share each point under a smooth partition of unity.
 
-    ``cell[c, i]`` is the ``c``-th of the (up to) ``2^n_dims`` cells whose centres
-    surround point ``i``, ``local[c, i]`` the point's coordinate in that cell's frame
-    (the cell spans [-1, 1]; the blend reaches into [-2, 2]), ``weight[c, i]`` its
-    share. Shares are non-negative and sum to 1 for every point.
+    Dense (``point`` is None): ``cell[c, i]`` is the ``c``-th of the (up to)
+    ``2^n_dims`` cells whose centres surround point ``i``, ``local[c, i]`` the point's
+    coordinate in that cell's frame (the cell spans [-1, 1]; the blend reaches into
+    [-2, 2]), ``weight[c, i]`` its share. Sparse (a blend narrower than a cell): only
+    the entries with a positive share, flat, entry ``e`` belonging to point
+    ``point[e]``. Shares are non-negative and sum to 1 for every point.
     """
 
     cell: Tensor
     local: Tensor
     weight: Tensor
+    point: Tensor | None = None
+    n_points: int | None = None
+    max_corners: int | None = None
 
     @property
     def n_corners(self) -> int:
-        return self.cell.shape[0]
+        """Cells a point reads at most (dense: every point reads that many)."""
+        return self.cell.shape[0] if self.point is None else self.max_corners
+
+    @property
+    def n_entries(self) -> int:
+        """(cell, point) pairs to evaluate."""
+        return self.cell.numel()
 
 
-def blended_cells(coords: Tensor, n_cells: Sequence[int]) -> BlendedCells:
+def _smoothstep(t: Tensor) -> Tensor:
+    return t * t * (3 - 2 * t)
+
+
+def blended_cells(coords: Tensor, n_cells: Sequence[int], width: float = 1.0) -> BlendedCells:
     """Cells, local coordinates and weights of a C1 blend of neighbouring cells.
 
-    Along each dimension a point between the centres of cells ``j`` and ``j + 1``, at
-    fraction ``t`` of the way, gives cell ``j + 1`` the share ``s = 3 t^2 - 2 t^3``
-    (smoothstep) and cell ``j`` the share ``1 - s``; a point's weight for a cell is the
-    product over dimensions. At a cell centre only that cell counts, and since ``s``
-    has zero slope at both ends a blend of smooth cell functions stays smooth: no seam
-    at cell borders, where hard cells (:func:`locate_cells`) jump. Beyond the outermost
-    centres (and outside the domain) the edge cell takes the whole weight. A dimension
-    with a single cell contributes one corner, so a grid with ``k`` split dimensions
-    has ``2^k`` corners per point.
+    Along each dimension the share moves from cell ``j`` to cell ``j + 1`` across a band
+    of ``width`` cells centred on their common border, as a smoothstep
+    ``s = 3 t^2 - 2 t^3`` of the fraction ``t`` of the band crossed; a point's weight
+    for a cell is the product over dimensions. ``width=1`` blends from centre to
+    centre: every point reads the ``2^k`` cells around it (``k`` split dimensions) and
+    only a cell's centre is its alone. A narrower band leaves each cell's middle to
+    itself: a point reads a neighbour only along the dimensions where it lies in a
+    band, so on average ``(1 + width)^k`` cells, and the blend comes back sparse
+    (``point`` set). Since ``s`` has zero slope at both ends of its band, a blend of
+    smooth cell functions stays smooth: no seam at cell borders, where hard cells
+    (:func:`locate_cells`) jump. Beyond the outermost centres (and outside the domain)
+    the edge cell takes the whole weight.
     """
+    if not 0 < width <= 1:
+        raise ValueError(f"width={width!r} must be in (0, 1].")
     counts, scaled = _in_cell_units(coords, n_cells)
-    # Cell centres at the integers 0 .. n - 1.
+    # Cell centres at the integers 0 .. n - 1; t runs from one centre to the next.
     centred = scaled - 0.5
     below = torch.floor(centred)
-    upper_share = (centred - below).clamp(0, 1)
-    upper_share = upper_share * upper_share * (3 - 2 * upper_share)
+    t = (centred - below).clamp(0, 1)
+    sparse = width < 1
+    if sparse:
+        t = ((t - 0.5) / width + 0.5).clamp(0, 1)
+    upper_share = _smoothstep(t)
     # Beyond the outermost centres both corners are the edge cell (shares still sum to
-    # 1): every cell then receives two cells' worth of points per dimension, so the
-    # grouped batches of a regular grid need no padding.
+    # 1). Full width keeps both: every cell then receives two cells' worth of points per
+    # dimension, so the grouped batches of a regular grid need no padding. A sparse
+    # blend gives the edge cell one entry instead.
     bounds = [torch.zeros_like(counts), counts - 1]
     lower, upper = below.clamp(*bounds), (below + 1).clamp(*bounds)
+    if sparse:
+        upper_share = torch.where(lower == upper, torch.ones_like(upper_share), upper_share)
     split = [k for k, n in enumerate(n_cells) if int(n) > 1]
     n_split = len(split)
     # takes_upper[c, k]: corner c takes the upper cell along dimension k; corners run
@@ -303,20 +331,51 @@ def blended_cells(coords: Tensor, n_cells: Sequence[int]) -> BlendedCells:
     weight = shares[..., split].prod(dim=-1)
     local = 2 * (scaled - per_dim) - 1
     cell = row_major(per_dim.reshape(-1, per_dim.shape[-1]).long(), n_cells)
-    return BlendedCells(cell.view(per_dim.shape[:2]), local, weight)
+    cell = cell.view(per_dim.shape[:2])
+    if not sparse:
+        return BlendedCells(cell, local, weight)
+    keep = weight > 0
+    point = torch.arange(coords.shape[0], device=coords.device).expand_as(keep)[keep]
+    return BlendedCells(cell[keep], local[keep], weight[keep], point, coords.shape[0], 2**n_split)
 
 
 def corners_per_point(n_cells: Sequence[int], blending: str) -> int:
-    """Cells a point reads: 1 with hard cells, 2 per split dimension blended smoothly."""
+    """Cells a point reads at most: 1 with hard cells, 2 per split dimension blended."""
     if blending != "smooth":
         return 1
     return 2 ** sum(1 for n in n_cells if int(n) > 1)
 
 
+def blend_width_doc(page: str) -> str:
+    """The ``blend_width`` parameter's doc for an estimator whose page is ``page``."""
+    return f"""blend_width : float in (0, 1], default=0.25
+        Width, in cells, of the band along each internal cell border across which two
+        neighbouring cells blend (``blending="smooth"`` only). Outside the bands a point
+        reads its own cell alone, so on average a point reads ``(1 + blend_width)^k``
+        cells (``k`` the dimensions split into several cells) instead of every one of
+        the ``2^k`` around it, and a training sample further than ``blend_width / 2`` of
+        a cell from every border trains its own cell only. ``blend_width=1`` blends from
+        centre to centre. The default keeps hard cells' cost per step and per render
+        within a small factor and most of what blending gains between samples; a wider
+        band gains a little more at coarse super-resolution for more evaluations
+        (measured: ``docs/estimators/{page}.md``, "Why the defaults")."""
+
+
+def cells_read(coords: Tensor, n_cells: Sequence[int], blending: str, width: float) -> int:
+    """(cell, point) pairs a forward over ``coords`` evaluates under ``blending``."""
+    if blending == "smooth" and width < 1:
+        return blended_cells(coords, n_cells, width).n_entries
+    return coords.shape[0] * corners_per_point(n_cells, blending)
+
+
 def blend_outputs(out: Tensor, blend: BlendedCells) -> Tensor:
-    """``(n_corners * n, f)`` corner outputs -> ``(n, f)`` weighted sums."""
-    corners = out.view(blend.n_corners, -1, out.shape[-1])
-    return (corners * blend.weight.unsqueeze(-1)).sum(dim=0)
+    """Outputs per entry, ``(n_entries, f)`` -> ``(n, f)`` weighted sums per point."""
+    if blend.point is None:
+        corners = out.view(blend.n_corners, -1, out.shape[-1])
+        return (corners * blend.weight.unsqueeze(-1)).sum(dim=0)
+    weighted = out * blend.weight.unsqueeze(-1)
+    total = out.new_zeros((blend.n_points, out.shape[-1]))
+    return total.index_add(0, blend.point, weighted)
 
 
 def grouped_blended_forward(forward_cells, blend: BlendedCells, n_cells: int) -> Tensor:
@@ -329,15 +388,29 @@ def grouped_blended_forward(forward_cells, blend: BlendedCells, n_cells: int) ->
 
 
 def grouped_blended_mse(forward_cells, blend: BlendedCells, values: Tensor, n_cells: int):
-    """:func:`grouped_mse` for a blended network: the corner points are grouped once per
-    fit and every ``loss()`` runs the cells on them, blends and compares."""
-    n_dims = blend.local.shape[-1]
-    layout = group_by_cell(blend.cell.reshape(-1), n_cells)
-    grouped_inputs = to_cells(blend.local.reshape(-1, n_dims), layout)
+    """:func:`grouped_mse` for a blended network: the (cell, point) entries are grouped
+    once per fit, and every ``loss()`` runs the cells on them and sums each group's
+    weighted outputs into its points in one scatter, without ungrouping first."""
+    n_points, n_dims = values.shape[0], blend.local.shape[-1]
+    cell, local = blend.cell.reshape(-1), blend.local.reshape(-1, n_dims)
+    if blend.point is None:
+        point = torch.arange(n_points, device=cell.device).repeat(blend.n_corners)
+    else:
+        point = blend.point
+        if blend.n_entries == n_points:
+            # No sample lies in a band: each reads its own cell alone, as hard cells do.
+            return grouped_mse(forward_cells, cell, local, values[point], n_cells)
+    layout = group_by_cell(cell, n_cells)
+    grouped_inputs = to_cells(local, layout)
+    grouped_weight = to_cells(blend.weight.reshape(-1, 1), layout)
+    # Padding slots carry weight 0 and add nothing to point 0.
+    grouped_point = to_cells(point.unsqueeze(1), layout).reshape(-1)
 
     def loss() -> Tensor:
-        out = from_cells(forward_cells(grouped_inputs, layout.groups), layout)
-        return torch.nn.functional.mse_loss(blend_outputs(out, blend), values)
+        out = forward_cells(grouped_inputs, layout.groups) * grouped_weight
+        predicted = out.new_zeros((n_points, out.shape[-1]))
+        predicted = predicted.index_add(0, grouped_point, out.reshape(-1, out.shape[-1]))
+        return torch.nn.functional.mse_loss(predicted, values)
 
     return loss
 
