@@ -213,6 +213,30 @@ def test_scales_finer_than_the_samples_are_capped():
     np.testing.assert_array_equal(model.tile_scales_[:, 1], [8, 8, 8, 4, 2])
 
 
+def test_a_lattice_needs_its_samples_on_its_nodes():
+    from skinr._core.sample_layout import sample_lattice
+
+    rows = torch.tensor([0.0, 0.1, 0.3, 0.4])  # a missing row keeps the lattice
+    scattered = torch.tensor([0.0, 0.013, 0.31, 0.7])
+    lattice = sample_lattice([rows, scattered])
+    torch.testing.assert_close(lattice[:, 0], torch.tensor([0.0, 0.1, 4.0]))
+    assert lattice[:, 1].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_scattered_samples_get_no_gap_blending_and_cells_by_their_mean_gap():
+    """Between scattered samples there is no lattice to blend across: a 10-D fit of 40
+    points would otherwise run 1,024 lattice corners per point (1.5 GB in predict)."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (40, 10))
+    model = small(width=8, depth=3).fit(X, X[:, 0])
+    assert not model.module_.lattice.any()
+    queries = rng.uniform(-1, 1, (25, 10))
+    assert model.count_flops(queries) == model.module_.flops(25)
+    # 40 distinct values per axis over [0, 1]: a mean gap of ~1/39; 8 of them per cell.
+    spread = (X.max(0) - X.min(0)) / np.ptp(model.domain_, 1)
+    np.testing.assert_allclose(model.tile_scales_[0], 39 / (8 * spread), rtol=1e-5)
+
+
 @pytest.mark.parametrize(
     "params",
     [

@@ -124,16 +124,19 @@ def corner_offsets(n_dims: int, device=None) -> Tensor:
 
 def sample_lattice(distinct_per_dim: list[Tensor]) -> Tensor:
     """The samples' lattice per dimension, ``(3, n_dims)``: first node, spacing (the
-    smallest gap between distinct coordinates) and index of the last node; a dimension
-    with fewer than two distinct values gets zeros (no lattice)."""
+    smallest gap between distinct coordinates) and index of the last node. A dimension
+    with fewer than two distinct values, or whose values do not all sit on nodes of
+    that spacing (scattered samples: the smallest gap is no lattice's), gets zeros (no
+    lattice)."""
     lattice = torch.zeros(3, len(distinct_per_dim))
     for k, distinct in enumerate(distinct_per_dim):
         if distinct.numel() < 2:
             continue
         first, spacing = float(distinct[0]), float(torch.diff(distinct).min())
-        lattice[:, k] = torch.tensor(
-            [first, spacing, round((float(distinct[-1]) - first) / spacing)]
-        )
+        steps = (distinct.double() - first) / spacing
+        if float((steps - steps.round()).abs().max()) > 1e-3:
+            continue
+        lattice[:, k] = torch.tensor([first, spacing, float(steps[-1].round())])
     return lattice
 
 

@@ -517,7 +517,7 @@ default="fine_to_coarse"
         for chunk in signal.chunks():
             distinct = merge_distinct(distinct, chunk)
         module.fit_lattice(distinct)
-        _cap_scales(module, self.min_samples_per_cell)
+        _cap_scales(module, distinct, self.min_samples_per_cell)
 
         def whole_signal(coords, values):
             # The routes of the full training signal are fixed for the whole fit.
@@ -549,12 +549,15 @@ default="fine_to_coarse"
         return self.module_.scales.cpu().numpy().astype(np.float64)
 
 
-def _cap_scales(module: LoENet, samples_per_cell: int) -> None:
+def _cap_scales(module: LoENet, distinct: list[Tensor], samples_per_cell: int) -> None:
     """A tiling cell spans at least ``samples_per_cell`` sample spacings per dimension
-    (the spacing of ``module.lattice``): finer cells alternate faster than the samples
-    and split the experts arbitrarily, and every border between samples is a jump in a
-    render."""
+    (the spacing of ``module.lattice``; for scattered samples, the mean gap between
+    their distinct coordinates): finer cells alternate faster than the samples and split
+    the experts arbitrarily, and every border between samples is a jump in a render."""
     with torch.no_grad():
         for k, spacing in enumerate(module.lattice[1].tolist()):
+            values = distinct[k]
+            if spacing == 0 and values.numel() > 1:
+                spacing = float(values[-1] - values[0]) / (values.numel() - 1)
             if spacing > 0:  # in units of [0, 1]: half the spacing on [-1, 1]
                 module.scales[:, k].clamp_(max=1.0 / (spacing / 2 * samples_per_cell))
