@@ -80,7 +80,12 @@ class ConcatMerge(Linear):
         self.n_layers = n_layers
 
     def combine(self, layer: int, local: Tensor, global_: Tensor) -> Tensor:
-        return torch.sin(self.omega_0 * self(torch.cat([local, global_], dim=-1)))
+        # W [local; global] as two products into one sum: no concatenated copy of the
+        # activations every layer; omega_0 scales the weight, not the product.
+        weight, bias = self.omega_0 * self.weight, self.omega_0 * self.bias
+        n_local = local.shape[-1]
+        mixed = nn.functional.linear(global_, weight[:, n_local:], bias)
+        return torch.sin(mixed + nn.functional.linear(local, weight[:, :n_local]))
 
     def merge_flops(self, n_samples: int) -> int:
         return self.n_layers * self.flops(n_samples)
@@ -98,7 +103,9 @@ class AddMerge(nn.Module):
         )
 
     def combine(self, layer: int, local: Tensor, global_: Tensor) -> Tensor:
-        return local + torch.sin(self.omega_0 * self.projections[layer](global_))
+        projection = self.projections[layer]
+        weight, bias = self.omega_0 * projection.weight, self.omega_0 * projection.bias
+        return local + torch.sin(nn.functional.linear(global_, weight, bias))
 
     def merge_flops(self, n_samples: int) -> int:
         return sum(p.flops(n_samples) for p in self.projections)

@@ -196,7 +196,10 @@ class SineLinear(Linear):
         _hold_frequency(self, omega_0)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.sin(self.frequency * nn.functional.linear(x, self.weight, self.bias))
+        # omega_0 scales the small weight, not the large product: one elementwise pass
+        # over the activations fewer, forward and backward (the same function).
+        frequency = self.frequency
+        return torch.sin(nn.functional.linear(x, frequency * self.weight, frequency * self.bias))
 
 
 class VariablePeriodicLinear(Linear):
@@ -476,6 +479,10 @@ class BatchedLinear(nn.Module):
             bias = None if bias is None else bias.index_select(0, groups)
         if native.supports(x, weight):
             return native.grouped_linear(x, weight, bias, scale)
+        if scale != 1.0 and weight.shape[-2] < x.shape[-2]:
+            # Fewer inputs than points per group: scaling the weight is the smaller pass.
+            weight, bias = scale * weight, None if bias is None else scale * bias
+            scale = 1.0
         out = torch.bmm(x, weight) if bias is None else torch.baddbmm(bias, x, weight)
         return out if scale == 1.0 else scale * out
 
