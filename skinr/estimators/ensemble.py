@@ -40,7 +40,6 @@ from ..nn.cells import (
     cells_read,
     check_cell_counts,
     check_cells,
-    corners_per_point,
     grouped_blended_forward,
     grouped_blended_mse,
     grouped_forward,
@@ -187,19 +186,10 @@ class EnsembleNet(nn.Module):
         cell, local = locate_cells(coords, self.grid)
         return grouped_mse(self.forward_cells, cell, local, values, self.n_cells)
 
-    @property
-    def n_corners(self) -> int:
-        """Sub-networks a point passes through at most: 1, or 2 per split dimension
-        blended."""
-        return corners_per_point(self.grid, self.blending)
-
     def flops(self, n_samples: int, coords: Tensor | None = None) -> int:
         """ENRP's closed form ``2 N (d_in w + d w^2 + w d_out)`` (+ the encoding), times
         the cells each point passes through (at ``coords``; the most, without them)."""
-        if coords is None:
-            n_samples = n_samples * self.n_corners
-        else:
-            n_samples = cells_read(coords, self.grid, self.blending, self.blend_width)
+        n_samples = cells_read(n_samples, coords, self.grid, self.blending, self.blend_width)
         total = sum(layer.flops(n_samples) for layer in self.hidden) + self.output.flops(n_samples)
         if self.encoding is not None:
             total += self.encoding.flops(n_samples)

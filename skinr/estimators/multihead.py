@@ -50,7 +50,6 @@ from ..nn.cells import (
     blended_cells,
     cells_read,
     check_cells,
-    corners_per_point,
     locate_cells,
     n_cells_total,
     resolve_cells,
@@ -156,11 +155,6 @@ class MultiHeadNet(nn.Module):
         blend = blended_cells(coords, self.grid, self.blend_width)
         return blend.cell.reshape(-1), blend.local.reshape(-1, coords.shape[1]), blend
 
-    @property
-    def n_corners(self) -> int:
-        """Heads each point reads: 1, or 2 per split dimension blended."""
-        return corners_per_point(self.grid, self.blending)
-
     def forward(self, coords: Tensor) -> Tensor:
         cell, local, blend = self.locate(coords)
         out = self.heads.forward_points(self.features(local), cell)
@@ -232,10 +226,7 @@ class MultiHeadNet(nn.Module):
     def flops(self, n_samples: int, coords: Tensor | None = None) -> int:
         """General path: the body and a head per point and cell it reads (at ``coords``;
         the most, without them)."""
-        if coords is None:
-            n_evaluations = n_samples * self.n_corners
-        else:
-            n_evaluations = cells_read(coords, self.grid, self.blending, self.blend_width)
+        n_evaluations = cells_read(n_samples, coords, self.grid, self.blending, self.blend_width)
         return self.body_flops(n_evaluations) + self.heads.flops(n_evaluations)
 
     def grid_flops(self, n_local: int, n_heads: int) -> int:

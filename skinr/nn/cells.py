@@ -361,11 +361,14 @@ def blend_width_doc(page: str) -> str:
         (measured: ``docs/estimators/{page}.md``, "Why the defaults")."""
 
 
-def cells_read(coords: Tensor, n_cells: Sequence[int], blending: str, width: float) -> int:
-    """(cell, point) pairs a forward over ``coords`` evaluates under ``blending``."""
-    if blending == "smooth" and width < 1:
+def cells_read(
+    n_samples: int, coords: Tensor | None, n_cells: Sequence[int], blending: str, width: float
+) -> int:
+    """(cell, point) pairs a forward over ``n_samples`` points evaluates under
+    ``blending``: counted at ``coords``, or the most they can be without them."""
+    if coords is not None and blending == "smooth" and width < 1:
         return blended_cells(coords, n_cells, width).n_entries
-    return coords.shape[0] * corners_per_point(n_cells, blending)
+    return n_samples * corners_per_point(n_cells, blending)
 
 
 def blend_outputs(out: Tensor, blend: BlendedCells) -> Tensor:
