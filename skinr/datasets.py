@@ -12,7 +12,15 @@ from importlib import resources
 import numpy as np
 from sklearn.utils import check_random_state
 
-__all__ = ["astronaut", "audio_clip", "camera", "occupancy_volume", "perlin_noise", "resize"]
+__all__ = [
+    "astronaut",
+    "audio_clip",
+    "camera",
+    "ellipse_phantoms",
+    "occupancy_volume",
+    "perlin_noise",
+    "resize",
+]
 
 
 def resize(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
@@ -173,6 +181,63 @@ def perlin_noise(
         noise += persistence**octave * _perlin_layer(shape, frequency * 2**octave, rng)
     span = noise.max() - noise.min()
     return (noise - noise.min()) / span if span > 0 else np.zeros(shape)
+
+
+def ellipse_phantoms(
+    n: int, size: int = 128, *, n_ellipses: int = 10, random_state=None
+) -> np.ndarray:
+    """Random CT phantoms in the manner of Shepp and Logan's: a bright skull, a darker
+    brain inside it, and ``n_ellipses`` smaller ellipses of random place, shape, angle
+    and contrast added inside the brain.
+
+    A collection to learn a CT prior from (:class:`skinr.meta.LearnedInit`) and to
+    test one on: every phantom is drawn independently, so a held-out set is the
+    same call with another seed.
+
+    Parameters
+    ----------
+    n : int
+        Phantoms to draw.
+    size : int, default=128
+        Pixels per side; each pixel holds the value at its centre.
+    n_ellipses : int, default=10
+        Inner ellipses per phantom.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draw.
+
+    Returns
+    -------
+    ndarray of shape (n, size, size), float64
+        Values in [0, 1], zero outside the skull.
+    """
+    if int(n) < 1 or int(size) < 2 or int(n_ellipses) < 0:
+        raise ValueError(
+            f"n >= 1, size >= 2 and n_ellipses >= 0 are needed; got {n}, {size}, {n_ellipses}."
+        )
+    rng = check_random_state(random_state)
+    centres = (np.arange(size) + 0.5) / size * 2 - 1
+    rows, cols = np.meshgrid(-centres, centres, indexing="ij")
+    phantoms = np.empty((int(n), size, size))
+
+    def inside(cx, cy, a, b, angle):
+        c, s = np.cos(angle), np.sin(angle)
+        u, v = (cols - cx) * c + (rows - cy) * s, -(cols - cx) * s + (rows - cy) * c
+        return (u / a) ** 2 + (v / b) ** 2 <= 1
+
+    for k in range(int(n)):
+        a, b = rng.uniform(0.6, 0.8), rng.uniform(0.75, 0.95)
+        angle = rng.uniform(-0.3, 0.3)
+        skull = inside(0, 0, a, b, angle)
+        brain = inside(0, rng.uniform(-0.03, 0), 0.92 * a, 0.92 * b, angle)
+        image = 0.9 * skull - rng.uniform(0.5, 0.7) * brain
+        for _ in range(int(n_ellipses)):
+            radius, theta = rng.uniform(0, 0.6), rng.uniform(0, 2 * np.pi)
+            cx, cy = radius * a * np.cos(theta), radius * b * np.sin(theta)
+            axes = rng.uniform(0.03, 0.25, size=2)
+            shape = inside(cx, cy, axes[0], axes[1], rng.uniform(0, np.pi)) & brain
+            image = image + rng.uniform(-0.15, 0.3) * shape
+        phantoms[k] = np.clip(image, 0.0, 1.0)
+    return phantoms
 
 
 def audio_clip(

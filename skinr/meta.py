@@ -25,9 +25,11 @@ import torch
 from sklearn.base import BaseEstimator, clone
 
 from ._core.checkpoint import check_checkpoint_folder
+from ._core.domain import value_frame
 from ._core.files import atomic_write
+from ._core.fit import ValueFrame
 from ._core.loop import ctrl_c_between_steps, make_optimizer, progress_bar
-from ._core.objective import FitSignal
+from ._core.routes import fit_route, resolve_operator
 from ._core.threads import torch_threads
 from ._core.validation import (
     Interval,
@@ -65,6 +67,11 @@ class LearnedInit(BaseEstimator):
     where the prior left off. An estimator whose structure depends on the signal
     (cells, partitions, heads, degrees sized by the samples) cannot share one set of
     weights across signals and is refused.
+
+    With ``estimator.operator`` set, the collection holds measurements (sinograms,
+    block means) and every inner fit goes through the operator, as the fits from the
+    prior will (Tancik et al.'s CT prior): the network lives on the signal behind the
+    measurements, and no clean signal is needed to learn the prior.
 
     Parameters
     ----------
@@ -189,7 +196,9 @@ class LearnedInit(BaseEstimator):
             The collection: arrays (images ``(H, W[, C])``, audio, volumes, read as
             :func:`skinr.signals.to_coords` reads them, pixel centres for 2-D and up)
             or ``(X, y)`` pairs of coordinates and values. All of one dimensionality
-            and channel count.
+            and channel count. With ``estimator.operator``: what a fit through it
+            takes, ``(X, y)`` measurement coordinates and measurements (or images of
+            block means for ``AreaDownsample``), their signals all of one grid.
         y : None
             Ignored (scikit-learn's signature).
 
@@ -224,28 +233,31 @@ class LearnedInit(BaseEstimator):
         reason = prior_refusal(type(estimator))
         if reason is not None:
             raise ValueError(f"{type(estimator).__name__} cannot take a learned prior: {reason}.")
-        if estimator.operator is not None:
-            raise ValueError(
-                "LearnedInit learns from signals, not measurements: give an estimator "
-                "without operator=; the prior's estimator takes one (initialized(operator=...))."
-            )
         return clone(estimator)
 
     def _meta_train(self, template, tasks, device) -> None:
         n_outputs = tasks[0][1].shape[1]
+        budget = template.predict_batch_size
+        # Each task's route: straight to its samples, or through the estimator's operator
+        # to the signal behind its measurements (the network's coordinates are then the
+        # operator's nominal grid, not the measurements').
+        routes = [fit_route(resolve_operator(template.operator, X, budget)) for X, _ in tasks]
+        signal_coords = [
+            route.signal_coords(X) for route, (X, _) in zip(routes, tasks, strict=True)
+        ]
         low = min(float(y.min()) for _, y in tasks)
         high = max(float(y.max()) for _, y in tasks)
         box = np.stack(
             [
-                np.min([X.min(axis=0) for X, _ in tasks], axis=0),
-                np.max([X.max(axis=0) for X, _ in tasks], axis=0),
+                np.min([X.min(axis=0) for X in signal_coords], axis=0),
+                np.max([X.max(axis=0) for X in signal_coords], axis=0),
             ],
             axis=1,
         )
         # The collection's frame: one box and one value range for every signal. A fit
         # of one step on the first signal resolves the architecture's data-dependent
         # settings (e.g. "auto" frequencies) and sets up every fitted attribute.
-        max_iter = template.max_iter
+        max_iter, batch_size = template.max_iter, template.batch_size
         template.set_params(
             max_iter=1,
             warm_start=False,
@@ -256,11 +268,10 @@ class LearnedInit(BaseEstimator):
             device=str(device),
             random_state=self.random_state,
         )
-        X0, y0 = tasks[0]
         # The settings each signal would resolve ("auto" frequencies, sizes): one
         # network serves all only if they agree.
-        first = template._structure(X0, n_outputs)
-        for index, (X, _) in enumerate(tasks[1:], 1):
+        first = template._structure(signal_coords[0], n_outputs)
+        for index, X in enumerate(signal_coords[1:], 1):
             other = template._structure(X, n_outputs)
             if not _same(first, other):
                 differ = sorted(k for k in first if not _same(first[k], other.get(k)))
@@ -268,15 +279,17 @@ class LearnedInit(BaseEstimator):
                     f"signal {index} gives {type(template).__name__} another structure than "
                     f"signal 0 ({', '.join(differ)}): learn a prior from signals of one size."
                 )
-        template.fit(X0, y0)
-        offset, scale = (high + low) / 2, max((high - low) / 2, 1e-12)
-        template.y_offset_, template.y_scale_ = offset, scale
-        template.data_range_ = 2 * scale
+        template.fit(*tasks[0])
+        # The inner steps take the prior's batches; the estimator keeps its own.
+        template.batch_size = self.batch_size
+        offset, scale, data_range = value_frame(np.array([[low], [high]]))
+        # The loss compares every signal (or its measurements) in the collection's
+        # frame; the network's outputs are the signal's, which an operator's gain scales.
+        measured = (offset, scale)
+        template.y_offset_, template.y_scale_ = routes[0].value_frame(offset, scale)
+        template.data_range_ = data_range
+        frame = ValueFrame(template.domain_, template.y_offset_, template.y_scale_, data_range)
         module = template.module_
-        signals = [
-            FitSignal(X, y, template.domain_, (offset, scale), device, batch_size=self.batch_size)
-            for X, y in tasks
-        ]
         parameters = [p for p in module.parameters() if p.requires_grad]
         # Reptile's step is a share of the way to the adapted weights (plain SGD on their
         # difference), so it keeps the architecture's initialisation scale; FOMAML's
@@ -295,7 +308,17 @@ class LearnedInit(BaseEstimator):
 
         def objective(index):
             if index not in objectives:
-                objectives[index] = template._objective(inner_module, signals[index], generator)
+                route, (X, y) = routes[index], tasks[index]
+                signal, _ = template._signal(X, y, frame, device, route, measured)
+                objectives[index] = route.objective(
+                    lambda signal, generator: template._objective(inner_module, signal, generator),
+                    signal,
+                    frame,
+                    measured,
+                    generator,
+                    (seed + index) % 2**31,
+                    lambda coords: template._forward(inner_module, coords),
+                )
             return objectives[index]
 
         loss_curve, start_step = [], 0
@@ -367,7 +390,7 @@ class LearnedInit(BaseEstimator):
         template.module_ = module.eval()
         template.loss_curve_, template.n_iter_ = [], 0
         template.history_ = None
-        template.set_params(max_iter=max_iter, domain=template.domain_)
+        template.set_params(max_iter=max_iter, batch_size=batch_size, domain=template.domain_)
         self.estimator_ = template
         self.loss_curve_ = loss_curve
         self.n_iter_ = len(loss_curve)

@@ -52,3 +52,15 @@ def test_audio_and_volume():
 def test_resize_non_integer_factor():
     image = datasets.camera(100)
     assert image.shape == (100, 100) and 0 <= image.min() and image.max() <= 1
+
+
+def test_ellipse_phantoms_are_seeded_head_slices_in_the_unit_range():
+    phantoms = datasets.ellipse_phantoms(3, 32, random_state=0)
+    assert phantoms.shape == (3, 32, 32) and phantoms.min() == 0 and phantoms.max() <= 1
+    np.testing.assert_array_equal(phantoms, datasets.ellipse_phantoms(3, 32, random_state=0))
+    assert not np.array_equal(phantoms[0], phantoms[1])
+    assert np.all(phantoms[:, 0, :] == 0) and np.all(phantoms[:, :, 0] == 0)  # outside the skull
+    # The skull is the brightest ring; the inner ellipses make several levels inside it.
+    assert all(len(np.unique(p)) > 4 for p in phantoms)
+    with pytest.raises(ValueError, match="n >= 1"):
+        datasets.ellipse_phantoms(0)

@@ -424,3 +424,23 @@ def test_parameter_docs_state_rules_not_figures(cls):
     section = inspect.getdoc(cls).split("Parameters\n----------\n")[1].split("\n\nAttributes")[0]
     figures = re.findall(r"[^.]*\d(?:\.\d+)? dB[^.]*", section)
     assert figures == [], figures
+
+
+def test_priors_page_runs(tmp_path, monkeypatch):
+    """docs/priors.md's examples run as printed, at fewer steps: the prior of
+    photos, the shipped prior, and a CT prior learned from sinograms alone."""
+    pytest.importorskip("skimage")
+    monkeypatch.chdir(tmp_path)
+    page = (ROOT / "docs" / "priors.md").read_text()
+    namespace = {}
+    for code in re.findall(r"```python\n(.*?)```", page, re.S):
+        for long, short in (
+            ("meta_steps=100", "meta_steps=2"),
+            ("inner_steps=50", "inner_steps=2"),
+        ):
+            code = code.replace(long, short)
+        exec(
+            compile(code.replace("max_iter=300", "max_iter=5"), "docs/priors.md", "exec"), namespace
+        )
+    assert namespace["reconstruction"].shape == (64, 64)
+    assert namespace["model"].operator_ is not None and namespace["model"].n_iter_ == 5
