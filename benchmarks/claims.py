@@ -4,6 +4,8 @@ Run:  python benchmarks/claims.py                  (every claim but the slow one
       python benchmarks/claims.py --all            (the slow ones too, ~20 min)
       python benchmarks/claims.py --kind count     (the deterministic ones, seconds)
       python benchmarks/claims.py --only ensemble_step_speedup_128
+      python benchmarks/claims.py --official-repos DIR   (adds the speed-ups over the
+                                                         authors' code, ~8 min more)
 Writes docs/benchmarks/claims.md and claims.json; exits 1 when a figure drifted.
 
 Each claim names the page that quotes it and a pattern that reads the quoted number
@@ -65,6 +67,8 @@ class Claim:
     kind: str
     command: str
     slow: bool = False
+    # Measured against the authors' code: only with --official-repos.
+    official: bool = False
 
     def stated(self) -> float:
         """The number the page quotes today."""
@@ -216,6 +220,20 @@ def hashgrid_sooner_than_siren() -> float:
     return result["speedup"]
 
 
+#: Clones of the authors' repositories (benchmarks/official.py), from --official-repos.
+OFFICIAL_REPOS: Path | None = None
+
+
+def _official_speedup(method: str) -> float:
+    """skinr's step against the authors' at the paper's configuration (one run)."""
+    import argparse as _argparse
+
+    import official
+
+    args = _argparse.Namespace(repos=OFFICIAL_REPOS, steps=12, rounds=3)
+    return official.summary(method, official.measured_rounds(method, args))["speedup"]
+
+
 CLAIMS = [
     Claim(
         "siren_gflops_128_rgb",
@@ -328,6 +346,23 @@ CLAIMS = [
         "python benchmarks/representations.py",
         slow=True,
     ),
+    *(
+        Claim(
+            f"official_speedup_{method.lower()}",
+            "docs/benchmarks/index.md",
+            pattern,
+            functools.partial(_official_speedup, method),
+            0.2,
+            "timing",
+            "python benchmarks/official.py --repos DIR",
+            official=True,
+        )
+        for method, pattern in (
+            ("EnsembleINR", r"skinr's step is ([\d.]+)x shorter than ENRP's"),
+            ("LocalGlobal", r"([\d.]+)x for Local-Global SIREN 16 x 16"),
+            ("SL2A", r"and ([\d.]+)x for SL2A on 512 x 512"),
+        )
+    ),
 ]
 # Percentages that sit near zero drift in points, not relative to themselves.
 ABSOLUTE = {"library_overhead_percent"}
@@ -397,11 +432,17 @@ def main(argv=None) -> int:
     parser.add_argument("--kind", choices=("count", "quality", "timing"))
     parser.add_argument("--only", nargs="+", metavar="NAME")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--official-repos", type=Path, metavar="DIR", help="benchmarks/official.py's --repos"
+    )
     args = parser.parse_args(argv)
+    global OFFICIAL_REPOS
+    OFFICIAL_REPOS = args.official_repos
     claims = [
         c
         for c in CLAIMS
         if (args.all or not c.slow or (args.only and c.name in args.only))
+        and (not c.official or OFFICIAL_REPOS is not None)
         and (args.kind is None or c.kind == args.kind)
         and (not args.only or c.name in args.only)
     ]

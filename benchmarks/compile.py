@@ -1,6 +1,7 @@
 """Does torch.compile (or bf16 autocast) speed up training on this machine's CPU?
 
 Run:  python benchmarks/compile.py           (~10 min on 2 CPU cores)
+      python benchmarks/compile.py --estimators SL2A --update   (one row again)
 Writes docs/benchmarks/compile.md and compile.json.
 
 For every estimator at its default size on a 128 x 128 RGB image (full-signal steps):
@@ -40,6 +41,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--estimators", nargs="*", default=list(skinr.ESTIMATORS))
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="re-measure only --estimators and keep the other rows of compile.json",
+    )
     args = parser.parse_args(argv)
     # Cold compiles, as on a fresh machine: no compiled graphs reused across fits or runs.
     torch._inductor.config.fx_graph_cache = False
@@ -64,6 +70,10 @@ def main(argv=None):
             }
         )
         print(rows[-1], flush=True)
+    if args.update:
+        kept = json.loads((RESULTS / "compile.json").read_text())
+        fresh = {r["estimator"]: r for r in rows}
+        rows = [fresh.pop(r["estimator"], r) for r in kept] + list(fresh.values())
     lines = [
         f"astronaut {args.size} x {args.size} RGB, full-signal steps, default structures, "
         "CPU (2 cores), torch 2.13.0+cpu",

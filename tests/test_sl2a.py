@@ -58,6 +58,35 @@ def test_la_layer_is_tanh_then_chebyshev_sum_then_layernorm():
     )
 
 
+def test_la_layer_on_pixels_of_a_grid_sums_per_axis_tables_with_the_same_gradients():
+    """Pixels of a grid share their coordinates along each axis: the layer contracts
+    tables of the distinct values (fewer FLOPs), with the direct contraction's values
+    and coefficient gradients; scattered points and points needing their own gradient
+    take the direct contraction."""
+    layer = ChebyshevLA(2, 16, 40, generator=_gen())
+    pixels = torch.as_tensor(grid((64, 64)), dtype=torch.float32)
+    batch = pixels[torch.randperm(len(pixels), generator=_gen(3))[:1000]]
+    for x in (batch, torch.rand(300, 2, generator=_gen(4)) * 2 - 1):
+        fast = layer(x)
+        fast_grad = torch.autograd.grad(fast.square().sum(), layer.coefficients)[0]
+        direct = layer.norm(layer._contract(x))
+        direct_grad = torch.autograd.grad(direct.square().sum(), layer.coefficients)[0]
+        torch.testing.assert_close(fast, direct, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(fast_grad, direct_grad, rtol=1e-4, atol=1e-4)
+    calls = []
+    original = ChebyshevLA._contract
+    try:
+        ChebyshevLA._contract = lambda self, x: calls.append(len(x)) or original(self, x)
+        layer(batch)
+        assert calls == []  # the per-axis tables
+        layer(torch.rand(300, 2, generator=_gen(4)))
+        wanting = batch.clone().requires_grad_()
+        layer(wanting).sum().backward()
+        assert calls == [300, 1000] and wanting.grad.abs().sum() > 0
+    finally:
+        ChebyshevLA._contract = original
+
+
 @pytest.mark.parametrize("rank", [None, 3])
 def test_every_layer_after_la_is_modulated(rank):
     net = SL2ANet(2, 1, 6, 2, degree=4, rank=rank, generator=_gen())

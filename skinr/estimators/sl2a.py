@@ -53,7 +53,9 @@ class ChebyshevLA(nn.Module):
     """Learnable-activation layer: ``(n, n_dims) -> (n, width)``.
 
     Every edge (output m, input j) applies ``psi_mj(x_j) = sum_k a_mjk T_k(tanh x_j)``;
-    edge outputs are summed over j, then layer-normalised.
+    edge outputs are summed over j, then layer-normalised. Coordinates that repeat along
+    an axis (the pixels of a grid) are expanded once per distinct value; the values and
+    the coefficients' gradients are the direct contraction's.
     """
 
     def __init__(
@@ -73,9 +75,27 @@ class ChebyshevLA(nn.Module):
         self.norm.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.requires_grad or torch.compiler.is_compiling():
+            return self.norm(self._contract(x))
+        # Each edge's function depends on one coordinate, so the layer is a sum over the
+        # dimensions of tables of the coordinate's distinct values: a grid or a batch of
+        # its pixels holds a few hundred per axis, and the contraction then costs
+        # (distinct values) rather than (points) x (degree + 1) x width, with the same
+        # values and gradients. Scattered points (every value distinct) contract directly.
+        out = None
+        for dim in range(self.n_dims):
+            values, index = torch.unique(x[:, dim], return_inverse=True)
+            if 2 * values.shape[0] > x.shape[0]:
+                return self.norm(self._contract(x))
+            basis = chebyshev_basis(torch.tanh(values), self.degree)  # (distinct, degree + 1)
+            part = torch.index_select(basis @ self.coefficients[dim].T, 0, index)
+            out = part if out is None else out + part
+        return self.norm(out)
+
+    def _contract(self, x: Tensor) -> Tensor:
         basis = chebyshev_basis(torch.tanh(x), self.degree)  # (n, n_dims, degree + 1)
         weights = self.coefficients.permute(0, 2, 1).reshape(-1, self.width)
-        return self.norm(basis.reshape(x.shape[0], -1) @ weights)
+        return basis.reshape(x.shape[0], -1) @ weights
 
     def flops(self, n_samples: int) -> int:
         """The coefficient contraction, ``2 n n_dims (degree + 1) width``."""
@@ -139,8 +159,12 @@ class SL2ANet(nn.Module):
     def forward(self, coords: Tensor) -> Tensor:
         psi = self.activation(coords)
         h = psi
-        for layer in self.hidden:
-            h = torch.relu(layer(psi * h if self.modulate else h))
+        for index, layer in enumerate(self.hidden):
+            if self.modulate:
+                # psi * psi first: square's backward is one product, not two.
+                h = psi.square() if index == 0 else psi * h
+            # In place: a layer's output is not needed by its own backward.
+            h = layer(h).relu_()
         return self.output(psi * h if self.modulate else h)
 
     def flops(self, n_samples: int) -> int:
