@@ -119,14 +119,13 @@ def test_a_prior_learned_through_an_operator_reconstructs_from_measurements_alon
 
 
 def test_a_ct_prior_learns_from_sinograms_on_the_images_grid():
-    from skimage.transform import radon
-
     from skinr.inverse import Radon, radon_coords
 
     theta = np.linspace(0, 180, 6, endpoint=False)
-    phantoms = skinr.datasets.ellipse_phantoms(3, 16, n_ellipses=2, random_state=0)
     X = radon_coords(theta, (16, 16))
-    tasks = [(X, radon(p, theta).ravel()) for p in phantoms]
+    rng = np.random.default_rng(0)
+    # Any sinograms of this geometry: the test is about the frame the prior learns in.
+    tasks = [(X, rng.random(len(X))) for _ in range(3)]
     ct = skinr.Grid(operator=Radon(pixel_size=2 / 16), random_state=0, device="cpu")
     prior = LearnedInit(ct, inner_steps=2, meta_steps=3, random_state=0).fit(tasks)
     assert prior.estimator_.grid_shape_ == (16, 16) and prior.n_iter_ == 3
