@@ -197,8 +197,8 @@ class LearnedInit(BaseEstimator):
             :func:`skinr.signals.to_coords` reads them, pixel centres for 2-D and up)
             or ``(X, y)`` pairs of coordinates and values. All of one dimensionality
             and channel count. With ``estimator.operator``: what a fit through it
-            takes, ``(X, y)`` measurement coordinates and measurements (or images of
-            block means for ``AreaDownsample``), their signals all of one grid.
+            takes, ``(X, y)`` pairs of measurement coordinates and measurements, their
+            signals all of one grid.
         y : None
             Ignored (scikit-learn's signature).
 
@@ -209,6 +209,14 @@ class LearnedInit(BaseEstimator):
         """
         started = time.perf_counter()
         template = self._template()
+        if template.operator is not None:
+            signals = list(signals)
+            if not all(isinstance(s, tuple) and len(s) == 2 for s in signals):
+                raise ValueError(
+                    f"with operator={type(template.operator).__name__}(...) the collection "
+                    "holds what its fits take: (X, y) pairs of measurement coordinates and "
+                    "measurements (skinr.signals.to_coords(image) for block means)."
+                )
         tasks = _as_tasks(signals)
         device = resolve_device(self.device)
         check_checkpoint_folder(self.checkpoint_path)

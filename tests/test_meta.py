@@ -157,6 +157,11 @@ def test_a_prior_is_a_model_file(prior, tmp_path):
         (lambda: skinr.SIREN(**SMALL), [np.zeros((8, 8)), np.zeros((8, 8, 3))], "channels"),
         (lambda: skinr.SIREN(**SMALL), [np.zeros((8, 8)), np.zeros((90, 90))], "one size"),
         (lambda: skinr.SIREN(**SMALL), [], "at least one signal"),
+        (
+            lambda: skinr.SIREN(**SMALL, operator=AreaDownsample(2)),
+            family(2),  # images, where its fits take (X, y) measurements
+            "holds what its fits take",
+        ),
     ],
 )
 def test_bad_collections_and_estimators_are_refused_before_training(
