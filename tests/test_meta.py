@@ -118,7 +118,7 @@ def test_a_prior_learned_through_an_operator_reconstructs_from_measurements_alon
     assert error["prior"] < 0.5 * error["random"]
 
 
-def test_a_ct_prior_learns_from_sinograms_on_the_images_grid():
+def test_a_ct_prior_learns_from_sinograms_on_the_images_grid(tmp_path):
     from skinr.inverse import Radon, radon_coords
 
     theta = np.linspace(0, 180, 6, endpoint=False)
@@ -133,6 +133,10 @@ def test_a_ct_prior_learns_from_sinograms_on_the_images_grid():
     np.testing.assert_array_equal(prior.estimator_.domain_, direct.domain_)
     model = prior.initialized(max_iter=2).fit(*tasks[0])
     assert model.render((16, 16)).shape == (16, 16)
+    # A file like any prior's: the operator travels with it.
+    loaded = load_prior(prior.save(tmp_path / "ct.skinr"))
+    again = loaded.initialized(max_iter=2).fit(*tasks[0])
+    np.testing.assert_array_equal(again.render((16, 16)), model.render((16, 16)))
     with pytest.raises(ValueError, match="Radon"):
         LearnedInit(ct, meta_steps=1).fit([(np.zeros((5, 3)), np.zeros(5))])
 
