@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from inverse import disc, sart  # the inverse-problems benchmark's disc and SART
 from skimage import transform
 from skimage.data import shepp_logan_phantom
 from skimage.io import imread
@@ -35,11 +36,6 @@ from skinr.meta import LearnedInit
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 TRAIN_ANGLES = 20
-
-
-def disc(size: int) -> np.ndarray:
-    offsets = (np.arange(size) - (size - 1) / 2) ** 2
-    return np.add.outer(offsets, offsets) <= (size / 2) ** 2
 
 
 def held_out(size: int, quick: bool) -> dict[str, np.ndarray]:
@@ -59,13 +55,6 @@ def held_out(size: int, quick: bool) -> dict[str, np.ndarray]:
 def psnr(truth: np.ndarray, estimate: np.ndarray, inside: np.ndarray) -> float:
     error = np.mean((np.clip(estimate, 0, 1)[inside] - truth[inside]) ** 2)
     return float(10 * np.log10(1.0 / max(error, 1e-30)))
-
-
-def sart(sinogram, theta, sweeps=3):
-    estimate = None
-    for _ in range(sweeps):
-        estimate = transform.iradon_sart(sinogram, theta, image=estimate)
-    return estimate
 
 
 def estimator(args, **params):
@@ -121,7 +110,7 @@ def run(args) -> dict:
                 "fbp_db": psnr(
                     image, transform.iradon(sinogram, theta, filter_name="ramp"), inside
                 ),
-                "sart_db": psnr(image, sart(sinogram, theta), inside),
+                "sart_db": psnr(image, sart(sinogram, theta, sweeps=3), inside),
             }
             for steps in args.steps:
                 for start in ("random", "prior"):

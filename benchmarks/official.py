@@ -93,6 +93,12 @@ def skinr_steps(estimator, X, y, steps) -> float:
     return float(np.median(seconds[steps // 2 :]))
 
 
+def skinr_side(method, siren, image, steps) -> dict:
+    """skinr's step for the paper's estimator and for a plain SIREN, on ``image``."""
+    X, y = to_coords(image)
+    return {"method": skinr_steps(method, X, y, steps), "SIREN": skinr_steps(siren, X, y, steps)}
+
+
 def camera_512() -> np.ndarray:
     return skinr.datasets.camera()
 
@@ -115,7 +121,6 @@ def partitioned(size: int, parts: int) -> tuple[torch.Tensor, np.ndarray]:
 def local_global(repos: Path, side: str, steps: int) -> dict:
     image = camera_512()
     if side == "skinr":
-        X, y = to_coords(image)
         ours = skinr.LocalGlobalSIREN(
             partitions=(16, 16),
             local_width=14,
@@ -125,7 +130,7 @@ def local_global(repos: Path, side: str, steps: int) -> dict:
             random_state=0,
         )
         siren = skinr.SIREN(width=256, depth=3, learning_rate=5e-4, random_state=0)
-        return {"method": skinr_steps(ours, X, y, steps), "SIREN": skinr_steps(siren, X, y, steps)}
+        return skinr_side(ours, siren, image, steps)
     modules = import_file("lg_modules", repos / "Local-Global-INRs" / "modules.py")
     size, parts = image.shape[0], 16
     coords, order = partitioned(size, parts)
@@ -156,7 +161,6 @@ def sl2a(repos: Path, side: str, steps: int) -> dict:
     image = skinr.datasets.astronaut()
     batch = 16384
     if side == "skinr":
-        X, y = to_coords(image)
         ours = skinr.SL2A(
             width=256,
             depth=3,
@@ -169,7 +173,7 @@ def sl2a(repos: Path, side: str, steps: int) -> dict:
         siren = skinr.SIREN(
             width=256, depth=3, batch_size=batch, learning_rate=1e-3, random_state=0
         )
-        return {"method": skinr_steps(ours, X, y, steps), "SIREN": skinr_steps(siren, X, y, steps)}
+        return skinr_side(ours, siren, image, steps)
     sl2a_module = import_file("SL2A_INR", repos / "SL2A-INR" / "SL2A_INR.py")
     lg = import_file("lg_modules", repos / "Local-Global-INRs" / "modules.py")
     axis = torch.linspace(-1, 1, image.shape[0])
@@ -196,7 +200,6 @@ def sl2a(repos: Path, side: str, steps: int) -> dict:
 def ensemble(repos: Path, side: str, steps: int) -> dict:
     image = skinr.datasets.astronaut(128)
     if side == "skinr":
-        X, y = to_coords(image)
         ours = skinr.EnsembleINR(
             grid=32,
             width=128,
@@ -207,7 +210,7 @@ def ensemble(repos: Path, side: str, steps: int) -> dict:
             random_state=0,
         )
         siren = skinr.SIREN(width=256, depth=3, learning_rate=1e-4, random_state=0)
-        return {"method": skinr_steps(ours, X, y, steps), "SIREN": skinr_steps(siren, X, y, steps)}
+        return skinr_side(ours, siren, image, steps)
     import types
 
     for name in ("cv2", "ptflops", "torchvision.transforms", "tqdm.notebook"):

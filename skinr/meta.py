@@ -209,15 +209,7 @@ class LearnedInit(BaseEstimator):
         """
         started = time.perf_counter()
         template = self._template()
-        if template.operator is not None:
-            signals = list(signals)
-            if not all(isinstance(s, tuple) and len(s) == 2 for s in signals):
-                raise ValueError(
-                    f"with operator={type(template.operator).__name__}(...) the collection "
-                    "holds what its fits take: (X, y) pairs of measurement coordinates and "
-                    "measurements (skinr.signals.to_coords(image) for block means)."
-                )
-        tasks = _as_tasks(signals)
+        tasks = _as_tasks(signals, operator=template.operator)
         device = resolve_device(self.device)
         check_checkpoint_folder(self.checkpoint_path)
         before = dict(vars(self))
@@ -318,14 +310,15 @@ class LearnedInit(BaseEstimator):
             if index not in objectives:
                 route, (X, y) = routes[index], tasks[index]
                 signal, _ = template._signal(X, y, frame, device, route, measured)
-                objectives[index] = route.objective(
-                    lambda signal, generator: template._objective(inner_module, signal, generator),
+                objectives[index] = template._route_objective(
+                    route,
+                    template._objective,
+                    inner_module,
                     signal,
                     frame,
                     measured,
                     generator,
                     (seed + index) % 2**31,
-                    lambda coords: template._forward(inner_module, coords),
                 )
             return objectives[index]
 
@@ -538,13 +531,20 @@ def _same(a, b) -> bool:
     return bool(np.array_equal(np.asarray(a), np.asarray(b)))
 
 
-def _as_tasks(signals) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The collection as ``(X, y2d)`` float pairs, checked to be of one kind."""
+def _as_tasks(signals, operator=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The collection as ``(X, y2d)`` float pairs, checked to be of one kind; through
+    ``operator``, measurement pairs only (an array would be read as an image's pixels)."""
     if isinstance(signals, np.ndarray) and signals.ndim >= 2:
         signals = list(signals)
     signals = list(signals)
     if not signals:
         raise ValueError("LearnedInit.fit needs at least one signal; got none.")
+    if operator is not None and not all(isinstance(s, tuple) and len(s) == 2 for s in signals):
+        raise ValueError(
+            f"with operator={type(operator).__name__}(...) the collection holds what its "
+            "fits take: (X, y) pairs of measurement coordinates and measurements "
+            "(skinr.signals.to_coords(image) for block means)."
+        )
     tasks = []
     for index, signal in enumerate(signals):
         if isinstance(signal, tuple) and len(signal) == 2:

@@ -117,14 +117,15 @@ class FitSequence:
         X_fit, y_fit = (X, y2d) if fit_rows is None else (X[fit_rows], y2d[fit_rows])
         measurement_frame = route.measurement_frame(y2d, frame)
         signal, compiled = self._signal(X_fit, y_fit, frame, device, route, measurement_frame)
-        objective = route.objective(
-            lambda signal, generator: make_objective(module, signal, generator),
+        objective = self._route_objective(
+            route,
+            make_objective,
+            module,
             signal,
             frame,
             measurement_frame,
             generator,
             self.random_state,
-            lambda coords: self._forward(module, coords),
         )
         if any(not name.endswith("_") or name.startswith("_") for name in objective.fitted):
             raise TypeError(f"Fitted attributes end in '_': {sorted(objective.fitted)}")
@@ -163,6 +164,22 @@ class FitSequence:
             # a half-trained model for a finished one.
             raise KeyboardInterrupt
         return self
+
+    def _route_objective(
+        self, route, make_objective, module, signal, frame, measurement_frame, generator, seed
+    ) -> Objective:
+        """``module``'s objective over ``signal`` along ``route``: the architecture's own
+        (``make_objective(module, signal, generator)``), straight to the samples or through
+        the operator. ``seed`` seeds an operator's quadrature jitter."""
+        return route.objective(
+            lambda signal, generator: make_objective(module, signal, generator),
+            signal,
+            frame,
+            measurement_frame,
+            generator,
+            seed,
+            lambda coords: self._forward(module, coords),
+        )
 
     def _run(
         self, module, objective, X, y, device, compile_loss, measurement, data_range, monitor=None

@@ -81,8 +81,8 @@ class ConcatMerge(Linear):
 
     def combine(self, layer: int, local: Tensor, global_: Tensor) -> Tensor:
         # W [local; global] as two products into one sum: no concatenated copy of the
-        # activations every layer; omega_0 scales the weight, not the product.
-        weight, bias = self.omega_0 * self.weight, self.omega_0 * self.bias
+        # activations every layer.
+        weight, bias = self.scaled(self.omega_0)
         n_local = local.shape[-1]
         mixed = nn.functional.linear(global_, weight[:, n_local:], bias)
         return torch.sin(mixed + nn.functional.linear(local, weight[:, :n_local]))
@@ -103,9 +103,8 @@ class AddMerge(nn.Module):
         )
 
     def combine(self, layer: int, local: Tensor, global_: Tensor) -> Tensor:
-        projection = self.projections[layer]
-        weight, bias = self.omega_0 * projection.weight, self.omega_0 * projection.bias
-        return local + torch.sin(nn.functional.linear(global_, weight, bias))
+        scaled = self.projections[layer].scaled(self.omega_0)
+        return local + torch.sin(nn.functional.linear(global_, *scaled))
 
     def merge_flops(self, n_samples: int) -> int:
         return sum(p.flops(n_samples) for p in self.projections)

@@ -159,6 +159,12 @@ class Linear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return nn.functional.linear(x, self.weight, self.bias)
 
+    def scaled(self, factor: float | Tensor) -> tuple[Tensor, Tensor | None]:
+        """``factor`` times the weight and the bias: a layer whose output is scaled
+        (a sine's omega_0) scales its small parameters, not its large product, which
+        saves an elementwise pass over the activations forward and backward."""
+        return factor * self.weight, None if self.bias is None else factor * self.bias
+
     def flops(self, n_samples: int) -> int:
         """FLOPs for ``n_samples`` inputs."""
         return linear_flops(self.n_in, self.n_out, n_samples)
@@ -196,10 +202,7 @@ class SineLinear(Linear):
         _hold_frequency(self, omega_0)
 
     def forward(self, x: Tensor) -> Tensor:
-        # omega_0 scales the small weight, not the large product: one elementwise pass
-        # over the activations fewer, forward and backward (the same function).
-        frequency = self.frequency
-        return torch.sin(nn.functional.linear(x, frequency * self.weight, frequency * self.bias))
+        return torch.sin(nn.functional.linear(x, *self.scaled(self.frequency)))
 
 
 class VariablePeriodicLinear(Linear):
