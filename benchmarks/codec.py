@@ -226,11 +226,17 @@ def report(results: dict, size: int, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def photo_parser(description: str) -> argparse.ArgumentParser:
+    """Options every photo benchmark takes: --quick, --size, --images."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--images", nargs="*", default=None)
+    return parser
+
+
+def main(argv=None) -> None:
+    parser = photo_parser(__doc__.splitlines()[0])
     parser.add_argument(
         "--classic-only",
         action="store_true",

@@ -142,10 +142,22 @@ def _operator_from_json(value: dict):
 def save(estimator, path: str | os.PathLike) -> Path:
     """Write a fitted skinr estimator to ``path`` (see the module docstring)."""
     from safetensors.torch import save as safetensors_bytes
+
+    header, tensors = contents(estimator)
+    _check_target(path)
+    text = json.dumps(header)
+    metadata = {"format": _MAGIC, "header": text, "sha256": _checksum(text, tensors)}
+    data = safetensors_bytes(tensors, metadata=metadata)
+    return atomic_write(path, data)
+
+
+def contents(estimator) -> tuple[dict, dict]:
+    """What a model file holds: the JSON header (format, class, ``get_params()``, fitted
+    scalars) and the tensors (fitted arrays as ``array.<name>``, the module's state as
+    ``state.<key>``). :mod:`skinr.codec` writes the same, quantised."""
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator)
-    _check_target(path)
     params = estimator.get_params(deep=False)
     if not isinstance(params.get("random_state"), int | type(None)):
         params["random_state"] = None  # a RandomState instance has no portable form
@@ -161,15 +173,12 @@ def save(estimator, path: str | os.PathLike) -> Path:
         if not name.endswith("_") or name.startswith("_") or name == "module_":
             continue
         if isinstance(value, np.ndarray):
-            tensors[_ARRAY + name] = torch.from_numpy(np.array(value, copy=True))
+            tensors[ARRAY + name] = torch.from_numpy(np.array(value, copy=True))
         else:
             header["fitted"][name] = _jsonable(value, name)
     for key, tensor in estimator.module_.state_dict().items():
-        tensors[_STATE + key] = tensor.detach().to("cpu").contiguous()
-    text = json.dumps(header)
-    metadata = {"format": _MAGIC, "header": text, "sha256": _checksum(text, tensors)}
-    data = safetensors_bytes(tensors, metadata=metadata)
-    return atomic_write(path, data)
+        tensors[STATE + key] = tensor.detach().to("cpu").contiguous()
+    return header, tensors
 
 
 def _check_target(path) -> None:
@@ -185,7 +194,7 @@ def _check_target(path) -> None:
         raise ValueError(f"{os.fspath(path)!r} exists and is not a regular file; not replacing it.")
 
 
-_STATE, _ARRAY = "state.", "array."
+STATE, ARRAY = "state.", "array."
 
 
 def _checksum(header: str, tensors: dict) -> str:
@@ -204,7 +213,7 @@ def _refuse(path: Path, reason: str):
     # One line, whatever a library's message below says (torch appends C++ frames).
     reason = (reason.strip().splitlines() or [""])[0]
     reason = reason if len(reason) <= 300 else reason[:297] + "..."
-    raise _Refused(f"{str(path)!r} is corrupt or not a skinr model: {reason}") from None
+    raise Refused(f"{str(path)!r} is corrupt or not a skinr model: {reason}", reason) from None
 
 
 # A header larger than this is refused before it is parsed (the largest skinr writes,
@@ -298,7 +307,12 @@ def _open(path: Path):
     metadata = handle.metadata()
     if metadata.get("format") != _MAGIC or not isinstance(metadata.get("header"), str):
         _refuse(path, "no skinr header")
-    header = _json(path, metadata["header"], "the header")
+    header = check_header(path, _json(path, metadata["header"], "the header"))
+    return header, metadata, handle
+
+
+def check_header(path, header):
+    """``header`` if it is a skinr header of a version this skinr reads."""
     if not isinstance(header, dict) or header.get("format") != _MAGIC:
         _refuse(path, "the header is not a skinr header")
     version = header.get("format_version")
@@ -312,7 +326,7 @@ def _open(path: Path):
     for field, kind in (("class", str), ("params", dict), ("fitted", dict)):
         if not isinstance(header.get(field), kind):
             _refuse(path, f"the header's {field!r} is missing or not a {kind.__name__}")
-    return header, metadata, handle
+    return header
 
 
 _SAFETENSORS_DTYPES = {
@@ -390,20 +404,20 @@ def build_checked(path, estimator, n_tensors: int, device=None) -> torch.nn.Modu
 def _check_shapes(path, estimator, handle) -> None:
     """The file's weights have exactly the shapes and dtypes the declared structure
     builds, checked on the meta device (nothing allocated) before any tensor is read."""
-    stored = {k for k in handle.keys() if k.startswith(_STATE)}
+    stored = {k for k in handle.keys() if k.startswith(STATE)}
     module = build_checked(path, estimator, len(handle.keys()))
-    expected = {_STATE + k: (tuple(v.shape), v.dtype) for k, v in module.state_dict().items()}
+    expected = {STATE + k: (tuple(v.shape), v.dtype) for k, v in module.state_dict().items()}
     if stored != set(expected):
         missing, extra = sorted(set(expected) - stored), sorted(stored - set(expected))
         _refuse(path, f"weights missing {missing[:3]} or unexpected {extra[:3]}")
     for key, (shape, dtype) in expected.items():
         found = handle.shape(key)
         if found != shape:
-            _refuse(path, f"{key[len(_STATE) :]} has shape {found}, the structure needs {shape}")
+            _refuse(path, f"{key[len(STATE) :]} has shape {found}, the structure needs {shape}")
         if handle.dtype(key) != _SAFETENSORS_DTYPES.get(dtype):
             _refuse(
                 path,
-                f"{key[len(_STATE) :]} has dtype {handle.dtype(key)}, the structure needs {dtype}",
+                f"{key[len(STATE) :]} has dtype {handle.dtype(key)}, the structure needs {dtype}",
             )
 
 
@@ -435,8 +449,10 @@ def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict
     """
     path = Path(path)
     try:
-        return _load(path, device, estimators)
-    except (FileNotFoundError, _Refused):
+        header, metadata, handle = _open(path)
+        checksum = (metadata["header"], metadata.get("sha256"))
+        return restore(path, header, handle, device, estimators, checksum)
+    except (FileNotFoundError, Refused):
         raise
     except ValueError as error:
         if "was written by format version" in str(error):
@@ -446,15 +462,17 @@ def load(path: str | os.PathLike, *, device: str | None = None, estimators: dict
         _refuse(path, f"{type(error).__name__}: {error}")
 
 
-def _load(path: Path, device, estimators):
+def restore(path, header: dict, handle, device, estimators, checksum: tuple | None):
+    """The estimator a checked ``header`` and a view of its tensors describe, every
+    check of :func:`load` passed. ``checksum``: the header's text and the SHA-256 the
+    file states; None skips it (a codec stream carries its own CRC)."""
     from ._core.params import documented_attribute_types, documented_attributes
 
-    header, metadata, handle = _open(path)
     if estimators is None:
         estimators = ESTIMATORS
     cls = estimators.get(header["class"])
     if cls is None:
-        raise _Refused(
+        raise Refused(
             f"{str(path)!r} holds a {header['class']!r}, which is not a skinr estimator "
             f"this version knows ({', '.join(sorted(estimators))})."
         )
@@ -504,16 +522,16 @@ def _load(path: Path, device, estimators):
         _refuse(path, f"device_={fitted_device!r} is not one of {', '.join(_DEVICES)}")
     # Fitted arrays (masks, boxes) may shape the structure: read them first; they are
     # what the file holds, not what it claims.
-    arrays = [key for key in handle.keys() if key.startswith(_ARRAY)]
+    arrays = [key for key in handle.keys() if key.startswith(ARRAY)]
     for key in arrays:
-        name = key[len(_ARRAY) :]
+        name = key[len(ARRAY) :]
         if allowed and name not in allowed:
             _refuse(path, f"{cls.__name__} has no fitted attribute {name!r}")
         if handle.dtype(key) not in _ARRAY_DTYPES or not handle.shape(key):
             _refuse(path, f"{name} is a {handle.dtype(key)} array of shape {handle.shape(key)}")
     tensors = {key: handle.get_tensor(key) for key in arrays}
     for key, tensor in tensors.items():
-        setattr(estimator, key[len(_ARRAY) :], _finite(path, key, tensor).numpy())
+        setattr(estimator, key[len(ARRAY) :], _finite(path, key, tensor).numpy())
     for name in ("domain_", "footprint_"):
         box = getattr(estimator, name, None)
         if name == "footprint_" and box is None:
@@ -538,22 +556,25 @@ def _load(path: Path, device, estimators):
         except ValueError as error:
             _refuse(path, str(error))
     _check_shapes(path, estimator, handle)
-    tensors.update({key: handle.get_tensor(key) for key in handle.keys() if key.startswith(_STATE)})
-    if _checksum(metadata["header"], tensors) != metadata.get("sha256"):
+    tensors.update({key: handle.get_tensor(key) for key in handle.keys() if key.startswith(STATE)})
+    if checksum is not None and _checksum(checksum[0], tensors) != checksum[1]:
         _refuse(path, "the checksum does not match (the file was altered or damaged)")
     for key, tensor in tensors.items():
         _finite(path, key, tensor)
     module = build_checked(path, estimator, len(tensors), device="cpu")
-    module.load_state_dict(
-        {k[len(_STATE) :]: v for k, v in tensors.items() if k.startswith(_STATE)}
-    )
+    module.load_state_dict({k[len(STATE) :]: v for k, v in tensors.items() if k.startswith(STATE)})
     estimator.module_, estimator.device_ = place_module(module.eval(), device or estimator.device_)
     _check_predicts(path, estimator)
     return estimator
 
 
-class _Refused(ValueError):
-    """skinr's refusal of a file, raised as is by :func:`load`."""
+class Refused(ValueError):
+    """skinr's refusal of a file, raised as is by :func:`load`; ``reason`` is the
+    refusal without the file's name."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 def _finite(path, key, tensor):

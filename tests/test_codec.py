@@ -66,9 +66,9 @@ def test_gray_one_dimensional_values_round_trip():
     np.testing.assert_array_equal(decoded.predict(X), model.predict(X))
 
 
-def test_encode_takes_a_fitted_latent_codec(photo):
-    with pytest.raises(TypeError, match="fitted LatentCodec"):
-        encode(skinr.SIREN())
+def test_encode_takes_a_fitted_model(photo):
+    with pytest.raises(TypeError, match="fitted skinr estimator"):
+        encode("a model")
     with pytest.raises(Exception, match="not fitted"):
         encode(LatentCodec())
 

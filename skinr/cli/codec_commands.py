@@ -12,6 +12,8 @@ from ..comparison import jpeg2000_psnr
 from ..io import write
 from .inputs import UsageError, check_output_folder, load_signal
 
+# A file with one of these suffixes is a fitted model (skinr fit writes model.skinr).
+MODEL_SUFFIXES = (".skinr", ".safetensors")
 # Fixed bytes of a 2-D stream besides the weights and latents: preamble, sizes, frame.
 _HEADER_BYTES = 10 + 12 + 4 * (4 + 4 + 3) + 8
 # Quick fits that find the rate weight for --bpp / --psnr, at this share of the steps.
@@ -54,14 +56,21 @@ def choose_rate_weight(X, y, target_kind, target, steps, seed, device, say):
 
 
 def encode_command(args: argparse.Namespace) -> dict:
-    """``skinr encode``: fit LatentCodec to an image and write its stream."""
+    """``skinr encode``: fit LatentCodec to an image and write its stream, or write a
+    fitted model file (``skinr encode model.skinr``) as a stream."""
     from .. import codec
     from ..signals import to_array, to_coords
     from .figures import codec_figure
 
-    given = [name for name in ("bpp", "psnr", "rate_weight") if getattr(args, name) is not None]
+    given = [
+        name for name in ("bpp", "psnr", "rate_weight", "bits") if getattr(args, name) is not None
+    ]
     if len(given) > 1:
-        raise UsageError("give one of --bpp, --psnr or --rate-weight")
+        raise UsageError(f"give one of --bpp, --psnr, --rate-weight or --bits; got {given}")
+    if args.image is not None and Path(args.image).suffix in MODEL_SUFFIXES:
+        return encode_model_command(args)
+    if args.bits is not None or args.reference is not None:
+        raise UsageError("--bits and --reference apply to a model file (.skinr): name one")
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps must be at least 1; got {args.steps}")
     signal = load_signal(args.image, args.size)
@@ -113,6 +122,61 @@ def encode_command(args: argparse.Namespace) -> dict:
     return result
 
 
+def encode_model_command(args: argparse.Namespace) -> dict:
+    """``skinr encode model.skinr``: a saved model as a stream, its weights quantised
+    (``--bits``; or the fewest bits for ``--psnr`` on ``--reference``; or the most
+    within ``--bpp``)."""
+    from .. import codec
+    from ..persistence import load
+    from ..signals import grid, to_array
+
+    if args.rate_weight is not None or args.steps is not None:
+        raise UsageError("--rate-weight and --steps fit a LatentCodec; a model file is fitted")
+    source = Path(args.image)
+    if not source.is_file():
+        raise UsageError(f"{args.image}: no such file")
+    if args.psnr is not None and args.reference is None:
+        raise UsageError("--psnr of a model file is measured on --reference IMAGE: name it")
+    model = load(source, device="cpu")
+    image = None
+    if args.reference is not None:
+        image = load_signal(args.reference, args.size).values
+        if tuple(image.shape) != tuple(model.grid_shape_) + image.shape[2:]:
+            raise UsageError(
+                f"{args.reference} is {' x '.join(map(str, image.shape[:2]))}; the model was "
+                f"fitted on {' x '.join(map(str, model.grid_shape_))}"
+            )
+    n_samples = math.prod(model.grid_shape_)
+    out = check_output_folder(args.out)
+    # The pixels' coordinates in the model's own frame (skinr fit's are physical units).
+    X = grid(model.grid_shape_, [tuple(b) for b in model.footprint_], pixel_centers=True)
+    if args.psnr is not None:
+        stream = codec.encode(model, psnr=args.psnr, X=X, y=image.reshape(n_samples, -1))
+    elif args.bpp is not None:
+        stream = codec.encode(model, size=max(1, int(args.bpp * n_samples / 8)))
+    else:
+        stream = codec.encode(model, bits=args.bits)
+    path = out / f"{source.stem}.skc"
+    path.write_bytes(stream)
+    result = {
+        "file": str(path),
+        "bytes": len(stream),
+        "model_file_bytes": source.stat().st_size,
+        "bits_per_sample": 8 * len(stream) / n_samples,
+    }
+    if image is not None:
+        picture = np.clip(to_array(codec.decode(stream).predict(X), image.shape), 0, 1)
+        error = np.mean((np.round(picture * 255) / 255 - image) ** 2)
+        result["psnr"] = float(10 * np.log10(1.0 / error))
+    if not args.quiet:
+        print(
+            f"wrote {path}: {len(stream):,} bytes ({result['bits_per_sample']:.3f} bits per "
+            f"sample), {result['model_file_bytes'] / len(stream):.1f}x smaller than {source}"
+            + (f"; PSNR {result['psnr']:.2f} dB on {args.reference}" if "psnr" in result else "")
+        )
+    return result
+
+
 def decode_command(args: argparse.Namespace) -> Path:
     """``skinr decode``: a stream rendered at ``--scale`` times its resolution."""
     from .. import codec
@@ -124,6 +188,8 @@ def decode_command(args: argparse.Namespace) -> Path:
     if not source.is_file():
         raise UsageError(f"{args.stream}: no such file")
     model = codec.decode(source.read_bytes())
+    if getattr(model, "grid_shape_", None) is None or len(model.grid_shape_) != 2:
+        raise UsageError(f"{args.stream} holds no image fit; decode it with skinr.codec.decode")
     shape = tuple(n * args.scale for n in model.grid_shape_)
     box = [tuple(b) for b in model.footprint_]
     values = to_array(model.predict_signal(grid(shape, box, pixel_centers=True)), shape)
@@ -139,13 +205,17 @@ def add_commands(commands, common_options) -> None:
     --seed and --out as the other commands have them)."""
     encode = commands.add_parser(
         "encode",
-        help="compress an image with LatentCodec; write the stream and a picture",
+        help="compress an image with LatentCodec, or a fitted model file; write the stream",
         description="Fit LatentCodec to an image and write its stream (.skc) and "
         "encode.png (original, decoded, error, with the rate and PSNR, and JPEG 2000's "
-        "PSNR at the same size).",
+        "PSNR at the same size); given a fitted model file, write it as a stream.",
     )
     encode.add_argument(
-        "image", nargs="?", metavar="IMAGE", help="image file; default: the shipped camera"
+        "image",
+        nargs="?",
+        metavar="IMAGE",
+        help="image file (default: the shipped camera), or a fitted model file (.skinr, "
+        "from skinr fit or save) to write as a stream with its weights quantised",
     )
     encode.add_argument("--bpp", type=float, help="target bits per pixel")
     encode.add_argument("--psnr", type=float, help="target PSNR (dB)")
@@ -153,6 +223,12 @@ def add_commands(commands, common_options) -> None:
         "--rate-weight", type=float, dest="rate_weight", help="λ directly (default 1e-2)"
     )
     encode.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
+    encode.add_argument(
+        "--reference",
+        metavar="IMAGE",
+        help="with a model file: the image --psnr is measured on (and reported)",
+    )
+    encode.add_argument("--bits", type=float, help="a model file's bits per weight (default 8)")
     encode.add_argument("--size", type=int, help="shrink to this longer side first")
     encode.add_argument("--quiet", action="store_true", help="no progress or messages")
     common_options(encode, default_out="skinr-encode")
@@ -160,7 +236,7 @@ def add_commands(commands, common_options) -> None:
 
     decode = commands.add_parser(
         "decode",
-        help="decode a LatentCodec stream to an image, at any scale",
+        help="decode a stream of an image to a PNG, at any scale",
         description="Decode a stream written by `skinr encode` and write it as a PNG, "
         "--scale times its resolution.",
     )

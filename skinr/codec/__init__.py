@@ -2,10 +2,11 @@
 
 - :class:`LatentCodec`: latent lattices with a learned entropy model and a small
   synthesis MLP, trained on distortion + λ x rate (the Cool-chic / C3 family).
-- :func:`encode` / :func:`decode`: a fitted model to bytes and back, range-coded with
-  constriction. A stream is a version, a bounded header and a payload under a CRC-32:
-  a truncated, altered or oversized stream is one ``ValueError`` before anything it
-  claims is allocated.
+- :func:`encode` / :func:`decode`: any fitted model to bytes and back (a LatentCodec
+  as fitted, any other estimator with its weights quantised after the fit),
+  range-coded with constriction. A stream is a version, a bounded header and a
+  payload under a CRC-32: a truncated, altered or oversized stream is one
+  ``ValueError`` before anything it claims is allocated.
 
 Measured rate-distortion, against JPEG, JPEG 2000, WebP, AVIF and JPEG XL:
 ``benchmarks/codec.py`` and ``docs/benchmarks/codec.md``.
@@ -15,40 +16,93 @@ from __future__ import annotations
 
 import math
 
-from ._bytes import CODEC_VERSION, LATENT_KIND, StreamError, unseal
+from ._bytes import CODEC_VERSION, LATENT_KIND, MODEL_KIND, StreamError, unseal
 from .latent import LatentCodec
 
 __all__ = ["CODEC_VERSION", "LatentCodec", "StreamError", "decode", "encode"]
 
 # Samples a stream may declare unless the caller allows more (a 4096 x 4096 image).
 MAX_SAMPLES = 1 << 24
+# Values a model stream's tensors may declare unless the caller allows more (256 MB
+# of float32 weights).
+MAX_WEIGHTS = 1 << 26
+# Bits per weight when encode is given no target.
+DEFAULT_BITS = 8.0
 
 
-def encode(estimator) -> bytes:
-    """A fitted :class:`LatentCodec` as a byte stream.
+def encode(
+    estimator,
+    *,
+    bits: float | None = None,
+    psnr: float | None = None,
+    size: int | None = None,
+    X=None,
+    y=None,
+) -> bytes:
+    """A fitted estimator as a byte stream.
+
+    A :class:`LatentCodec` is written as it was fitted (its weights and latents were
+    quantised during the fit; ``rate_weight`` sets its rate). Any other skinr estimator
+    is written with its parameters quantised after the fit: each tensor on a uniform
+    grid whose step is ``sqrt(12) * std / 2**bits``, range-coded under a Laplace or
+    its own histogram, whichever is smaller. Give at most one of ``bits``, ``psnr``
+    and ``size``.
 
     Parameters
     ----------
-    estimator : LatentCodec
-        A fitted model (its weights are already quantised: the stream holds exactly
-        the model, and decodes to the same predictions).
+    estimator : skinr estimator
+        A fitted model.
+    bits : float in (0, 16], default=8
+        Bits per weight were a tensor uniformly spread: more keeps more of the fitted
+        model's PSNR and costs more bytes. Rates measured against PSNR:
+        ``docs/benchmarks/codec.md``.
+    psnr : float, optional
+        The fewest bits (in steps of 1/8) whose decoded model scores at least this
+        PSNR (dB) on ``(X, y)``; refused before any coding when the fitted model
+        itself scores less.
+    size : int, optional
+        The most bits (in steps of 1/8) whose stream is at most ``size`` bytes;
+        refused when even the smallest stream is larger.
+    X, y : array-like, optional
+        The signal ``psnr`` is measured on (the coordinates and values of the fit).
 
     Returns
     -------
     bytes
-        The stream; ``len(encode(model)) == model.stream_bytes_``.
+        The stream. ``decode`` returns a model that predicts what ``encode``'s
+        quantised weights predict.
     """
     from sklearn.utils.validation import check_is_fitted
 
+    from ..base import BaseINR
     from ._latent_stream import latent_stream
+    from ._model_stream import model_stream
+    from ._rate import bits_for_psnr, bits_for_size, check_bits
 
-    if not isinstance(estimator, LatentCodec):
-        raise TypeError(f"encode takes a fitted LatentCodec; got {type(estimator).__name__}.")
-    check_is_fitted(estimator, "weight_steps_")
-    return latent_stream(estimator)
+    given = [name for name, v in (("bits", bits), ("psnr", psnr), ("size", size)) if v is not None]
+    if isinstance(estimator, LatentCodec):
+        if given:
+            raise ValueError(
+                f"a LatentCodec is written as fitted; {given[0]}= applies to other "
+                "estimators (a LatentCodec's rate is its rate_weight)."
+            )
+        check_is_fitted(estimator, "weight_steps_")
+        return latent_stream(estimator)
+    if not isinstance(estimator, BaseINR):
+        raise TypeError(f"encode takes a fitted skinr estimator; got {type(estimator).__name__}.")
+    check_is_fitted(estimator)
+    if len(given) > 1:
+        raise ValueError(f"give at most one of bits, psnr and size; got {' and '.join(given)}.")
+    if psnr is not None:
+        bits = bits_for_psnr(estimator, psnr, X, y)
+    elif size is not None:
+        bits = bits_for_size(estimator, size)
+    else:
+        bits = check_bits(DEFAULT_BITS if bits is None else bits)
+    return model_stream(estimator, bits)
 
 
-def decode(data: bytes, *, max_samples: int = MAX_SAMPLES):
+def decode(data: bytes, *, max_samples: int = MAX_SAMPLES, max_weights: int = MAX_WEIGHTS):
     """The fitted estimator a stream from :func:`encode` holds.
 
     Parameters
@@ -56,24 +110,32 @@ def decode(data: bytes, *, max_samples: int = MAX_SAMPLES):
     data : bytes
         The stream.
     max_samples : int, default=2**24
-        The most samples (pixels) a stream may declare; a larger claim is refused
-        before anything is allocated.
+        The most samples (pixels) a LatentCodec stream may declare; a larger claim is
+        refused before anything is allocated.
+    max_weights : int, default=2**26
+        The most values the tensors of any other estimator's stream may declare, all
+        together; a larger claim is refused before anything is allocated.
 
     Returns
     -------
-    LatentCodec
-        A fitted model on the CPU: ``predict``, ``render`` and ``score`` as after fit.
+    estimator
+        A fitted model on the CPU: ``predict``, ``render`` and ``score`` as after fit
+        (an estimator other than LatentCodec with its quantised weights; its training
+        records, such as ``loss_curve_``, are not in the stream).
 
     Raises
     ------
     StreamError
         A ``ValueError``: the stream is truncated, altered, from a newer skinr, or
-        declares more than ``max_samples`` samples.
+        declares more than ``max_samples`` samples or ``max_weights`` values.
     """
     from ._bytes import refuse
     from ._latent_stream import read_latent
+    from ._model_stream import read_model
 
     _, kind, body = unseal(data, CODEC_VERSION)
+    if kind == MODEL_KIND:
+        return read_model(body, max_weights, "cpu")
     if kind != LATENT_KIND:
         refuse(f"unknown stream kind {kind}")
     estimator = read_latent(body, max_samples, LatentCodec)

@@ -17,6 +17,7 @@ __all__ = [
     "CODEC_VERSION",
     "LATENT_KIND",
     "MAGIC",
+    "MODEL_KIND",
     "Reader",
     "StreamError",
     "Writer",
@@ -25,10 +26,11 @@ __all__ = [
 ]
 
 MAGIC = b"SKNC"
-#: The stream version this skinr writes (and the newest it reads).
-CODEC_VERSION = 1
-# The kinds of stream: 1, a LatentCodec.
-LATENT_KIND = 1
+#: The stream version this skinr writes (and the newest it reads). 2: streams of any
+#: fitted estimator (kind 2) besides LatentCodec's (kind 1, unchanged since version 1).
+CODEC_VERSION = 2
+# The kinds of stream: 1, a LatentCodec; 2, any other fitted estimator.
+LATENT_KIND, MODEL_KIND = 1, 2
 # The preamble: magic, stream version, kind, CRC-32 of the rest.
 _PREAMBLE = struct.Struct("<4sBBI")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LaplaceStream", "laplace_bits", "snap_laplace"]
+__all__ = ["LaplaceStream", "laplace_bits", "laplace_scale", "snap_laplace"]
 
 # Scales the coder sees, as powers of two on a grid of 1/16: a finer grid buys nothing
 # measurable (the rate of a Laplace changes by < 0.1 % between neighbours).
@@ -89,6 +89,21 @@ class LaplaceStream:
         shape = (int(count),)
         mean, scale = snap_laplace(np.broadcast_to(mean, shape), np.broadcast_to(scale, shape))
         return np.asarray(self.coder.decode(self._model(low, high), mean, scale), dtype=np.int32)
+
+    def encode_table(self, symbols: np.ndarray, counts: np.ndarray) -> None:
+        """``symbols`` in ``[0, len(counts))`` under the histogram ``counts``."""
+        if len(counts) > 1:
+            self.coder.encode(np.asarray(symbols, dtype=np.int32).reshape(-1), self._table(counts))
+
+    def decode_table(self, count: int, counts: np.ndarray) -> np.ndarray:
+        if len(counts) == 1:
+            return np.zeros(int(count), dtype=np.int32)
+        return np.asarray(self.coder.decode(self._table(counts), int(count)), dtype=np.int32)
+
+    def _table(self, counts: np.ndarray):
+        # Integer counts as float64: both sides hand constriction identical numbers.
+        probabilities = np.asarray(counts, dtype=np.float64)
+        return self._constriction.stream.model.Categorical(probabilities, perfect=False)
 
     def words(self) -> np.ndarray:
         """The compressed words (uint32) of an encoder."""
