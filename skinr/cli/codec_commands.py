@@ -228,7 +228,7 @@ def add_commands(commands, common_options) -> None:
         metavar="IMAGE",
         help="with a model file: the image --psnr is measured on (and reported)",
     )
-    encode.add_argument("--bits", type=float, help="a model file's bits per weight (default 8)")
+    encode.add_argument("--bits", type=float, help="a model file's bits per weight (default 12)")
     encode.add_argument("--size", type=int, help="shrink to this longer side first")
     encode.add_argument("--quiet", action="store_true", help="no progress or messages")
     common_options(encode, default_out="skinr-encode")

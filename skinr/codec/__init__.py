@@ -27,7 +27,7 @@ MAX_SAMPLES = 1 << 24
 # of float32 weights).
 MAX_WEIGHTS = 1 << 26
 # Bits per weight when encode is given no target.
-DEFAULT_BITS = 8.0
+DEFAULT_BITS = 12.0
 
 
 def encode(
@@ -52,10 +52,11 @@ def encode(
     ----------
     estimator : skinr estimator
         A fitted model.
-    bits : float in (0, 16], default=8
+    bits : float in (0, 16], default=12
         Bits per weight were a tensor uniformly spread: more keeps more of the fitted
-        model's PSNR and costs more bytes. Rates measured against PSNR:
-        ``docs/benchmarks/codec.md``.
+        model's PSNR and costs more bytes. The default keeps the fits of the benchmark
+        photos within a few tenths of a dB; a SIREN is the most sensitive. Rates
+        against PSNR per estimator: ``docs/benchmarks/model_codec.md``.
     psnr : float, optional
         The fewest bits (in steps of 1/8) whose decoded model scores at least this
         PSNR (dB) on ``(X, y)``; refused before any coding when the fitted model
