@@ -246,3 +246,23 @@ def test_cli_refuses_model_options_that_do_not_apply(tmp_path, siren, capsys):
     assert main(["encode", "--bits", "4", "--out", str(tmp_path)]) == 2
     assert "model file" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.skc"))
+
+
+def test_altered_bodies_with_a_valid_checksum_are_one_error(siren):
+    # The CRC recomputed after each change: the parser itself meets the damage.
+    from skinr.codec._bytes import unseal
+
+    _, _, body = unseal(encode(siren, bits=6), CODEC_VERSION)
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for _ in range(60):
+        damaged = bytearray(body)
+        for at in rng.integers(0, len(body), size=int(rng.integers(1, 4))):
+            damaged[at] ^= 1 << int(rng.integers(0, 8))
+        try:
+            decode(seal(CODEC_VERSION, MODEL_KIND, bytes(damaged)))
+            outcomes.add("decoded")  # a flip inside the payload may decode to other weights
+        except StreamError as error:
+            assert "\n" not in str(error)
+            outcomes.add("refused")
+    assert "refused" in outcomes
