@@ -96,6 +96,18 @@ def test_a_newer_stream_asks_for_an_upgrade(fitted):
         decode(bytes(data))
 
 
+def test_a_version_1_stream_still_decodes(fitted, photo):
+    # Version 2 added streams of other estimators; LatentCodec's kind is unchanged.
+    from skinr.codec._bytes import unseal
+
+    X, _ = photo
+    version, kind, body = unseal(encode(fitted), CODEC_VERSION)
+    assert (version, kind) == (CODEC_VERSION, 1)
+    np.testing.assert_array_equal(decode(seal(1, 1, body)).predict(X), fitted.predict(X))
+    with pytest.raises(StreamError, match="cannot hold a model"):
+        decode(seal(1, 2, body))
+
+
 def _claiming(sides):
     w = Writer()
     w.uint(len(sides))

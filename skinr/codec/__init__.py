@@ -134,7 +134,9 @@ def decode(data: bytes, *, max_samples: int = MAX_SAMPLES, max_weights: int = MA
     from ._latent_stream import read_latent
     from ._model_stream import read_model
 
-    _, kind, body = unseal(data, CODEC_VERSION)
+    version, kind, body = unseal(data, CODEC_VERSION)
+    if kind == MODEL_KIND and version < 2:
+        refuse(f"a version-{version} stream cannot hold a model (kind {kind})")
     if kind == MODEL_KIND:
         return read_model(body, max_weights, "cpu")
     if kind != LATENT_KIND:
