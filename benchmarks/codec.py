@@ -13,7 +13,9 @@ AVIF and JPEG XL encoded in the same run through ``imagecodecs`` over a sweep of
 their quality settings. PSNR is over 8-bit pixels (the decoded model's output rounded
 to 8 bits), averaged per image. BD-rate (Bjøntegaard, cubic in log-rate over the
 common PSNR range) is against JPEG 2000. Encode seconds are LatentCodec's fit plus
-its stream; decode seconds are :func:`skinr.codec.decode` plus a full render.
+its stream; decode seconds are :func:`skinr.codec.decode` plus a full render. SSIM
+(Wang et al.'s settings, over 8-bit pixels, RGB averaged over channels) beside
+JPEG 2000's at the same rate.
 """
 
 from __future__ import annotations
@@ -68,8 +70,34 @@ def psnr8(decoded: np.ndarray, image: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / np.mean((a - b) ** 2)))
 
 
-def classic_curves(image: np.ndarray) -> dict[str, list[tuple[float, float]]]:
-    """(bpp, PSNR) of each classic codec over its quality sweep."""
+def host() -> str:
+    """The machine, in words: its processor and how many cores this process may use."""
+    import os
+    import platform
+
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cores} cores of {name}"
+
+
+def ssim8(decoded: np.ndarray, image: np.ndarray) -> float:
+    """SSIM over 8-bit pixels (Wang et al.'s settings; RGB averaged over channels)."""
+    from skinr.metrics import ssim
+
+    a = np.round(np.clip(decoded, 0, 1) * 255)
+    b = np.round(image * 255)
+    return ssim(b, a, data_range=255.0, channel_axis=-1 if image.ndim == 3 else None)
+
+
+def classic_curves(image: np.ndarray) -> dict[str, list[tuple[float, float, float]]]:
+    """(bpp, PSNR, SSIM) of each classic codec over its quality sweep."""
     import imagecodecs
 
     pixels = np.round(image * 255).astype(np.uint8)
@@ -112,7 +140,8 @@ def classic_curves(image: np.ndarray) -> dict[str, list[tuple[float, float]]]:
             except Exception as error:  # a codec missing from this imagecodecs build
                 print(f"  {name} {key}={value}: {type(error).__name__}", file=sys.stderr)
                 continue
-            points.append((8 * len(data) / n, psnr8(decoded.reshape(image.shape), image)))
+            decoded = decoded.reshape(image.shape)
+            points.append((8 * len(data) / n, psnr8(decoded, image), ssim8(decoded, image)))
         curves[name] = sorted(points)
     return curves
 
@@ -130,9 +159,12 @@ def bd_rate(anchor, test) -> float | None:
     return float((np.exp((ints[1] - ints[0]) / (high - low)) - 1) * 100)
 
 
-def psnr_at(curve, bpp: float) -> float | None:
-    """A curve's PSNR at ``bpp`` (linear in log-rate), None outside its range."""
-    rates, values = np.array([p[0] for p in curve]), np.array([p[1] for p in curve])
+def psnr_at(curve, bpp: float, column: int = 1) -> float | None:
+    """A curve's PSNR (``column`` 2: SSIM) at ``bpp`` (linear in log-rate), None
+    outside its range."""
+    if any(len(p) <= column for p in curve):
+        return None
+    rates, values = np.array([p[0] for p in curve]), np.array([p[column] for p in curve])
     if not len(rates) or bpp < rates.min() or bpp > rates.max():
         return None
     return float(np.interp(np.log(bpp), np.log(rates), values))
@@ -160,6 +192,7 @@ def latent_curve(image, rate_weights, **params):
                 "rate_weight": rate_weight,
                 "bpp": 8 * len(stream) / n,
                 "psnr": psnr8(picture.reshape(image.shape), image),
+                "ssim": ssim8(picture.reshape(image.shape), image),
                 "encode_s": encode_s,
                 "decode_s": decode_s,
                 "macs_per_pixel": synth_macs + arm_macs,
@@ -178,7 +211,7 @@ def report(results: dict, size: int, command: str) -> str:
     lines = [
         "# Compression: LatentCodec against the image codecs",
         "",
-        f"Measured by `{command}` on this project's CI machine (2 CPU cores), "
+        f"Measured by `{command}` on {host()}, "
         f"{size} x {size} photos rounded to 8 bits; PSNR over 8-bit pixels. Rates are "
         "bytes of the written stream, headers included.",
         "",
@@ -188,8 +221,8 @@ def report(results: dict, size: int, command: str) -> str:
         lines += [f"## {name} ({result['channels']})", ""]
         lines += [
             "| λ | bpp | PSNR (dB) | JPEG 2000 at that bpp | JPEG | WebP | AVIF | JPEG XL "
-            "| encode (s) | decode (s) | mult./pixel |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| SSIM | JPEG 2000's SSIM | encode (s) | decode (s) | mult./pixel |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in result["latent"]:
             others = [
@@ -197,9 +230,14 @@ def report(results: dict, size: int, command: str) -> str:
                 for c in ("JPEG 2000", "JPEG", "WebP", "AVIF", "JPEG XL")
             ]
             shown = " | ".join("-" if v is None else f"{v:.2f}" for v in others)
+            j2k_ssim = psnr_at(result["classic"]["JPEG 2000"], row["bpp"], column=2)
+            ssims = " | ".join(
+                "-" if v is None else f"{v:.3f}" for v in (row.get("ssim"), j2k_ssim)
+            )
             lines.append(
                 f"| {row['rate_weight']:g} | {row['bpp']:.3f} | {row['psnr']:.2f} | {shown} "
-                f"| {row['encode_s']:.1f} | {row['decode_s']:.2f} | {row['macs_per_pixel']:.0f} |"
+                f"| {ssims} | {row['encode_s']:.1f} | {row['decode_s']:.2f} "
+                f"| {row['macs_per_pixel']:.0f} |"
             )
         curve = [(r["bpp"], r["psnr"]) for r in result["latent"]]
         bd = bd_rate(anchor, curve)

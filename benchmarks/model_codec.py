@@ -128,7 +128,7 @@ def ratios(file_bpp: float, *streams: float) -> str:
 
 def lossy(curve):
     """A codec's (bpp, PSNR) points short of lossless (infinite PSNR)."""
-    return [(bpp, psnr) for bpp, psnr in curve if np.isfinite(psnr)]
+    return [point for point in curve if np.isfinite(point[1])]
 
 
 def report(results: dict, size: int, command: str) -> str:
