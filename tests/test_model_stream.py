@@ -220,7 +220,8 @@ def test_cli_encodes_a_model_file_and_decodes_it_at_any_scale(tmp_path, siren, c
     target = model.score(X * 8, y) - 1
     args = ["encode", str(tmp_path / "model.skinr"), "--psnr", f"{target}"]
     assert main([*args, "--reference", str(tmp_path / "camera.png"), "--out", str(out)]) == 0
-    assert "smaller than" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "smaller than" in printed and f"dB on {tmp_path / 'camera.png'}" in printed
     stream = (out / "model.skc").read_bytes()
     assert decode(stream).score(X * 8, y) >= target
     big = tmp_path / "big.png"

@@ -168,11 +168,14 @@ def encode_model_command(args: argparse.Namespace) -> dict:
         picture = np.clip(to_array(codec.decode(stream).predict(X), image.shape), 0, 1)
         error = np.mean((np.round(picture * 255) / 255 - image) ** 2)
         result["psnr"] = float(10 * np.log10(1.0 / error))
+        result["jpeg2000_psnr_same_bytes"] = jpeg2000_psnr(image, len(stream))
     if not args.quiet:
+        same = result.get("jpeg2000_psnr_same_bytes")
         print(
             f"wrote {path}: {len(stream):,} bytes ({result['bits_per_sample']:.3f} bits per "
             f"sample), {result['model_file_bytes'] / len(stream):.1f}x smaller than {source}"
             + (f"; PSNR {result['psnr']:.2f} dB on {args.reference}" if "psnr" in result else "")
+            + ("" if same is None else f"; JPEG 2000 at the same size: {same:.2f} dB")
         )
     return result
 
