@@ -230,6 +230,10 @@ def test_cli_encodes_a_model_file_and_decodes_it_at_any_scale(tmp_path, siren, c
     siren.save(tmp_path / "siren.skinr")
     assert main(["encode", str(tmp_path / "siren.skinr"), "--bits", "6", "--out", str(out)]) == 0
     assert len((out / "siren.skc").read_bytes()) == len(encode(siren, bits=6))
+    args = ["encode", str(tmp_path / "model.skinr"), "--bits", "4", "--refine", "10"]
+    assert main([*args, "--reference", str(tmp_path / "camera.png"), "--out", str(out)]) == 0
+    refined = decode((out / "model.skc").read_bytes()).score(X * 8, y)
+    assert refined >= decode(encode(model, bits=4)).score(X * 8, y) - 1e-6
 
 
 def test_cli_refuses_model_options_that_do_not_apply(tmp_path, siren, capsys):
@@ -240,6 +244,7 @@ def test_cli_refuses_model_options_that_do_not_apply(tmp_path, siren, capsys):
         (["--psnr", "30"], "--reference"),
         (["--steps", "5"], "fit a LatentCodec"),
         (["--bits", "4", "--bpp", "2"], "give one of"),
+        (["--refine", "5"], "--reference"),
     )
     for extra, message in cases:
         assert main(["encode", str(tmp_path / "siren.skinr"), *extra, "--out", str(tmp_path)]) == 2
@@ -267,3 +272,49 @@ def test_altered_bodies_with_a_valid_checksum_are_one_error(siren):
             assert "\n" not in str(error)
             outcomes.add("refused")
     assert "refused" in outcomes
+
+
+def test_refining_recovers_what_quantising_cost_and_never_loses(siren, photo):
+    from skinr.codec._rate import coded
+
+    X, y = photo
+    before = siren.predict(X)
+    plain = decode(encode(siren, bits=5)).score(X, y)
+    stream = encode(siren, bits=5, X=X, y=y, refine=40)
+    refined = decode(stream)
+    assert refined.score(X, y) > plain + 1.0, (refined.score(X, y), plain)
+    # The stream holds the refined weights exactly (they end on the grid it codes).
+    model, steps = coded(siren, 5, X, y, 40)
+    assert steps is not None
+    np.testing.assert_array_equal(refined.predict(X), model.predict(X))
+    np.testing.assert_array_equal(siren.predict(X), before)  # the fitted model is untouched
+    # Refining keeps the best grid point it meets, plain rounding among them.
+    grid = skinr.Grid(max_iter=20, random_state=0).fit(X, y)
+    rounded = decode(encode(grid, bits=4)).score(X, y)
+    assert decode(encode(grid, bits=4, X=X, y=y, refine=20)).score(X, y) >= rounded
+
+
+def test_a_refined_psnr_target_needs_no_more_bits(siren, photo):
+    X, y = photo
+    target = siren.score(X, y) - 3
+    plain = encode(siren, psnr=target, X=X, y=y)
+    refined = encode(siren, psnr=target, X=X, y=y, refine=20)
+    assert decode(refined).score(X, y) >= target
+    assert len(refined) <= len(plain)
+
+
+def test_bad_refine_requests_are_refused_in_one_line(siren, photo):
+    X, y = photo
+    for refine in (-1, 1.5, True, "10"):
+        with pytest.raises(ValueError, match="refine must be a number of steps"):
+            encode(siren, refine=refine, X=X, y=y)
+    with pytest.raises(ValueError, match="pass X and y"):
+        encode(siren, refine=10)
+    with pytest.raises(ValueError, match="channel"):
+        encode(siren, refine=10, X=X, y=y[:, 0])
+    small = np.random.default_rng(0).random((4, 4))
+    Xs, _ = to_coords(small, pixel_centers=True)
+    through = skinr.Grid(resolution=8, max_iter=5, operator=AreaDownsample(2))
+    through.fit(Xs, small.reshape(-1))
+    with pytest.raises(ValueError, match="through an operator"):
+        encode(through, refine=5, X=Xs, y=small.reshape(-1))

@@ -69,8 +69,10 @@ def encode_command(args: argparse.Namespace) -> dict:
         raise UsageError(f"give one of --bpp, --psnr, --rate-weight or --bits; got {given}")
     if args.image is not None and Path(args.image).suffix in MODEL_SUFFIXES:
         return encode_model_command(args)
-    if args.bits is not None or args.reference is not None:
-        raise UsageError("--bits and --reference apply to a model file (.skinr): name one")
+    if args.bits is not None or args.reference is not None or args.refine:
+        raise UsageError(
+            "--bits, --reference and --refine apply to a model file (.skinr): name one"
+        )
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps must be at least 1; got {args.steps}")
     signal = load_signal(args.image, args.size)
@@ -135,8 +137,10 @@ def encode_model_command(args: argparse.Namespace) -> dict:
     source = Path(args.image)
     if not source.is_file():
         raise UsageError(f"{args.image}: no such file")
-    if args.psnr is not None and args.reference is None:
-        raise UsageError("--psnr of a model file is measured on --reference IMAGE: name it")
+    if (args.psnr is not None or args.refine) and args.reference is None:
+        raise UsageError(
+            "--psnr and --refine of a model file use the fitted image: name it with --reference"
+        )
     model = load(source, device="cpu")
     image = None
     if args.reference is not None:
@@ -150,12 +154,14 @@ def encode_model_command(args: argparse.Namespace) -> dict:
     out = check_output_folder(args.out)
     # The pixels' coordinates in the model's own frame (skinr fit's are physical units).
     X = grid(model.grid_shape_, [tuple(b) for b in model.footprint_], pixel_centers=True)
+    signal = {} if image is None else {"X": X, "y": image.reshape(n_samples, -1)}
+    signal["refine"] = args.refine
     if args.psnr is not None:
-        stream = codec.encode(model, psnr=args.psnr, X=X, y=image.reshape(n_samples, -1))
+        stream = codec.encode(model, psnr=args.psnr, **signal)
     elif args.bpp is not None:
-        stream = codec.encode(model, size=max(1, int(args.bpp * n_samples / 8)))
+        stream = codec.encode(model, size=max(1, int(args.bpp * n_samples / 8)), **signal)
     else:
-        stream = codec.encode(model, bits=args.bits)
+        stream = codec.encode(model, bits=args.bits, **signal)
     path = out / f"{source.stem}.skc"
     path.write_bytes(stream)
     result = {
@@ -232,6 +238,14 @@ def add_commands(commands, common_options) -> None:
         help="with a model file: the image --psnr is measured on (and reported)",
     )
     encode.add_argument("--bits", type=float, help="a model file's bits per weight (default 12)")
+    encode.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with a model file and --reference: N steps of quantisation-aware refinement "
+        "on the image before coding (default 0)",
+    )
     encode.add_argument("--size", type=int, help="shrink to this longer side first")
     encode.add_argument("--quiet", action="store_true", help="no progress or messages")
     common_options(encode, default_out="skinr-encode")

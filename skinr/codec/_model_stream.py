@@ -23,7 +23,7 @@ from .. import persistence
 from ._bytes import CODEC_VERSION, MODEL_KIND, Reader, StreamError, Writer, refuse, seal
 from ._entropy import LaplaceStream, laplace_bits
 
-__all__ = ["model_stream", "quantised_copy", "read_model"]
+__all__ = ["model_stream", "quantised", "quantised_copy", "read_model"]
 
 # Fitted attributes that record the training, not the model: a stream leaves them out.
 _TRAINING_RECORDS = (
@@ -86,14 +86,18 @@ def _step(values: np.ndarray, bits: float) -> float:
     return float(np.abs(values).max()) or 1.0  # a constant tensor: one symbol
 
 
-def _quantised(module: torch.nn.Module, bits: float) -> dict[str, tuple[np.ndarray, float]]:
-    """Floating parameters as (integer symbols, step), by state-dict key."""
+def quantised(
+    module: torch.nn.Module, bits: float, steps: dict | None = None
+) -> dict[str, tuple[np.ndarray, float]]:
+    """Floating parameters as (integer symbols, step), by state-dict key; ``steps``
+    fixes each tensor's step (a refined model keeps the steps of the fit it started
+    from), else ``bits`` sets it."""
     out = {}
     for name, p in module.named_parameters():
         if not p.is_floating_point() or not p.numel():
             continue
         values = p.detach().cpu().double().numpy()
-        step = float(np.float32(_step(values, bits)))  # as the stream stores it
+        step = float(np.float32(steps[name] if steps else _step(values, bits)))
         symbols = np.rint(values / step)
         if symbols.max() - symbols.min() >= _MAX_SPAN:
             raise ValueError(
@@ -110,7 +114,7 @@ def quantised_copy(estimator, bits: float):
     module = copy.deepcopy(estimator.module_)
     params = dict(module.named_parameters())
     with torch.no_grad():
-        for name, (symbols, step) in _quantised(estimator.module_, bits).items():
+        for name, (symbols, step) in quantised(estimator.module_, bits).items():
             params[name].copy_(torch.from_numpy(symbols * step).view_as(params[name]))
     out = copy.copy(estimator)
     out.module_ = module
@@ -128,7 +132,7 @@ def _table_bits(symbols: np.ndarray, low: int, high: int) -> tuple[float, np.nda
     return coded + 8 * varint_bytes, counts
 
 
-def write_model(estimator, bits: float) -> bytes:
+def write_model(estimator, bits: float, steps: dict | None = None) -> bytes:
     """The body of a model stream."""
     header, tensors = persistence.contents(estimator)
     for name in _TRAINING_RECORDS:
@@ -136,7 +140,7 @@ def write_model(estimator, bits: float) -> bytes:
     w = Writer()
     compressor = zlib.compressobj(9, zdict=_HEADER_WORDS)
     w.raw(compressor.compress(json.dumps(header).encode()) + compressor.flush())
-    quantised = _quantised(estimator.module_, bits)
+    symbols_of = quantised(estimator.module_, bits, steps)
     codes = {dtype: k for k, (_, dtype) in enumerate(_DTYPES)}
     stream = LaplaceStream()
     w.uint(len(tensors))
@@ -149,11 +153,11 @@ def write_model(estimator, bits: float) -> bytes:
         for n in tensor.shape:
             w.uint(n)
         name = key[len(persistence.STATE) :] if key.startswith(persistence.STATE) else None
-        if name not in quantised:
+        if name not in symbols_of:
             w.uint(_LOSSLESS)
             w.raw(zlib.compress(tensor.contiguous().numpy().tobytes(), 9))
             continue
-        symbols, step = quantised[name]
+        symbols, step = symbols_of[name]
         symbols = symbols.reshape(-1)
         low, high = int(symbols.min()), int(symbols.max())
         median = float(np.median(symbols))
@@ -179,9 +183,9 @@ def write_model(estimator, bits: float) -> bytes:
     return w.getvalue()
 
 
-def model_stream(estimator, bits: float) -> bytes:
+def model_stream(estimator, bits: float, steps: dict | None = None) -> bytes:
     """The whole stream of any fitted estimator but a LatentCodec."""
-    return seal(CODEC_VERSION, MODEL_KIND, write_model(estimator, bits))
+    return seal(CODEC_VERSION, MODEL_KIND, write_model(estimator, bits, steps))
 
 
 class _StreamView:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import numbers
 
-from ._model_stream import model_stream, quantised_copy
+from ._model_stream import model_stream, quantised, quantised_copy
+from ._refine import refined
 
-__all__ = ["bits_for_psnr", "bits_for_size", "check_bits"]
+__all__ = ["bits_for_psnr", "bits_for_size", "check_bits", "coded"]
 
 # The bits a search tries: 1/8 to 16 in steps of 1/8 (finer moves the rate by < 1 %;
 # at 16 bits a weight is kept to 1/65,536 of its tensor's spread).
@@ -38,8 +39,19 @@ def _search(good, low: int, high: int) -> int:
     return high
 
 
-def bits_for_psnr(estimator, target, X, y) -> float:
-    """The fewest bits whose quantised model scores ``target`` dB on (X, y)."""
+def coded(estimator, bits: float, X, y, refine: int):
+    """``(model, steps)``: what a stream at ``bits`` holds (refined ``refine`` steps
+    on (X, y) first when asked), and each tensor's step, set by ``bits`` on the
+    fitted weights (the model's own weights are on those grids already)."""
+    if refine:
+        return refined(estimator, bits, X, y, refine)
+    steps = {name: step for name, (_, step) in quantised(estimator.module_, bits).items()}
+    return quantised_copy(estimator, bits), steps
+
+
+def bits_for_psnr(estimator, target, X, y, refine: int = 0) -> float:
+    """The fewest bits whose quantised (and refined) model scores ``target`` dB on
+    (X, y)."""
     if X is None or y is None:
         raise ValueError("psnr= needs the signal it is measured on: pass X and y.")
     if not isinstance(target, numbers.Real) or not math.isfinite(target):
@@ -51,12 +63,16 @@ def bits_for_psnr(estimator, target, X, y) -> float:
             f"psnr={target}. Ask for less, or fit longer."
         )
     low, high = _EIGHTHS
-    if quantised_copy(estimator, high / 8).score(X, y) < target:
+
+    def reaches(eighths: int) -> bool:
+        return coded(estimator, eighths / 8, X, y, refine)[0].score(X, y) >= target
+
+    if not reaches(high):
         raise ValueError(
             f"psnr={target} dB is within the last hundredths of the fitted model's "
             f"{reached:.2f} dB: even 16 bits per weight lose more. Ask for less."
         )
-    return _search(lambda k: quantised_copy(estimator, k / 8).score(X, y) >= target, low, high) / 8
+    return _search(reaches, low, high) / 8
 
 
 def bits_for_size(estimator, size) -> float:
